@@ -1,0 +1,418 @@
+//! Command-line interface: argument parsing and the commands' top level.
+
+use crate::error::{Error, Result};
+use crate::manifest::{self, Dataset, Manifest};
+use crate::plan::{self, Run};
+use crate::runner::{self, Report, WorkerExit};
+use crate::scheduler::{self, Outcome};
+use crate::store::Status;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tabled::Tabled;
+
+/// Declarative, resumable sweeps of neural-network trainings, reported as tables you can trust.
+///
+/// A TOML manifest declares the models, optimizers and grid; `sweep` expands it into runs,
+/// trains each with burn, stores every finished run under results/, and skips finished runs
+/// when run again.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sweep",
+    version,
+    propagate_version = true,
+    after_help = "\
+Examples:
+  sweep plan experiments/paper.toml          list the runs a manifest expands to
+  sweep models                               summaries of the built-in models
+  sweep run experiments/ci.toml              train every unfinished run
+  sweep data fetch mnist                     download and verify MNIST
+
+Exit codes: 0 ok, 1 some run failed or diverged, 2 usage or input error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the runs a manifest expands to, with totals (runs, epochs, estimated FLOPs).
+    Plan {
+        /// The sweep manifest (TOML).
+        manifest: PathBuf,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+        format: PlanFormat,
+    },
+    /// Keras-style summaries of the built-in models and those a manifest declares.
+    Models {
+        /// A manifest whose own models are listed after the built-ins.
+        manifest: Option<PathBuf>,
+    },
+    /// Train every run of a manifest that is not finished yet; results go to RESULTS/<sweep>/.
+    ///
+    /// Runs execute in parallel, each in its own process, longest first. Finished runs are
+    /// skipped; a run interrupted mid-way resumes from its last completed epoch. Ctrl-C once:
+    /// stop after the current epochs; twice: stop now.
+    Run {
+        /// The sweep manifest (TOML).
+        manifest: PathBuf,
+        /// Where results are written.
+        #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
+        results: PathBuf,
+        /// Directory holding one folder per dataset (mnist/, fashion-mnist/). Looked up before
+        /// SWEEP_DATA_DIR and the per-user cache.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Compute devices, comma-separated: cpu, or cuda:0,cuda:1,... (one run per GPU at a
+        /// time; needs a build with --features cuda). Default: [sweep] devices, else cpu.
+        #[arg(long, value_delimiter = ',')]
+        devices: Option<Vec<String>>,
+        /// Concurrent runs on the CPU. Default: cores / threads.
+        #[arg(long, short)]
+        jobs: Option<usize>,
+        /// Threads per CPU run. Default: 1 (two single-threaded runs outpace one run on two
+        /// threads; see README "Parallelism").
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Train again the runs that failed or diverged last time.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Train one run in this process (what `sweep run` starts per run, and Slurm tasks run).
+    #[command(hide = true)]
+    Worker {
+        /// The run's run.json.
+        run: PathBuf,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Report JSON events on stdout and stop when stdin says so or closes.
+        #[arg(long)]
+        supervised: bool,
+        #[arg(long)]
+        retry_failed: bool,
+    },
+    /// Datasets: download and verify.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a dataset from its public mirrors and verify its SHA-256 digests.
+    Fetch {
+        /// mnist or fashion-mnist.
+        dataset: String,
+        /// Directory to download into (default: the per-user cache).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Base URL serving the four `<file>.gz` files, instead of the public mirrors.
+        #[arg(long, env = "SWEEP_DATA_MIRROR")]
+        mirror: Option<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print the directory a dataset is read from, after verifying it.
+    Path {
+        dataset: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
+
+/// Run the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Plan { manifest, format } => {
+            let m = manifest::load(&manifest)?;
+            let runs = plan::expand(&m)?;
+            match format {
+                PlanFormat::Table => emit(&plan_table(&m, &runs)),
+                PlanFormat::Json => {
+                    let v = serde_json::json!({ "sweep": m.sweep.name, "runs": runs, "totals": plan::totals(&runs) });
+                    emit(&format!(
+                        "{}\n",
+                        serde_json::to_string_pretty(&v).expect("json")
+                    ));
+                }
+            }
+            Ok(0)
+        }
+        Command::Models { manifest } => {
+            let models = match manifest {
+                Some(p) => manifest::load(&p)?.models,
+                None => manifest::builtin_models(),
+            };
+            for (i, m) in models.iter().enumerate() {
+                if i > 0 {
+                    emit("\n");
+                }
+                if let Some(d) = &m.description {
+                    emit(&format!("{d}\n"));
+                }
+                emit(&crate::arch::summary(&m.name, &m.layers, &m.infos));
+            }
+            Ok(0)
+        }
+        Command::Run {
+            manifest,
+            results,
+            data_dir,
+            devices,
+            jobs,
+            threads,
+            retry_failed,
+            quiet,
+        } => {
+            let m = manifest::load(&manifest)?;
+            let runs = plan::expand(&m)?;
+            let devices = devices
+                .or_else(|| m.sweep.devices.clone())
+                .unwrap_or_else(|| vec!["cpu".into()]);
+            for d in &devices {
+                crate::backend::device(d)?;
+            }
+            let threads = threads.unwrap_or(1).max(1);
+            let jobs = jobs.unwrap_or_else(|| (scheduler::cores() / threads).max(1));
+            let opts = scheduler::Options {
+                results,
+                data_dir,
+                devices,
+                jobs,
+                threads,
+                retry_failed,
+                quiet,
+            };
+            let outcomes = scheduler::run(&m.sweep.name, &runs, &opts)?;
+            report_outcomes(&runs, &outcomes, quiet)
+        }
+        Command::Worker {
+            run,
+            results,
+            data_dir,
+            device,
+            supervised,
+            retry_failed,
+        } => {
+            let text = std::fs::read(&run).map_err(|source| Error::Read {
+                path: run.clone(),
+                source,
+            })?;
+            let run: Run = serde_json::from_slice(&text).map_err(|e| Error::Results {
+                path: run.clone(),
+                message: format!("not a run description: {e}"),
+            })?;
+            let stop = worker_stop_flag(supervised);
+            let dir = crate::data::locate(run.data.dataset, data_dir.as_deref())?;
+            let data = crate::data::load(run.data.dataset, &dir)?;
+            let device = crate::backend::device(&device)?;
+            let report = if supervised {
+                Report::Events
+            } else {
+                Report::Log
+            };
+            let exit = runner::work(&run, &results, &data, &device, report, retry_failed, stop)?;
+            if let WorkerExit::Busy(holder) = &exit {
+                eprintln!(
+                    "run {} is being trained by another process ({holder})",
+                    run.id
+                );
+            }
+            Ok(exit.code())
+        }
+        Command::Data { command } => match command {
+            DataCommand::Fetch {
+                dataset,
+                data_dir,
+                mirror,
+                quiet,
+            } => {
+                let ds = parse_dataset(&dataset)?;
+                let dir = data_dir.unwrap_or_else(crate::data::cache_dir);
+                let target = crate::fetch::fetch(ds, &dir, mirror.as_deref(), quiet)?;
+                crate::data::load(ds, &dir)?;
+                if !quiet {
+                    eprintln!("{} is ready in {}", ds.name(), target.display());
+                }
+                Ok(0)
+            }
+            DataCommand::Path { dataset, data_dir } => {
+                let ds = parse_dataset(&dataset)?;
+                let dir = crate::data::locate(ds, data_dir.as_deref())?;
+                crate::data::load(ds, &dir)?;
+                emit(&format!("{}\n", dir.join(ds.name()).display()));
+                Ok(0)
+            }
+        },
+    }
+}
+
+/// Print what happened; exit 1 if any run failed or diverged.
+fn report_outcomes(runs: &[Run], outcomes: &[Outcome], quiet: bool) -> Result<i32> {
+    let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let failed: Vec<_> = runs
+        .iter()
+        .zip(outcomes)
+        .filter(
+            |(_, o)| matches!(o, Outcome::Finished(s) | Outcome::Skipped(s) if *s != Status::Done),
+        )
+        .collect();
+    let interrupted = count(&|o| matches!(o, Outcome::Interrupted | Outcome::Busy(_)));
+    if !quiet {
+        eprintln!(
+            "{} runs: {} trained now, {} finished before, {} failed or diverged, {} not finished",
+            runs.len(),
+            count(&|o| matches!(o, Outcome::Finished(_))),
+            count(&|o| matches!(o, Outcome::Skipped(_))),
+            failed.len(),
+            interrupted
+        );
+    }
+    if !failed.is_empty() {
+        eprintln!("failed or diverged:");
+        for (r, o) in &failed {
+            let s = match o {
+                Outcome::Finished(s) | Outcome::Skipped(s) => format!("{s:?}").to_lowercase(),
+                _ => String::new(),
+            };
+            eprintln!("  {} ({}): {s}", r.display_label(), r.id);
+        }
+        eprintln!("`sweep run --retry-failed` trains them again");
+        return Ok(1);
+    }
+    if interrupted > 0 {
+        return Err(Error::Interrupted);
+    }
+    Ok(0)
+}
+
+/// The worker's stop flag: set by a first Ctrl-C/SIGTERM or a "stop" line on stdin (when
+/// supervised); a second signal, or the supervisor going away (stdin closed), exits at once:
+/// the last checkpoint resumes.
+fn worker_stop_flag(supervised: bool) -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    if supervised {
+        std::thread::spawn(|| {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match std::io::stdin().read_line(&mut line) {
+                    Ok(0) | Err(_) => std::process::exit(runner::EXIT_INTERRUPTED),
+                    Ok(_) if line.trim() == "stop" => STOP.store(true, Ordering::SeqCst),
+                    Ok(_) => {}
+                }
+            }
+        });
+    }
+    &STOP
+}
+
+/// Write to stdout; a closed pipe (`sweep plan ... | head`) ends the program quietly.
+pub fn emit(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn parse_dataset(s: &str) -> Result<Dataset> {
+    Dataset::parse(s)
+        .ok_or_else(|| Error::Usage(format!("unknown dataset `{s}`: use mnist or fashion-mnist")))
+}
+
+#[derive(Tabled)]
+struct PlanRow {
+    #[tabled(rename = "run id")]
+    id: String,
+    label: String,
+    model: String,
+    params: String,
+    optimizer: String,
+    lr: String,
+    momentum: String,
+    epochs: usize,
+    batch: usize,
+    seed: u64,
+}
+
+/// The plan as a terminal table followed by totals.
+pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
+    let rows = runs.iter().map(|r| PlanRow {
+        id: r.id.clone(),
+        label: r.label.clone(),
+        model: r.model.clone(),
+        params: crate::arch::group_thousands(r.params as u64),
+        optimizer: r.optimizer.kind().name().to_string(),
+        lr: format!("{}", r.optimizer.lr()),
+        momentum: r.optimizer.momentum().map_or("-".into(), |m| m.to_string()),
+        epochs: r.epochs,
+        batch: r.batch_size,
+        seed: r.seed,
+    });
+    let mut table = tabled::Table::new(rows);
+    table.with(tabled::settings::Style::sharp());
+    let t = plan::totals(runs);
+    format!(
+        "sweep `{}` on {} ({} training examples per epoch)\n{table}\n{} runs, {} epochs, ~{} training FLOPs\n",
+        m.sweep.name,
+        m.sweep.dataset.name(),
+        runs.first().map_or(0, |r| r.data.train_examples()),
+        t.runs,
+        t.epochs,
+        human_flops(t.train_flops)
+    )
+}
+
+/// 1.2e15 -> "1.20 P".
+pub fn human_flops(f: u64) -> String {
+    let units = [
+        ("E", 1e18),
+        ("P", 1e15),
+        ("T", 1e12),
+        ("G", 1e9),
+        ("M", 1e6),
+    ];
+    let f = f as f64;
+    for (u, s) in units {
+        if f >= s {
+            return format!("{:.2} {u}", f / s);
+        }
+    }
+    format!("{f:.0}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,23 @@
+//! `sweep`: declarative, resumable sweeps of neural-network trainings with burn.
+//!
+//! The pipeline is parse → validate → plan → run → store → report, one module per stage:
+//! [`manifest`] (TOML → validated manifest), [`plan`] (manifest → fully resolved runs),
+//! [`data`] / [`fetch`] (datasets), [`model`] / [`train`] (burn), [`runner`] (executing runs),
+//! [`store`] (atomic result files), [`cli`] (the command line).
+
+pub mod arch;
+pub mod backend;
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod fetch;
+pub mod lock;
+pub mod manifest;
+pub mod model;
+pub mod optim;
+pub mod plan;
+pub mod runner;
+pub mod scheduler;
+pub mod store;
+pub mod train;

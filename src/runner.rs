@@ -1,0 +1,232 @@
+//! Executing one run in this process (a *worker*): lock it, resume it from its checkpoint if
+//! there is one, train, checkpoint and store after every epoch, write its summary last.
+//!
+//! The scheduler ([`crate::scheduler`]) runs each run in a worker child process; Slurm array
+//! tasks run the same worker directly.
+
+use crate::checkpoint;
+use crate::data::Loaded;
+use crate::error::{Error, Result};
+use crate::lock;
+use crate::plan::Run;
+use crate::store::{self, Status};
+use crate::train::{self, BatchProgress, EpochRecord, Observer, Outcome, State};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// What a worker tells its supervisor, one JSON object per line on stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started { resumed_from: usize, batches: usize },
+    Batch(BatchProgress),
+    Epoch(EpochRecord),
+}
+
+/// How a worker reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// JSON events on stdout, for a supervising `sweep run`.
+    Events,
+    /// Human-readable lines on stderr (Slurm logs, standalone use).
+    Log,
+    Quiet,
+}
+
+/// How a worker ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerExit {
+    /// Finished now, with this status.
+    Finished(Status),
+    /// Already finished before; nothing done.
+    AlreadyFinished(Status),
+    /// Stopped on request after a checkpoint; running it again resumes.
+    Interrupted,
+    /// Another process holds the run's lock.
+    Busy(String),
+}
+
+impl WorkerExit {
+    /// Exit codes of `sweep worker`, read back by the scheduler.
+    pub fn code(&self) -> i32 {
+        match self {
+            WorkerExit::Finished(Status::Done) | WorkerExit::AlreadyFinished(Status::Done) => 0,
+            WorkerExit::Finished(_) | WorkerExit::AlreadyFinished(_) => 1,
+            WorkerExit::Interrupted => EXIT_INTERRUPTED,
+            WorkerExit::Busy(_) => EXIT_BUSY,
+        }
+    }
+}
+
+pub const EXIT_INTERRUPTED: i32 = 3;
+pub const EXIT_BUSY: i32 = 4;
+
+/// Train `run` into `results`, resuming from its checkpoint. `retry` retrains a run that
+/// failed or diverged before; `stop` is polled after every epoch.
+pub fn work(
+    run: &Run,
+    results: &Path,
+    data: &Loaded,
+    device: &Device,
+    report: Report,
+    retry: bool,
+    stop: &AtomicBool,
+) -> Result<WorkerExit> {
+    let dir = store::run_dir(results, run);
+    let _lock = match lock::try_lock(&dir.join(".lock"), &format!("training run {}", run.id))? {
+        Ok(l) => l,
+        Err(holder) => return Ok(WorkerExit::Busy(holder)),
+    };
+    if let Some(s) = store::read_summary(&dir)? {
+        if s.status == Status::Done || !retry {
+            return Ok(WorkerExit::AlreadyFinished(s.status));
+        }
+        std::fs::remove_file(dir.join("summary.json")).map_err(|source| Error::Write {
+            path: dir.join("summary.json"),
+            source,
+        })?;
+    }
+    store::write_run(&dir, run)?;
+    let (train_split, val_split) = data.splits(
+        run.data.validation,
+        run.data.train_subset,
+        run.data.test_subset,
+    );
+    let ad = device.clone().autodiff();
+    let state = match checkpoint::load(&dir)? {
+        Some(c) => State::restore(run, &ad, &c).map_err(|e| Error::Results {
+            path: checkpoint::path(&dir),
+            message: format!("cannot restore checkpoint ({e}); delete it to restart the run"),
+        })?,
+        None => State::new(run, &ad),
+    };
+    let batches = train_split.len().div_ceil(run.batch_size);
+    let mut obs = WorkerObserver {
+        dir: &dir,
+        run,
+        report,
+        stop,
+        error: None,
+        started: Instant::now(),
+    };
+    obs.emit(&Event::Started {
+        resumed_from: state.records.len(),
+        batches,
+    });
+    if report == Report::Log {
+        eprintln!(
+            "{} ({}): training epochs {}..={} on {} images",
+            run.display_label(),
+            run.id,
+            state.records.len() + 1,
+            run.epochs,
+            train_split.len()
+        );
+    }
+    let started = Instant::now();
+    let (state, outcome) = train::train(run, &train_split, &val_split, &ad, state, &mut obs);
+    if let Some(e) = obs.error.take() {
+        return Err(e);
+    }
+    let (status, reason) = match outcome {
+        Outcome::Interrupted => return Ok(WorkerExit::Interrupted),
+        Outcome::Completed => (Status::Done, None),
+        Outcome::Diverged { epoch, batch } => (
+            Status::Diverged,
+            Some(format!(
+                "loss became NaN or infinite in epoch {epoch}, batch {batch}"
+            )),
+        ),
+    };
+    store::write_epochs(&dir, &state.records)?;
+    let summary = store::summarize(
+        run,
+        &state.records,
+        status,
+        reason,
+        started.elapsed().as_secs_f64(),
+    );
+    store::write_summary(&dir, &summary)?;
+    checkpoint::remove(&dir);
+    if report == Report::Log {
+        match (&summary.reason, &summary.last) {
+            (Some(r), _) => eprintln!("{} ({}): diverged: {r}", run.display_label(), run.id),
+            (None, Some(l)) => eprintln!(
+                "{} ({}): done, val accuracy {:.2}%",
+                run.display_label(),
+                run.id,
+                l.val_accuracy * 100.0
+            ),
+            _ => {}
+        }
+    }
+    Ok(WorkerExit::Finished(status))
+}
+
+struct WorkerObserver<'a> {
+    dir: &'a Path,
+    run: &'a Run,
+    report: Report,
+    stop: &'a AtomicBool,
+    error: Option<Error>,
+    started: Instant,
+}
+
+impl WorkerObserver<'_> {
+    fn emit(&self, e: &Event) {
+        if self.report == Report::Events {
+            let mut out = std::io::stdout().lock();
+            // A supervisor that went away is noticed through stdin; ignore write errors here.
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string(e).expect("event serializes")
+            );
+            let _ = out.flush();
+        }
+    }
+}
+
+impl Observer for WorkerObserver<'_> {
+    fn batch(&mut self, p: BatchProgress) {
+        // Throttle: a line every 20 batches and at the end of the epoch is plenty for a bar.
+        if p.batch % 20 == 0 || p.batch == p.batches {
+            self.emit(&Event::Batch(p));
+        }
+    }
+
+    fn epoch(&mut self, state: &State) -> bool {
+        // Checkpoint first, then the CSV: the checkpoint's records are the truth on resume.
+        let saved = state
+            .checkpoint()
+            .map_err(|e| Error::Training(format!("cannot serialize checkpoint: {e}")))
+            .and_then(|c| checkpoint::save(self.dir, &c))
+            .and_then(|()| store::write_epochs(self.dir, &state.records));
+        if let Err(e) = saved {
+            self.error = Some(e);
+            return false;
+        }
+        let record = state.records.last().expect("an epoch was recorded");
+        self.emit(&Event::Epoch(record.clone()));
+        if self.report == Report::Log {
+            eprintln!(
+                "{} epoch {}/{}: loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1}s, {:.0} img/s, {:.0}s elapsed",
+                self.run.display_label(),
+                record.epoch,
+                self.run.epochs,
+                record.train_loss,
+                record.train_accuracy * 100.0,
+                record.val_loss,
+                record.val_accuracy * 100.0,
+                record.seconds,
+                record.images_per_sec,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+        !self.stop.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,329 @@
+//! End-to-end tests of the real binary: models, plan, input errors, data errors.
+
+mod common;
+use common::*;
+use predicates::prelude::*;
+
+#[test]
+fn models_prints_the_four_builtins_with_the_papers_totals() {
+    let sb = Sandbox::new();
+    let out = sb
+        .sweep()
+        .arg("models")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    let totals: Vec<_> = out
+        .lines()
+        .filter(|l| l.starts_with("Total params:"))
+        .collect();
+    assert_eq!(
+        totals,
+        [
+            "Total params: 25,450",
+            "Total params: 109,386",
+            "Total params: 90,678",
+            "Total params: 475,434"
+        ]
+    );
+    assert!(out.contains("conv2d_4 (Conv2D)"), "{out}");
+    assert!(out.contains("(None, 14, 14, 64)"), "{out}");
+}
+
+#[test]
+fn plan_lists_the_papers_seven_configurations() {
+    let sb = Sandbox::new();
+    let out = sb
+        .sweep()
+        .args(["plan"])
+        .arg(repo("experiments/paper.toml"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    for label in [
+        "Simple NN",
+        "Enhanced NN",
+        "Simple CNN",
+        "Enhanced CNN with default SGD",
+        "Enhanced CNN with modified SGD",
+        "Enhanced CNN with RMSprop",
+        "Enhanced CNN with Adam",
+    ] {
+        assert!(out.contains(label), "missing {label}:\n{out}");
+    }
+    assert!(out.contains("7 runs, 570 epochs"), "{out}");
+
+    let json = sb
+        .sweep()
+        .args(["plan", "--format", "json"])
+        .arg(repo("experiments/paper.toml"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 7);
+    assert_eq!(v["runs"][6]["epochs"], 50);
+    assert_eq!(v["runs"][4]["optimizer"]["momentum"], 0.5);
+}
+
+#[test]
+fn every_shipped_manifest_plans() {
+    let sb = Sandbox::new();
+    for m in [
+        "experiments/paper.toml",
+        "experiments/ci.toml",
+        "experiments/example.toml",
+    ] {
+        sb.sweep().arg("plan").arg(repo(m)).assert().success();
+    }
+}
+
+const HEAD: &str = "[sweep]\nname = \"bad\"\ndataset = \"mnist\"\nepochs = 1\n";
+const RUN: &str = "[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n";
+
+/// Each class of bad manifest: (name, manifest text, expected `file:line:col` prefix, words in the message).
+fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
+    vec![
+        (
+            "unknown key",
+            format!("{HEAD}bacth_size = 32\n{RUN}"),
+            "m.toml:5:1",
+            "unknown field `bacth_size`",
+        ),
+        (
+            "wrong type",
+            format!("{HEAD}batch_size = \"32\"\n{RUN}"),
+            "m.toml:5:14",
+            "invalid type",
+        ),
+        (
+            "unknown dataset",
+            "[sweep]\nname = \"x\"\ndataset = \"cifar\"\n".to_string(),
+            "m.toml:3:11",
+            "unknown variant `cifar`",
+        ),
+        (
+            "unknown model reference",
+            format!("{HEAD}[[runs]]\nmodel = \"resnet\"\noptimizer = \"sgd\"\n"),
+            "m.toml:5:1",
+            "unknown model `resnet`",
+        ),
+        (
+            "unknown optimizer reference",
+            format!("{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adamw\"]\n"),
+            "m.toml:7:13",
+            "unknown optimizer `adamw`",
+        ),
+        (
+            "duplicate key",
+            format!("{HEAD}[optimizers.a]\nkind = \"sgd\"\n[optimizers.a]\nkind = \"adam\"\n{RUN}"),
+            "m.toml:7:",
+            "duplicate",
+        ),
+        (
+            "builtin redefined",
+            format!("{HEAD}[optimizers.adam]\nkind = \"adam\"\n{RUN}"),
+            "m.toml:5:13",
+            "already defined",
+        ),
+        (
+            "duplicate run",
+            format!("{HEAD}{RUN}{RUN}"),
+            "m.toml:",
+            "repeats run",
+        ),
+        (
+            "momentum on adam",
+            format!(
+                "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\nmomentum = 0.9\n"
+            ),
+            "m.toml:5:1",
+            "momentum does not apply",
+        ),
+        (
+            "kernel larger than map",
+            format!(
+                "{HEAD}[models.m]\nlayers = [\n  {{ type = \"max_pool\", size = 9 }},\n  {{ type = \"conv2d\", filters = 4, kernel = 5, activation = \"relu\" }},\n  {{ type = \"flatten\" }},\n  {{ type = \"dense\", units = 10, activation = \"softmax\" }},\n]\n{RUN}"
+            ),
+            "m.toml:8:3",
+            "larger than the 3x3",
+        ),
+        (
+            "dense without flatten",
+            format!(
+                "{HEAD}[models.m]\nlayers = [\n  {{ type = \"dense\", units = 10, activation = \"softmax\" }},\n]\n{RUN}"
+            ),
+            "m.toml:7:3",
+            "flatten",
+        ),
+        (
+            "pool empties the map",
+            format!(
+                "{HEAD}[models.m]\nlayers = [\n  {{ type = \"avg_pool\", size = 30 }},\n  {{ type = \"flatten\" }},\n  {{ type = \"dense\", units = 10, activation = \"softmax\" }},\n]\n{RUN}"
+            ),
+            "m.toml:7:3",
+            "empties",
+        ),
+        (
+            "unknown layer type",
+            format!("{HEAD}[models.m]\nlayers = [{{ type = \"lstm\" }}]\n{RUN}"),
+            "m.toml:6:",
+            "unknown variant `lstm`",
+        ),
+        (
+            "toml syntax",
+            format!("{HEAD}[grid\n"),
+            "m.toml:5:6",
+            "unclosed table",
+        ),
+    ]
+}
+
+#[test]
+fn bad_manifests_are_reported_with_location_exit_2_and_nothing_written() {
+    for (name, text, location, words) in bad_manifests() {
+        for cmd in ["plan", "run"] {
+            let sb = Sandbox::new();
+            sb.write("m.toml", &text);
+            let out = sb
+                .sweep()
+                .args([cmd, "m.toml"])
+                .assert()
+                .code(2)
+                .get_output()
+                .clone();
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert!(
+                err.contains(location),
+                "{name} ({cmd}): expected {location} in:\n{err}"
+            );
+            assert!(
+                err.contains(words),
+                "{name} ({cmd}): expected `{words}` in:\n{err}"
+            );
+            assert!(
+                !sb.results().exists(),
+                "{name} ({cmd}): results/ was written"
+            );
+        }
+    }
+}
+
+#[test]
+fn missing_manifest_names_the_file() {
+    let sb = Sandbox::new();
+    sb.sweep()
+        .args(["plan", "nope.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nope.toml"));
+}
+
+/// A data dir holding a copy of real MNIST with one file replaced.
+fn damaged_data(
+    sb: &Sandbox,
+    file: &str,
+    damage: impl Fn(Vec<u8>) -> Vec<u8>,
+) -> std::path::PathBuf {
+    let src = data_dir().join("mnist");
+    let dst = sb.path().join("data/mnist");
+    std::fs::create_dir_all(&dst).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let bytes = std::fs::read(entry.path()).unwrap();
+        let bytes = if name.starts_with(file) {
+            damage(bytes)
+        } else {
+            bytes
+        };
+        std::fs::write(dst.join(&name), bytes).unwrap();
+    }
+    sb.path().join("data")
+}
+
+fn gunzip(b: Vec<u8>) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&b[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+#[test]
+fn truncated_or_tampered_data_is_refused_naming_the_file() {
+    let cases: Vec<(&str, Box<dyn Fn(Vec<u8>) -> Vec<u8>>, &str)> = vec![
+        (
+            "t10k-labels-idx1-ubyte",
+            Box::new(|b: Vec<u8>| b[..b.len() / 2].to_vec()),
+            "truncated",
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            Box::new(|b: Vec<u8>| {
+                let mut raw = gunzip(b);
+                raw.truncate(raw.len() - 10);
+                raw
+            }),
+            "truncated",
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            Box::new(|b: Vec<u8>| {
+                let mut raw = gunzip(b);
+                raw[100] = (raw[100] + 1) % 10;
+                raw
+            }),
+            "SHA-256 mismatch",
+        ),
+    ];
+    for (file, damage, words) in cases {
+        let sb = Sandbox::new();
+        let data = damaged_data(&sb, file, damage);
+        sb.write(
+            "m.toml",
+            &format!("{HEAD}train_subset = 64\ntest_subset = 64\n{RUN}"),
+        );
+        let out = sb
+            .sweep()
+            .args(["run", "m.toml", "--data-dir"])
+            .arg(&data)
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(file), "{file}: {err}");
+        assert!(err.contains(words), "{file}: expected `{words}` in {err}");
+        assert!(!sb.results().exists(), "results/ was written");
+    }
+}
+
+#[test]
+fn missing_data_says_where_it_looked_and_how_to_fetch() {
+    let sb = Sandbox::new();
+    sb.write("m.toml", &format!("{HEAD}{RUN}"));
+    let out = sb
+        .sweep()
+        .args(["run", "m.toml"])
+        .env("SWEEP_DATA_DIR", sb.path().join("empty"))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("sweep data fetch mnist") && err.contains("empty"),
+        "{err}"
+    );
+    assert!(!sb.results().exists());
+}

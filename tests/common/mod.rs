@@ -1,0 +1,75 @@
+//! Helpers for integration tests that drive the real `sweep` binary in a temporary directory.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+/// The real datasets: SWEEP_DATA_DIR, else ../shared/data beside the repository.
+pub fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("SWEEP_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    assert!(
+        dir.join("mnist/train-images-idx3-ubyte.gz").is_file()
+            || dir.join("mnist/train-images-idx3-ubyte").is_file(),
+        "real MNIST not found in {}: set SWEEP_DATA_DIR to a directory holding mnist/",
+        dir.display()
+    );
+    dir
+}
+
+/// A temporary working directory with a `sweep` command factory.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write a file under the sandbox and return its path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+
+    /// `sweep` running in the sandbox, reading real data, with no cache directory to fall back on.
+    pub fn sweep(&self) -> Command {
+        let mut c = Command::cargo_bin("sweep").unwrap();
+        c.current_dir(self.path())
+            .env("SWEEP_DATA_DIR", data_dir())
+            .env("XDG_CACHE_HOME", self.path().join(".cache"))
+            .env_remove("SWEEP_RESULTS");
+        c
+    }
+
+    pub fn results(&self) -> PathBuf {
+        self.path().join("results")
+    }
+}
+
+/// The repository's own file.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// epochs.csv with the timing columns (seconds, images_per_sec) removed.
+pub fn epochs_without_timing(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|l| {
+            let cols: Vec<_> = l.split(',').collect();
+            cols[..cols.len() - 2].join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
