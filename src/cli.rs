@@ -7,6 +7,7 @@ use crate::runner::{self, Report, WorkerExit};
 use crate::scheduler::{self, Outcome};
 use crate::store::Status;
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tabled::Tabled;
@@ -71,8 +72,8 @@ pub enum Command {
         /// Concurrent runs on the CPU. Default: cores / threads.
         #[arg(long, short)]
         jobs: Option<usize>,
-        /// Threads per CPU run. Default: 1 (two single-threaded runs outpace one run on two
-        /// threads; see README "Parallelism").
+        /// Threads per CPU run. Default: the cores divided among the runs running at once
+        /// (two single-threaded runs outpace one run on two threads; see README "Parallelism").
         #[arg(long)]
         threads: Option<usize>,
         /// Train again the runs that failed or diverged last time.
@@ -98,6 +99,30 @@ pub enum Command {
         supervised: bool,
         #[arg(long)]
         retry_failed: bool,
+    },
+    /// Tables from results: runs, mean ± std over seeds, ranking, the manifest's comparisons.
+    ///
+    /// PATH is a results/<sweep> directory, a directory of sweeps, or a manifest (default:
+    /// every sweep under --results). Works while a sweep is still running.
+    Report {
+        path: Option<PathBuf>,
+        /// Output format (default: table on a terminal, markdown otherwise).
+        #[arg(long, value_enum)]
+        format: Option<ReportFormat>,
+        /// Write to FILE instead of stdout. With markdown, plots go to plots/ beside it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Metric the ranking table orders by.
+        #[arg(long, value_enum, default_value = "val_accuracy")]
+        rank_by: crate::report::Metric,
+        /// Instead of tables: the tidy per-epoch CSV (one row per run x epoch).
+        #[arg(long)]
+        epochs: bool,
+        /// Write learning-curve SVGs to DIR (default with --out and markdown: plots/ beside it).
+        #[arg(long)]
+        plots: Option<PathBuf>,
+        #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
+        results: PathBuf,
     },
     /// Datasets: download and verify.
     Data {
@@ -127,6 +152,14 @@ pub enum DataCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Markdown,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -187,8 +220,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             for d in &devices {
                 crate::backend::device(d)?;
             }
-            let threads = threads.unwrap_or(1).max(1);
-            let jobs = jobs.unwrap_or_else(|| (scheduler::cores() / threads).max(1));
+            let jobs = jobs.unwrap_or_else(|| (scheduler::cores() / threads.unwrap_or(1)).max(1));
             let opts = scheduler::Options {
                 results,
                 data_dir,
@@ -197,6 +229,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 threads,
                 retry_failed,
                 quiet,
+                manifest_source: Some(m.source.clone()),
             };
             let outcomes = scheduler::run(&m.sweep.name, &runs, &opts)?;
             report_outcomes(&runs, &outcomes, quiet)
@@ -234,6 +267,77 @@ pub fn run(cli: Cli) -> Result<i32> {
                 );
             }
             Ok(exit.code())
+        }
+        Command::Report {
+            path,
+            format,
+            out,
+            rank_by,
+            epochs,
+            plots,
+            results,
+        } => {
+            let targets = crate::report::resolve_targets(path.as_deref(), &results)?;
+            let format = format.unwrap_or(if out.is_none() && std::io::stdout().is_terminal() {
+                ReportFormat::Table
+            } else {
+                ReportFormat::Markdown
+            });
+            let mut text = String::new();
+            let mut json = Vec::new();
+            for (i, (name, dir, cfg)) in targets.iter().enumerate() {
+                let loaded = crate::report::load_sweep(dir)?;
+                if epochs {
+                    let rows = crate::report::epoch_rows(name, &loaded);
+                    let csv = crate::report::csv::render_epochs(&rows);
+                    text.push_str(if i == 0 {
+                        &csv
+                    } else {
+                        csv.split_once('\n').map_or("", |x| x.1)
+                    });
+                    continue;
+                }
+                let mut report = crate::report::build(name, &loaded, cfg.as_ref(), rank_by)?;
+                let plots_dir = plots.clone().or_else(|| {
+                    (format == ReportFormat::Markdown)
+                        .then_some(out.as_ref()?.parent()?.join("plots"))
+                });
+                if let Some(pd) = plots_dir {
+                    let base = out
+                        .as_ref()
+                        .and_then(|o| o.parent())
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| PathBuf::from("."));
+                    let pd = if targets.len() > 1 { pd.join(name) } else { pd };
+                    crate::report::write_plots(&mut report, &loaded, &pd, &base)?;
+                }
+                match format {
+                    ReportFormat::Table => text.push_str(&crate::report::table::render(&report)),
+                    ReportFormat::Markdown => {
+                        if i > 0 {
+                            text.push('\n');
+                        }
+                        text.push_str(&crate::report::markdown::render(&report));
+                    }
+                    ReportFormat::Csv => {
+                        let csv = crate::report::csv::render(&report);
+                        text.push_str(if i == 0 {
+                            &csv
+                        } else {
+                            csv.split_once('\n').map_or("", |x| x.1)
+                        });
+                    }
+                    ReportFormat::Json => json.push(report),
+                }
+            }
+            if format == ReportFormat::Json && !epochs {
+                text = serde_json::to_string_pretty(&json).expect("json") + "\n";
+            }
+            match out {
+                Some(o) => crate::store::write_atomic(&o, text.as_bytes())?,
+                None => emit(&text),
+            }
+            Ok(0)
         }
         Command::Data { command } => match command {
             DataCommand::Fetch {

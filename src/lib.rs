@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod model;
 pub mod optim;
 pub mod plan;
+pub mod report;
 pub mod runner;
 pub mod scheduler;
 pub mod store;

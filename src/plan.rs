@@ -98,6 +98,14 @@ impl Run {
         u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
     }
 
+    /// Identifies the configuration: the run's identity without its seed. Runs that differ only
+    /// by seed share it, and are aggregated together in reports.
+    pub fn config_id(&self) -> String {
+        let mut unseeded = self.clone();
+        unseeded.seed = 0;
+        unseeded.compute_id()
+    }
+
     /// Label including the seed, unique within a sweep.
     pub fn display_label(&self) -> String {
         format!("{} seed={}", self.label, self.seed)

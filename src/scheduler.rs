@@ -31,10 +31,13 @@ pub struct Options {
     pub devices: Vec<String>,
     /// Concurrent CPU runs.
     pub jobs: usize,
-    /// Threads per CPU run.
-    pub threads: usize,
+    /// Threads per CPU run; `None`: the cores shared among the runs that actually run at once
+    /// (one run left on two cores gets both).
+    pub threads: Option<usize>,
     pub retry_failed: bool,
     pub quiet: bool,
+    /// The manifest's text, kept beside the results (reports read its `[report]` tables).
+    pub manifest_source: Option<String>,
 }
 
 /// The machine's cores, for defaults.
@@ -120,11 +123,14 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
             });
         }
     };
+    if let Some(src) = &opts.manifest_source {
+        store::write_atomic(&sweep_dir.join("manifest.toml"), src.as_bytes())?;
+    }
     // Longest expected first: the big runs start early and the small ones fill the gaps.
     todo.sort_by_key(|&i| std::cmp::Reverse(runs[i].train_flops));
     let mut queue: VecDeque<usize> = todo.into_iter().collect();
 
-    let slots = slots(opts);
+    let slots = slots(opts, queue.len());
     install_interrupt_handler();
     let tty = std::io::stderr().is_terminal() && !opts.quiet;
     let multi = MultiProgress::with_draw_target(if tty {
@@ -416,15 +422,18 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
         .collect())
 }
 
-/// Slots from the devices: each CPU device gives `jobs` slots of `threads` threads; each GPU one.
-fn slots(opts: &Options) -> Vec<Slot> {
+/// Slots from the devices: each CPU device gives `jobs` slots (no more than there are runs);
+/// each GPU one.
+fn slots(opts: &Options, runs: usize) -> Vec<Slot> {
     let mut out = Vec::new();
     for d in &opts.devices {
         if d == "cpu" {
-            for _ in 0..opts.jobs.max(1) {
+            let jobs = opts.jobs.clamp(1, runs.max(1));
+            let threads = opts.threads.unwrap_or(cores() / jobs).max(1);
+            for _ in 0..jobs {
                 out.push(Slot {
                     device: d.clone(),
-                    threads: opts.threads.max(1),
+                    threads,
                 });
             }
         } else {

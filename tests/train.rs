@@ -96,7 +96,8 @@ fn finished_runs_are_skipped_on_the_next_invocation() {
         .get_output()
         .stderr
         .clone();
-    assert!(String::from_utf8(out).unwrap().contains("skipped"));
+    let err = String::from_utf8(out).unwrap();
+    assert!(err.contains("0 trained now, 1 finished before"), "{err}");
     assert_eq!(
         std::fs::read(run.join("summary.json")).unwrap(),
         before,

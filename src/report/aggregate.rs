@@ -1,0 +1,103 @@
+//! Seed aggregation with polars: runs that differ only by seed are one configuration; each
+//! metric becomes mean, sample standard deviation (ddof 1) and count.
+
+use super::{ConfigRow, Metric, RunRow, Stats};
+use crate::error::{Error, Result};
+use polars::prelude::*;
+
+fn polars_err(e: PolarsError) -> Error {
+    Error::Training(format!("aggregation failed: {e}"))
+}
+
+/// One row per configuration, in order of first appearance in `runs`.
+pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut columns = vec![Column::new(
+        "config_id".into(),
+        runs.iter().map(|r| r.config_id.clone()).collect::<Vec<_>>(),
+    )];
+    for m in Metric::ALL {
+        columns.push(Column::new(
+            m.name().into(),
+            runs.iter().map(|r| m.of(r)).collect::<Vec<Option<f64>>>(),
+        ));
+    }
+    let df = DataFrame::new_infer_height(columns).map_err(polars_err)?;
+    let mut aggs = vec![len().alias("n")];
+    for m in Metric::ALL {
+        aggs.push(col(m.name()).mean().alias(format!("{}_mean", m.name())));
+        aggs.push(col(m.name()).std(1).alias(format!("{}_std", m.name())));
+        aggs.push(col(m.name()).count().alias(format!("{}_n", m.name())));
+    }
+    let out = df
+        .lazy()
+        .group_by_stable([col("config_id")])
+        .agg(aggs)
+        .collect()
+        .map_err(polars_err)?;
+    let ids = out
+        .column("config_id")
+        .map_err(polars_err)?
+        .str()
+        .map_err(polars_err)?
+        .clone();
+    let f64_col = |name: String| -> Result<Float64Chunked> {
+        Ok(out
+            .column(&name)
+            .map_err(polars_err)?
+            .cast(&DataType::Float64)
+            .map_err(polars_err)?
+            .f64()
+            .map_err(polars_err)?
+            .clone())
+    };
+    let mut rows = Vec::with_capacity(out.height());
+    let stats: Vec<_> = Metric::ALL
+        .iter()
+        .map(|m| {
+            Ok((
+                *m,
+                f64_col(format!("{}_mean", m.name()))?,
+                f64_col(format!("{}_std", m.name()))?,
+                f64_col(format!("{}_n", m.name()))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    for i in 0..out.height() {
+        let id = ids.get(i).unwrap_or_default().to_string();
+        let first = runs
+            .iter()
+            .find(|r| r.config_id == id)
+            .expect("grouped from these runs");
+        let metrics = stats
+            .iter()
+            .map(|(m, mean, std, n)| {
+                let n = n.get(i).unwrap_or(0.0) as usize;
+                let s = mean.get(i).filter(|_| n > 0).map(|mean| Stats {
+                    mean,
+                    std: std.get(i).filter(|_| n > 1),
+                    n,
+                });
+                (*m, s)
+            })
+            .collect();
+        rows.push(ConfigRow {
+            config_id: id.clone(),
+            label: first.label.clone(),
+            model: first.model.clone(),
+            optimizer: first.optimizer.clone(),
+            lr: first.lr,
+            momentum: first.momentum,
+            epochs: first.epochs,
+            batch_size: first.batch_size,
+            n: runs
+                .iter()
+                .filter(|r| r.config_id == id && r.epochs_done > 0)
+                .count(),
+            metrics,
+        });
+    }
+    Ok(rows)
+}

@@ -1,0 +1,59 @@
+//! The report as GitHub-flavoured Markdown, with plots embedded when they were written.
+
+use super::Report;
+use super::sections::sections;
+
+fn escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+pub fn render(report: &Report) -> String {
+    let mut out = format!("# Sweep `{}`\n", report.sweep);
+    for s in sections(report) {
+        out.push_str(&format!("\n## {}\n\n", s.title));
+        out.push_str(&format!(
+            "| {} |\n",
+            s.headers
+                .iter()
+                .map(|h| escape(h))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+        out.push_str(&format!(
+            "|{}\n",
+            s.headers
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+                .collect::<String>()
+        ));
+        for row in &s.rows {
+            out.push_str(&format!(
+                "| {} |\n",
+                row.iter()
+                    .map(|c| escape(c))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ));
+        }
+        if let Some(p) = &s.plot {
+            out.push_str(&format!("\n![{}]({p})\n", escape(&s.title)));
+        }
+    }
+    let curves: Vec<_> = report
+        .plots
+        .iter()
+        .filter(|(t, _)| !report.comparisons.iter().any(|c| &c.title == t))
+        .collect();
+    if !curves.is_empty() {
+        out.push_str("\n## Learning curves\n");
+        for (label, p) in curves {
+            out.push_str(&format!(
+                "\n### {}\n\n![{}]({p})\n",
+                escape(label),
+                escape(label)
+            ));
+        }
+    }
+    out
+}

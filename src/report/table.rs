@@ -1,0 +1,25 @@
+//! The report as terminal tables (tabled).
+
+use super::Report;
+use super::sections::sections;
+use tabled::builder::Builder;
+use tabled::settings::{Alignment, Style, object::Columns};
+
+pub fn render(report: &Report) -> String {
+    let mut out = format!("sweep {}\n", report.sweep);
+    for s in sections(report) {
+        let mut b = Builder::default();
+        b.push_record(s.headers.clone());
+        for r in &s.rows {
+            b.push_record(r.clone());
+        }
+        let mut t = b.build();
+        t.with(Style::sharp())
+            .modify(Columns::new(1..), Alignment::right());
+        out.push_str(&format!("\n{}\n{t}\n", s.title));
+        if let Some(p) = &s.plot {
+            out.push_str(&format!("plot: {p}\n"));
+        }
+    }
+    out
+}
