@@ -124,6 +124,41 @@ pub enum Command {
         #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
         results: PathBuf,
     },
+    /// Gate on regressions: compare a sweep's final metrics with a committed baseline.
+    ///
+    /// Exit 0 when nothing regressed, 1 when a configuration regressed beyond the tolerance
+    /// (or max(tolerance, k x seed std)) or is missing, 2 on usage or input errors.
+    #[command(
+        after_help = "Examples:\n  sweep check results/ci --save-baseline results/ci/baseline.json\n  sweep check target/ci-results/ci --baseline results/ci/baseline.json --format markdown"
+    )]
+    Check {
+        /// A results/<sweep> directory, or the sweep's manifest.
+        results: PathBuf,
+        /// The baseline file (or a directory holding baseline.json).
+        #[arg(long, required_unless_present = "save_baseline")]
+        baseline: Option<PathBuf>,
+        /// Write a baseline from these results to FILE instead of checking.
+        #[arg(long, conflicts_with = "baseline")]
+        save_baseline: Option<PathBuf>,
+        /// Allowed accuracy drop, in percentage points.
+        #[arg(long, default_value_t = crate::check::DEFAULT_TOLERANCE_PP)]
+        tolerance: f64,
+        /// Allowed loss increase, in loss units.
+        #[arg(long, default_value_t = crate::check::DEFAULT_LOSS_TOLERANCE)]
+        loss_tolerance: f64,
+        /// With seed repeats, a change within k x the baseline's std is noise too.
+        #[arg(long, default_value_t = crate::check::DEFAULT_K)]
+        k: f64,
+        /// Metrics to gate on (repeatable). Default: val_accuracy.
+        #[arg(long = "metric", value_enum)]
+        metrics: Vec<crate::report::Metric>,
+        /// Output format (default: table on a terminal, markdown otherwise).
+        #[arg(long, value_enum)]
+        format: Option<CheckFormat>,
+        /// Where a manifest's results live.
+        #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
+        results_dir: PathBuf,
+    },
     /// Datasets: download and verify.
     Data {
         #[command(subcommand)]
@@ -152,6 +187,12 @@ pub enum DataCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Table,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -338,6 +379,68 @@ pub fn run(cli: Cli) -> Result<i32> {
                 None => emit(&text),
             }
             Ok(0)
+        }
+        Command::Check {
+            results,
+            baseline,
+            save_baseline,
+            tolerance,
+            loss_tolerance,
+            k,
+            metrics,
+            format,
+            results_dir,
+        } => {
+            let targets = crate::report::resolve_targets(Some(&results), &results_dir)?;
+            let [(name, dir, _)] = &targets[..] else {
+                return Err(Error::Usage(format!(
+                    "{} holds {} sweeps; pass one results/<sweep> directory",
+                    results.display(),
+                    targets.len()
+                )));
+            };
+            let loaded = crate::report::load_sweep(dir)?;
+            if loaded.is_empty() {
+                return Err(Error::Results {
+                    path: dir.clone(),
+                    message: "no runs here".into(),
+                });
+            }
+            let report =
+                crate::report::build(name, &loaded, None, crate::report::Metric::ValAccuracy)?;
+            if let Some(path) = save_baseline {
+                let b = crate::check::baseline(name, &report.configs);
+                let json = serde_json::to_string_pretty(&b).expect("baseline serializes") + "\n";
+                crate::store::write_atomic(&path, json.as_bytes())?;
+                eprintln!(
+                    "baseline of {} configurations written to {}",
+                    b.configs.len(),
+                    path.display()
+                );
+                return Ok(0);
+            }
+            let base = crate::check::load(&baseline.expect("clap requires it"))?;
+            let metrics = if metrics.is_empty() {
+                vec![crate::report::Metric::ValAccuracy]
+            } else {
+                metrics
+            };
+            let tol = crate::check::Tolerance {
+                accuracy_pp: tolerance,
+                loss: loss_tolerance,
+                k,
+            };
+            let lines = crate::check::compare(&base, &report.configs, &metrics, tol);
+            let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+                CheckFormat::Table
+            } else {
+                CheckFormat::Markdown
+            });
+            emit(&match format {
+                CheckFormat::Table => crate::check::table(name, &lines),
+                CheckFormat::Markdown => crate::check::markdown(name, &lines),
+            });
+            Ok(if crate::check::failed(&lines) { 1 } else { 0 })
         }
         Command::Data { command } => match command {
             DataCommand::Fetch {

@@ -1,7 +1,8 @@
 //! Seed aggregation with polars: runs that differ only by seed are one configuration; each
-//! metric becomes mean, sample standard deviation (ddof 1) and count.
+//! metric becomes mean, sample standard deviation (ddof 1) and count. Only finished runs
+//! count: a run still going, failed or diverged is shown in the runs table, never averaged.
 
-use super::{ConfigRow, Metric, RunRow, Stats};
+use super::{ConfigRow, Metric, RunRow, RunState, Stats};
 use crate::error::{Error, Result};
 use polars::prelude::*;
 
@@ -21,7 +22,9 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
     for m in Metric::ALL {
         columns.push(Column::new(
             m.name().into(),
-            runs.iter().map(|r| m.of(r)).collect::<Vec<Option<f64>>>(),
+            runs.iter()
+                .map(|r| m.of(r).filter(|_| r.status == RunState::Done))
+                .collect::<Vec<Option<f64>>>(),
         ));
     }
     let df = DataFrame::new_infer_height(columns).map_err(polars_err)?;

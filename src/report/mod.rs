@@ -6,6 +6,8 @@
 
 pub mod aggregate;
 pub mod csv;
+#[doc(hidden)]
+pub mod fixture;
 pub mod json;
 pub mod markdown;
 pub mod plot;
@@ -169,7 +171,7 @@ pub struct RunRow {
 }
 
 /// Mean, sample standard deviation and count of a metric over a configuration's seeds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Stats {
     pub mean: f64,
     pub std: Option<f64>,
@@ -651,4 +653,150 @@ fn slug(label: &str, id: &str) -> String {
         .collect::<Vec<_>>()
         .join("-");
     format!("{s}-{}", &id[..6.min(id.len())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_report() -> (Report, Vec<Loaded>) {
+        let mut loaded = fixture::synthetic(3, 2, 4);
+        // One run still going (2 of 4 epochs), one diverged.
+        loaded[5].records.truncate(2);
+        loaded[5].summary = None;
+        loaded[5].state = RunState::Running;
+        loaded[4].state = RunState::Diverged;
+        let mut cfg = toml::Table::new();
+        let cmp: toml::Value = toml::from_str::<toml::Table>(
+            "compare = [{ title = \"Config 0 vs 1\", runs = [\"config 00000\", \"config 00001\", \"config 00009\"], columns = [\"train_accuracy\", \"val_accuracy\"] }]",
+        )
+        .unwrap()
+        .remove("compare")
+        .unwrap();
+        cfg.insert("compare".into(), cmp);
+        (
+            build("synthetic", &loaded, Some(&cfg), Metric::ValAccuracy).unwrap(),
+            loaded,
+        )
+    }
+
+    #[test]
+    fn markdown_snapshot() {
+        insta::assert_snapshot!(markdown::render(&fixture_report().0));
+    }
+
+    #[test]
+    fn table_snapshot() {
+        insta::assert_snapshot!(table::render(&fixture_report().0));
+    }
+
+    #[test]
+    fn seeds_are_aggregated_with_sample_std() {
+        let (r, _) = fixture_report();
+        assert_eq!(r.configs.len(), 3);
+        let c = &r.configs[0];
+        assert_eq!(c.n, 2);
+        let vals: Vec<f64> = r
+            .runs
+            .iter()
+            .filter(|x| x.config_id == c.config_id)
+            .map(|x| x.val_accuracy.unwrap())
+            .collect();
+        let mean = (vals[0] + vals[1]) / 2.0;
+        let sd = ((vals[0] - mean).powi(2) + (vals[1] - mean).powi(2)).sqrt(); // ddof 1 with n = 2
+        let s = c.stat(Metric::ValAccuracy).unwrap();
+        assert!(
+            (s.mean - mean).abs() < 1e-12 && (s.std.unwrap() - sd).abs() < 1e-12,
+            "{s:?} vs {mean} {sd}"
+        );
+    }
+
+    #[test]
+    fn ties_share_a_rank() {
+        let mut configs = aggregate::by_config(
+            &fixture::synthetic(3, 1, 2)
+                .iter()
+                .map(run_row)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let v = configs[0].stat(Metric::ValAccuracy).unwrap();
+        configs[2].metrics = configs[0].metrics.clone();
+        let ranks: Vec<usize> = rank(&configs, Metric::ValAccuracy)
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert!(
+            ranks == [1, 1, 3] || ranks == [1, 2, 2],
+            "{ranks:?} ({v:?})"
+        );
+    }
+
+    #[test]
+    fn csv_outputs_read_back_with_polars() {
+        use polars::prelude::*;
+        let (r, loaded) = fixture_report();
+        let dir = tempfile::tempdir().unwrap();
+        let runs_csv = dir.path().join("runs.csv");
+        std::fs::write(&runs_csv, csv::render(&r)).unwrap();
+        let df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(runs_csv))
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(df.height(), 6);
+        let schema = df.schema();
+        for (name, dtype) in [
+            ("run_id", DataType::String),
+            ("label", DataType::String),
+            ("params", DataType::Int64),
+            ("lr", DataType::Float64),
+            ("seed", DataType::Int64),
+            ("val_accuracy", DataType::Float64),
+            ("best_epoch", DataType::Int64),
+            ("status", DataType::String),
+        ] {
+            assert_eq!(schema.get(name), Some(&dtype), "column {name}");
+        }
+        let epochs_csv = dir.path().join("epochs.csv");
+        std::fs::write(
+            &epochs_csv,
+            csv::render_epochs(&epoch_rows("synthetic", &loaded)),
+        )
+        .unwrap();
+        let df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(epochs_csv))
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(df.height(), 5 * 4 + 2);
+        let cols: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                "sweep",
+                "run_id",
+                "label",
+                "model",
+                "optimizer",
+                "lr",
+                "momentum",
+                "batch_size",
+                "seed",
+                "epoch",
+                "train_loss",
+                "train_accuracy",
+                "val_loss",
+                "val_accuracy",
+                "seconds",
+                "images_per_sec"
+            ]
+        );
+        assert_eq!(df.schema().get("epoch"), Some(&DataType::Int64));
+        assert_eq!(df.schema().get("val_accuracy"), Some(&DataType::Float64));
+    }
 }
