@@ -194,7 +194,7 @@ impl WorkerObserver<'_> {
 impl Observer for WorkerObserver<'_> {
     fn batch(&mut self, p: BatchProgress) {
         // Throttle: a line every 20 batches and at the end of the epoch is plenty for a bar.
-        if p.batch % 20 == 0 || p.batch == p.batches {
+        if p.batch.is_multiple_of(20) || p.batch == p.batches {
             self.emit(&Event::Batch(p));
         }
     }

@@ -261,7 +261,8 @@ fn gunzip(b: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn truncated_or_tampered_data_is_refused_naming_the_file() {
-    let cases: Vec<(&str, Box<dyn Fn(Vec<u8>) -> Vec<u8>>, &str)> = vec![
+    type Damage = Box<dyn Fn(Vec<u8>) -> Vec<u8>>;
+    let cases: Vec<(&str, Damage, &str)> = vec![
         (
             "t10k-labels-idx1-ubyte",
             Box::new(|b: Vec<u8>| b[..b.len() / 2].to_vec()),

@@ -69,19 +69,18 @@ pub fn curves(title: &str, runs: &[&Loaded]) -> String {
                         .collect::<Vec<_>>()
                 };
                 if let Ok(s) = chart.draw_series(LineSeries::new(pts(train), TRAIN.stroke_width(2)))
+                    && i == 0
                 {
-                    if i == 0 {
-                        s.label(format!("train{suffix}")).legend(|(x, y)| {
-                            PathElement::new([(x, y), (x + 16, y)], TRAIN.stroke_width(2))
-                        });
-                    }
+                    s.label(format!("train{suffix}")).legend(|(x, y)| {
+                        PathElement::new([(x, y), (x + 16, y)], TRAIN.stroke_width(2))
+                    });
                 }
-                if let Ok(s) = chart.draw_series(LineSeries::new(pts(val), VAL.stroke_width(2))) {
-                    if i == 0 {
-                        s.label(format!("validation{suffix}")).legend(|(x, y)| {
-                            PathElement::new([(x, y), (x + 16, y)], VAL.stroke_width(2))
-                        });
-                    }
+                if let Ok(s) = chart.draw_series(LineSeries::new(pts(val), VAL.stroke_width(2)))
+                    && i == 0
+                {
+                    s.label(format!("validation{suffix}")).legend(|(x, y)| {
+                        PathElement::new([(x, y), (x + 16, y)], VAL.stroke_width(2))
+                    });
                 }
             }
             let _ = chart
