@@ -159,10 +159,32 @@ pub enum Command {
         #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
         results_dir: PathBuf,
     },
+    /// Benchmarks that write their figures to CSV under results/bench/.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Datasets: download and verify.
     Data {
         #[command(subcommand)]
         command: DataCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Render a report over synthetic runs (default 10,000 runs x 50 epochs) and time it.
+    Report {
+        #[arg(long, default_value_t = 5_000)]
+        configs: usize,
+        #[arg(long, default_value_t = 2)]
+        seeds: usize,
+        #[arg(long, default_value_t = 50)]
+        epochs: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long, default_value = "results/bench/report.csv")]
+        out: PathBuf,
     },
 }
 
@@ -441,6 +463,19 @@ pub fn run(cli: Cli) -> Result<i32> {
                 CheckFormat::Markdown => crate::check::markdown(name, &lines),
             });
             Ok(if crate::check::failed(&lines) { 1 } else { 0 })
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Report {
+                    configs,
+                    seeds,
+                    epochs,
+                    repeats,
+                    out,
+                },
+        } => {
+            crate::bench::report(configs, seeds, epochs, repeats, &out)?;
+            Ok(0)
         }
         Command::Data { command } => match command {
             DataCommand::Fetch {

@@ -7,6 +7,7 @@
 
 pub mod arch;
 pub mod backend;
+pub mod bench;
 pub mod check;
 pub mod checkpoint;
 pub mod cli;

@@ -56,6 +56,13 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
             .map_err(polars_err)?
             .clone())
     };
+    // config id -> (first run, finished runs): one pass, not a scan per configuration.
+    let mut index: std::collections::HashMap<&str, (usize, usize)> =
+        std::collections::HashMap::new();
+    for (i, r) in runs.iter().enumerate() {
+        let e = index.entry(r.config_id.as_str()).or_insert((i, 0));
+        e.1 += usize::from(r.status == RunState::Done);
+    }
     let mut rows = Vec::with_capacity(out.height());
     let stats: Vec<_> = Metric::ALL
         .iter()
