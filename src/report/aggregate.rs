@@ -40,12 +40,15 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
         .agg(aggs)
         .collect()
         .map_err(polars_err)?;
+    // Rechunk before indexing: `ChunkedArray::get(i)` searches the chunks on every call, which
+    // made 5,000 configurations take 0.4 s.
     let ids = out
         .column("config_id")
         .map_err(polars_err)?
         .str()
         .map_err(polars_err)?
-        .clone();
+        .rechunk()
+        .into_owned();
     let f64_col = |name: String| -> Result<Float64Chunked> {
         Ok(out
             .column(&name)
@@ -54,7 +57,8 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
             .map_err(polars_err)?
             .f64()
             .map_err(polars_err)?
-            .clone())
+            .rechunk()
+            .into_owned())
     };
     // config id -> (first run, finished runs): one pass, not a scan per configuration.
     let mut index: std::collections::HashMap<&str, (usize, usize)> =
