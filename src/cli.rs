@@ -28,6 +28,7 @@ Examples:
   sweep models                               summaries of the built-in models
   sweep run experiments/ci.toml              train every unfinished run
   sweep data fetch mnist                     download and verify MNIST
+  sweep submit experiments/paper.toml        send the sweep to Slurm as a job array
 
 Exit codes: 0 ok, 1 some run failed or diverged, 2 usage or input error."
 )]
@@ -82,6 +83,87 @@ pub enum Command {
         /// Print nothing but errors.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Send the unfinished runs of a manifest to a cluster scheduler (Slurm) as a job array.
+    ///
+    /// Writes an sbatch script whose every task trains one run into the shared results
+    /// directory, through the same worker a local sweep uses, and submits it. Finished runs and
+    /// runs already queued or running are left out; interrupted runs resume from their
+    /// checkpoints. The binary, the data directory and the results directory must be on a
+    /// filesystem every node mounts at the same path.
+    #[command(after_help = "\
+Examples:
+  sweep submit experiments/paper.toml --dry-run                 print the script, submit nothing
+  sweep submit experiments/paper.toml --partition cpu --time 04:00:00 --cpus-per-task 2
+  sweep submit experiments/paper.toml --gpus-per-task 1 --sbatch-arg=--account=ml
+  sweep status experiments/paper.toml                           done / running / queued / failed
+  sweep wait experiments/paper.toml                             block until the arrays are done")]
+    Submit {
+        /// The sweep manifest (TOML).
+        manifest: PathBuf,
+        /// The cluster scheduler.
+        #[arg(long, value_enum, default_value = "slurm")]
+        backend: Backend,
+        /// Shared results directory (made absolute for the tasks).
+        #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
+        results: PathBuf,
+        /// Shared directory holding the dataset folder (default: as `sweep run` looks it up).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The `sweep` binary the tasks run (default: this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// Slurm partition (default: the cluster's default).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit per task, in Slurm's format (e.g. 04:00:00). A task that hits it resumes
+        /// from its last finished epoch when submitted again.
+        #[arg(long)]
+        time: Option<String>,
+        /// CPU cores per task; also its training threads.
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// GPUs per task; tasks then train on the GPU Slurm gives them (needs --features cuda).
+        #[arg(long)]
+        gpus_per_task: Option<usize>,
+        /// At most K tasks of an array running at once.
+        #[arg(long, value_name = "K")]
+        array_parallelism: Option<usize>,
+        /// An extra sbatch option, verbatim (repeatable), e.g. --sbatch-arg=--account=ml.
+        #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+        sbatch_args: Vec<String>,
+        /// Largest array to submit; bigger sweeps are split (Slurm's MaxArraySize).
+        #[arg(long, default_value_t = crate::slurm::DEFAULT_MAX_ARRAY_SIZE)]
+        max_array_size: usize,
+        /// Train again the runs that failed or diverged.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Print the script(s) and the runs, submit nothing, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Where every run of a sweep stands: done, running, queued (Slurm), incomplete, failed.
+    Status {
+        /// The sweep manifest, or its results/<sweep> directory.
+        path: PathBuf,
+        #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
+        results: PathBuf,
+    },
+    /// Block until the sweep's Slurm job arrays have left the queue, with a progress bar.
+    ///
+    /// Exit 0 when every submitted run is done, 1 when some failed, diverged or stopped
+    /// unfinished (submit again to resume them).
+    Wait {
+        /// The sweep manifest, or its results/<sweep> directory.
+        path: PathBuf,
+        #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
+        results: PathBuf,
+        /// Seconds between polls of the queue.
+        #[arg(long, default_value_t = 10.0)]
+        interval: f64,
+        /// Give up after this many seconds (exit 1; the jobs keep running).
+        #[arg(long)]
+        timeout: Option<f64>,
     },
     /// Train one run in this process (what `sweep run` starts per run, and Slurm tasks run).
     #[command(hide = true)]
@@ -212,6 +294,11 @@ pub enum DataCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Slurm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CheckFormat {
     Table,
     Markdown,
@@ -297,6 +384,147 @@ pub fn run(cli: Cli) -> Result<i32> {
             let outcomes = scheduler::run(&m.sweep.name, &runs, &opts)?;
             report_outcomes(&runs, &outcomes, quiet)
         }
+        Command::Submit {
+            manifest,
+            backend: Backend::Slurm,
+            results,
+            data_dir,
+            binary,
+            partition,
+            time,
+            cpus_per_task,
+            gpus_per_task,
+            array_parallelism,
+            sbatch_args,
+            max_array_size,
+            retry_failed,
+            dry_run,
+        } => {
+            let m = manifest::load(&manifest)?;
+            let runs = plan::expand(&m)?;
+            let results = absolute(&results)?;
+            let sweep_dir = crate::store::sweep_dir(&results, &m.sweep.name);
+            let jobs = crate::slurm::jobs(&sweep_dir)?;
+            let queue = match crate::slurm::queue(&jobs) {
+                Ok(q) => q.unwrap_or_default(),
+                // A dry run shows the script even where Slurm is not reachable.
+                Err(_) if dry_run => Default::default(),
+                Err(e) => return Err(e),
+            };
+            let pending = crate::slurm::pending(&runs, &results, retry_failed, &queue)?;
+            let queued = runs.iter().filter(|r| queue.contains_key(&r.id)).count();
+            let finished = runs.len() - pending.len() - queued;
+            if pending.is_empty() {
+                eprintln!(
+                    "nothing to submit: of {} runs of `{}`, {finished} are finished and {queued} queued or running",
+                    runs.len(),
+                    m.sweep.name,
+                );
+                return Ok(0);
+            }
+            let data = crate::data::locate(m.sweep.dataset, data_dir.as_deref())?;
+            crate::data::load(m.sweep.dataset, &data)?;
+            let binary = match binary {
+                Some(b) => absolute(&b)?,
+                None => std::env::current_exe().map_err(|e| {
+                    Error::Usage(format!("cannot find this executable ({e}); pass --binary"))
+                })?,
+            };
+            if !binary.is_file() {
+                return Err(Error::Usage(format!(
+                    "--binary {}: no such file; build it (cargo build --release) and pass its path on the shared filesystem",
+                    binary.display()
+                )));
+            }
+            let opts = crate::slurm::SubmitOptions {
+                results: results.clone(),
+                data_dir: absolute(&data)?,
+                binary,
+                partition,
+                time,
+                cpus_per_task: cpus_per_task.max(1),
+                gpus_per_task,
+                array_parallelism,
+                sbatch_args,
+                max_array_size,
+                retry_failed,
+            };
+            let arrays = crate::slurm::arrays(&m.sweep.name, &pending, &opts);
+            let what = format!(
+                "{} run(s) in {} job array(s); {finished} finished, {queued} queued or running",
+                pending.len(),
+                arrays.len(),
+            );
+            if dry_run {
+                emit(&crate::slurm::dry_run_text(&arrays));
+                eprintln!("dry run: would submit {what}");
+                return Ok(0);
+            }
+            // A refused first submission leaves no trace: remove the directories made here.
+            let made = sweep_dir
+                .ancestors()
+                .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+                .last()
+                .map(PathBuf::from);
+            let submitted = (|| {
+                let _lock = match crate::lock::try_lock(&sweep_dir.join(".lock"), "sweep submit")? {
+                    Ok(l) => l,
+                    Err(holder) => {
+                        return Err(Error::Results {
+                            path: sweep_dir.clone(),
+                            message: format!(
+                                "is in use ({holder}); wait for it to finish, then submit again"
+                            ),
+                        });
+                    }
+                };
+                let jobs = crate::slurm::submit(&m.sweep.name, &pending, &arrays, &opts)?;
+                crate::store::write_atomic(&sweep_dir.join("manifest.toml"), m.source.as_bytes())?;
+                Ok(jobs)
+            })();
+            let jobs = match submitted {
+                Ok(j) => j,
+                Err(e) => {
+                    if let Some(d) = made.filter(|_| !sweep_dir.join("slurm/jobs").exists()) {
+                        let _ = std::fs::remove_dir_all(d);
+                    }
+                    return Err(e);
+                }
+            };
+            for j in &jobs {
+                emit(&format!("{}\n", j.job_id));
+            }
+            eprintln!(
+                "submitted {what}: job(s) {}\nfollow with `sweep status {p}` or `sweep wait {p}`; logs in {}",
+                jobs.iter()
+                    .map(|j| j.job_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                crate::slurm::slurm_dir(&sweep_dir).join("logs").display(),
+                p = manifest.display(),
+            );
+            Ok(0)
+        }
+        Command::Status { path, results } => {
+            let (m, dir) = crate::status::resolve(&path, &results)?;
+            let runs = plan::expand(&m)?;
+            let results_root = dir.parent().map(PathBuf::from).unwrap_or_default();
+            let queue = crate::slurm::queue(&crate::slurm::jobs(&dir)?)?;
+            let rows = crate::status::collect(&runs, &results_root, queue.as_ref())?;
+            emit(&crate::status::render(&m.sweep.name, &rows));
+            if queue.is_none() && dir.join("slurm").is_dir() {
+                eprintln!(
+                    "note: squeue not found; queued and running Slurm tasks show as not started or incomplete"
+                );
+            }
+            Ok(0)
+        }
+        Command::Wait {
+            path,
+            results,
+            interval,
+            timeout,
+        } => wait(&path, &results, interval, timeout),
         Command::Worker {
             run,
             results,
@@ -541,6 +769,106 @@ fn report_outcomes(runs: &[Run], outcomes: &[Outcome], quiet: bool) -> Result<i3
         return Err(Error::Interrupted);
     }
     Ok(0)
+}
+
+/// `sweep wait`: poll the queue until none of the sweep's jobs is in it.
+fn wait(
+    path: &std::path::Path,
+    results: &std::path::Path,
+    interval: f64,
+    timeout: Option<f64>,
+) -> Result<i32> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let (m, dir) = crate::status::resolve(path, results)?;
+    let runs = plan::expand(&m)?;
+    let results_root = dir.parent().map(PathBuf::from).unwrap_or_default();
+    let jobs = crate::slurm::jobs(&dir)?;
+    if jobs.is_empty() {
+        eprintln!(
+            "no Slurm jobs recorded for sweep `{}` under {}: nothing to wait for (`sweep submit` first)",
+            m.sweep.name,
+            dir.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let bar = ProgressBar::with_draw_target(
+        Some(runs.len() as u64),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:.bold} [{bar:30}] {pos}/{len} done, {msg} ({elapsed})",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("sweep {}", m.sweep.name));
+    let rows = loop {
+        let queue = crate::slurm::queue(&jobs)?.ok_or_else(|| Error::Cluster {
+            command: "squeue".into(),
+            message: "not found on PATH".into(),
+            help: "wait from a machine where Slurm's client commands work, or use `sweep status`"
+                .into(),
+        })?;
+        let rows = crate::status::collect(&runs, &results_root, Some(&queue))?;
+        let count = |s: crate::status::State| rows.iter().filter(|r| r.state == s).count();
+        bar.set_position(count(crate::status::State::Done) as u64);
+        bar.set_message(format!(
+            "{} running, {} queued",
+            count(crate::status::State::Running),
+            count(crate::status::State::Queued)
+        ));
+        if queue.is_empty() {
+            break rows;
+        }
+        if timeout.is_some_and(|t| started.elapsed().as_secs_f64() >= t) {
+            bar.abandon();
+            eprintln!(
+                "timed out after {:.0}s; the jobs keep running: {}",
+                started.elapsed().as_secs_f64(),
+                crate::status::summary(&rows)
+            );
+            return Ok(1);
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(interval.max(0.1)));
+    };
+    bar.finish_and_clear();
+    emit(&crate::status::render(&m.sweep.name, &rows));
+    let submitted: std::collections::HashSet<&str> = jobs
+        .iter()
+        .flat_map(|j| j.tasks.iter().map(|t| t.run_id.as_str()))
+        .collect();
+    let unfinished: Vec<_> = rows
+        .iter()
+        .filter(|r| submitted.contains(r.id.as_str()) && r.state != crate::status::State::Done)
+        .collect();
+    if unfinished.is_empty() {
+        return Ok(0);
+    }
+    eprintln!("not done after their jobs left the queue:");
+    for r in &unfinished {
+        eprintln!(
+            "  {} seed {} ({}): {}",
+            r.label,
+            r.seed,
+            r.id,
+            r.state.name()
+        );
+    }
+    eprintln!(
+        "their logs are in {}; `sweep submit` again resumes unfinished runs (--retry-failed retrains failed ones)",
+        crate::slurm::slurm_dir(&dir).join("logs").display()
+    );
+    Ok(1)
+}
+
+/// `path` made absolute against the current directory (it need not exist).
+fn absolute(path: &std::path::Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
 }
 
 /// The worker's stop flag: set by a first Ctrl-C/SIGTERM or a "stop" line on stdin (when

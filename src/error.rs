@@ -109,6 +109,13 @@ pub enum Error {
     Results { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
+    /// A cluster command (sbatch, squeue) is missing or refused what we asked.
+    #[error("{command}: {message}\n  = help: {help}")]
+    Cluster {
+        command: String,
+        message: String,
+        help: String,
+    },
     #[error("training failed: {0}")]
     Training(String),
     #[error("interrupted")]

@@ -3,7 +3,8 @@
 //! The pipeline is parse → validate → plan → run → store → report, one module per stage:
 //! [`manifest`] (TOML → validated manifest), [`plan`] (manifest → fully resolved runs),
 //! [`data`] / [`fetch`] (datasets), [`model`] / [`train`] (burn), [`runner`] (executing runs),
-//! [`store`] (atomic result files), [`cli`] (the command line).
+//! [`store`] (atomic result files), [`scheduler`] (local sweeps), [`slurm`] (cluster sweeps),
+//! [`status`] (where runs stand), [`cli`] (the command line).
 
 pub mod arch;
 pub mod backend;
@@ -22,5 +23,7 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod scheduler;
+pub mod slurm;
+pub mod status;
 pub mod store;
 pub mod train;

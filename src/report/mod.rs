@@ -262,7 +262,7 @@ pub fn load_sweep(dir: &Path) -> Result<Vec<Loaded>> {
 }
 
 /// One run directory; `None` when it has no run.json (not a run).
-fn load_run(d: &Path) -> Result<Option<Loaded>> {
+pub fn load_run(d: &Path) -> Result<Option<Loaded>> {
     let run_json = d.join("run.json");
     let Ok(bytes) = std::fs::read(&run_json) else {
         return Ok(None);
