@@ -60,12 +60,13 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
             .rechunk()
             .into_owned())
     };
-    // config id -> (first run, finished runs): one pass, not a scan per configuration.
+    // config id -> (first run, runs with results): one pass, not a scan of every run per
+    // configuration (that was 2 x 50M comparisons for 10,000 runs).
     let mut index: std::collections::HashMap<&str, (usize, usize)> =
-        std::collections::HashMap::new();
+        std::collections::HashMap::with_capacity(runs.len());
     for (i, r) in runs.iter().enumerate() {
         let e = index.entry(r.config_id.as_str()).or_insert((i, 0));
-        e.1 += usize::from(r.status == RunState::Done);
+        e.1 += usize::from(r.epochs_done > 0);
     }
     let mut rows = Vec::with_capacity(out.height());
     let stats: Vec<_> = Metric::ALL
@@ -81,10 +82,8 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
         .collect::<Result<_>>()?;
     for i in 0..out.height() {
         let id = ids.get(i).unwrap_or_default().to_string();
-        let first = runs
-            .iter()
-            .find(|r| r.config_id == id)
-            .expect("grouped from these runs");
+        let (first, with_results) = index[id.as_str()];
+        let first = &runs[first];
         let metrics = stats
             .iter()
             .map(|(m, mean, std, n)| {
@@ -106,10 +105,7 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
             momentum: first.momentum,
             epochs: first.epochs,
             batch_size: first.batch_size,
-            n: runs
-                .iter()
-                .filter(|r| r.config_id == id && r.epochs_done > 0)
-                .count(),
+            n: with_results,
             metrics,
         });
     }
