@@ -12,6 +12,7 @@ pub mod bench;
 pub mod check;
 pub mod checkpoint;
 pub mod cli;
+pub mod conv;
 pub mod data;
 pub mod error;
 pub mod fetch;

@@ -131,6 +131,7 @@ impl Network {
             Img(Tensor<4>),
             Flat(Tensor<2>),
         }
+        let fast = fast_conv() && crate::conv::supported(&images.device());
         let mut x = X::Img(images); // [batch, 1, 28, 28]
         let (mut d, mut c, mut m) = (0, 0, 0);
         let last = self.ops.len() - 1;
@@ -142,9 +143,25 @@ impl Network {
                     X::Flat(if i == last { y } else { activate(y, *act) })
                 }
                 (Op::Conv(act), X::Img(t)) => {
-                    let y = self.conv[c].forward(t); // [batch, filters, h', w']
+                    let layer = &self.conv[c];
                     c += 1;
-                    X::Img(activate(y, *act))
+                    // [batch, filters, h', w']
+                    match (fast, act, &layer.padding, &layer.bias) {
+                        (
+                            true,
+                            Activation::Relu | Activation::Linear,
+                            PaddingConfig2d::Explicit(top, left, bottom, right),
+                            Some(bias),
+                        ) => X::Img(crate::conv::conv2d(
+                            t,
+                            layer.weight.val(),
+                            bias.val(),
+                            layer.stride[0],
+                            [*top, *left, *bottom, *right],
+                            *act == Activation::Relu,
+                        )),
+                        _ => X::Img(activate(layer.forward(t), *act)),
+                    }
                 }
                 (Op::MaxPool { size, stride }, X::Img(t)) => X::Img(max_pool2d(
                     t,
@@ -180,6 +197,13 @@ impl Network {
             X::Img(t) => t.flatten(1, 3),
         }
     }
+}
+
+/// Whether convolutions use our kernels ([`crate::conv`]) where the device allows: yes unless
+/// `SWEEP_CONV=burn` asks for burn's own `Conv2d` (for comparisons).
+pub fn fast_conv() -> bool {
+    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAST.get_or_init(|| std::env::var("SWEEP_CONV").map_or(true, |v| v != "burn"))
 }
 
 fn activate<const D: usize>(t: Tensor<D>, act: Activation) -> Tensor<D> {
