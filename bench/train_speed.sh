@@ -1,43 +1,76 @@
 #!/usr/bin/env bash
-# Training throughput (images/s, batch 32) of the four built-in models, sweep (burn flex) vs
-# Keras/TensorFlow, back to back on this machine: one run on 1 and on 2 threads.
+# Training throughput (images/s, batch 32, Adam) of the built-in models: sweep (burn flex + our
+# convolution kernels), sweep with burn's own convolution (SWEEP_CONV=burn), and Keras/TensorFlow,
+# back to back on this machine, in three modes:
+#   1x1  one run on 1 thread
+#   1x2  one run on 2 threads
+#   2x1  two runs at once, 1 thread each (total images/s)
 # Writes results/bench/train_speed.csv. Needs the Keras venv of ../shared/anchors/README.md
 # (KERAS_PY, default $HOME/keras-venv/bin/python); without it only sweep is measured.
-# Usage: bench/train_speed.sh [BATCHES]   (default 200 batches per measurement)
+# Usage: bench/train_speed.sh [BATCHES] [MODELS...]   (default 300 batches; the two CNNs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-batches="${1:-200}"
+batches="${1:-300}"
+shift || true
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(simple_cnn enhanced_cnn)
 keras="${KERAS_PY:-$HOME/keras-venv/bin/python}"
 data="${SWEEP_DATA_DIR:-$(cd ../shared/data && pwd)}"
 cargo build --release --locked --quiet
 bin=target/release/sweep
 mkdir -p results/bench
 csv=results/bench/train_speed.csv
-echo "framework,model,threads,batch,images_per_sec" > "$csv"
+echo "framework,model,mode,batch,images_per_sec" > "$csv"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for model in simple_nn enhanced_nn simple_cnn enhanced_cnn; do
-  for threads in 1 2; do
-    cat > "$tmp/m.toml" <<TOML
+
+# sweep MODEL RUNS THREADS [ENV...]: total images/s of RUNS concurrent runs on THREADS threads each.
+sweep_speed() {
+  local model=$1 runs=$2 threads=$3
+  shift 3
+  cat > "$tmp/m.toml" <<TOML
 [sweep]
 name = "speed"
 dataset = "mnist"
 train_subset = $((batches * 32))
 test_subset = 32
+seeds = [$(seq -s, 1 "$runs")]
 [[runs]]
 model = "$model"
 optimizer = "adam"
 epochs = 1
 TOML
-    rm -rf "$tmp/results"
-    SWEEP_DATA_DIR="$data" "$bin" run "$tmp/m.toml" --results "$tmp/results" --jobs 1 --threads "$threads" --quiet
-    ips=$(tail -n1 "$tmp"/results/speed/runs/*/epochs.csv | cut -d, -f7)
-    printf 'sweep,%s,%s,32,%.0f\n' "$model" "$threads" "$ips" | tee -a "$csv"
+  rm -rf "$tmp/results"
+  env "$@" SWEEP_DATA_DIR="$data" "$bin" run "$tmp/m.toml" --results "$tmp/results" \
+    --jobs "$runs" --threads "$threads" --quiet
+  for f in "$tmp"/results/speed/runs/*/epochs.csv; do tail -n1 "$f" | cut -d, -f7; done |
+    awk '{s += $1} END {printf "%.0f", s}'
+}
+
+# keras MODEL RUNS THREADS: the same with the reference Keras trainer.
+keras_speed() {
+  local model=$1 runs=$2 threads=$3 pids=()
+  for i in $(seq 1 "$runs"); do
+    "$keras" ../shared/anchors/keras_mnist.py --model "$model" --optimizer adam --batch 32 \
+      --threads "$threads" --max-batches "$batches" --no-eval --data "$data/mnist" \
+      > "$tmp/keras$i.json" 2>/dev/null &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for i in $(seq 1 "$runs"); do
+    tail -n1 "$tmp/keras$i.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["train_images_per_sec"])'
+  done | awk '{s += $1} END {printf "%.0f", s}'
+}
+
+for model in "${models[@]}"; do
+  for mode in 1x1 1x2 2x1; do
+    runs=${mode%x*}
+    threads=${mode#*x}
+    printf 'sweep,%s,%s,32,%s\n' "$model" "$mode" "$(sweep_speed "$model" "$runs" "$threads")" | tee -a "$csv"
+    printf 'sweep-burn-conv,%s,%s,32,%s\n' "$model" "$mode" \
+      "$(sweep_speed "$model" "$runs" "$threads" SWEEP_CONV=burn)" | tee -a "$csv"
     if [ -x "$keras" ]; then
-      line=$("$keras" ../shared/anchors/keras_mnist.py --model "$model" --optimizer adam --batch 32 \
-        --threads "$threads" --max-batches "$batches" --no-eval --data "$data/mnist" 2>/dev/null | tail -n1)
-      kips=$(echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("train_images_per_sec") or d.get("images_per_sec"))')
-      printf 'keras,%s,%s,32,%.0f\n' "$model" "$threads" "$kips" | tee -a "$csv"
+      printf 'keras,%s,%s,32,%s\n' "$model" "$mode" "$(keras_speed "$model" "$runs" "$threads")" | tee -a "$csv"
     fi
   done
 done
