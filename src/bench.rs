@@ -53,3 +53,151 @@ pub fn report(
     eprintln!("figures written to {}", csv.display());
     Ok(())
 }
+
+/// Forward and backward time of every convolution layer of the built-in models at `batch`,
+/// our kernels ([`crate::conv`]) against burn's flex `conv2d` and its two backward ops, median
+/// of `repeats`, once per thread count in `threads`. Writes one CSV row per layer, thread count,
+/// implementation and pass.
+pub fn conv(batch: usize, repeats: usize, threads: &[usize], csv: &Path) -> Result<()> {
+    let mut text =
+        String::from("model,layer,input,filters,kernel,threads,implementation,pass,ms,gflops\n");
+    for &t in threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t.max(1))
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start {t} threads: {e}")))?;
+        text.push_str(&pool.install(|| conv_rows(batch, repeats)));
+    }
+    crate::store::write_atomic(csv, text.as_bytes())?;
+    eprintln!("figures written to {}", csv.display());
+    Ok(())
+}
+
+fn conv_rows(batch: usize, repeats: usize) -> String {
+    use crate::arch::{Layer, Padding, Shape};
+    use crate::conv::kernel::{self, Geometry};
+    use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
+    use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    let device = Device::flex();
+    let median = |f: &mut dyn FnMut()| {
+        f(); // warm-up
+        let mut t: Vec<f64> = (0..repeats.max(1))
+            .map(|_| {
+                let s = Instant::now();
+                f();
+                s.elapsed().as_secs_f64()
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let threads = rayon::current_num_threads();
+    let mut text = String::new();
+    for model in crate::manifest::builtin_models() {
+        for (i, (layer, info)) in model.layers.iter().zip(&model.infos).enumerate() {
+            let (
+                Layer::Conv2d {
+                    filters,
+                    kernel: k,
+                    stride,
+                    padding,
+                    ..
+                },
+                Shape::Image { c, h, w },
+            ) = (layer, info.input)
+            else {
+                continue;
+            };
+            let pads = match padding {
+                Padding::Valid => [0; 4],
+                Padding::Same => {
+                    let (_, t, b) = crate::arch::conv_out(h, *k, *stride, Padding::Same);
+                    let (_, l, r) = crate::arch::conv_out(w, *k, *stride, Padding::Same);
+                    [t, l, b, r]
+                }
+            };
+            let g = Geometry::new([batch, c, h, w], *filters, *k, *stride, pads);
+            let fill = |n: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+                    .collect()
+            };
+            let x = fill(batch * c * h * w);
+            let wt = fill(filters * c * k * k);
+            let b = fill(*filters);
+            let y = kernel::forward(&g, &x, &wt, &b, true);
+            let dy = fill(y.len());
+            // Forward: 2·N·O·OH·OW·C·K·K FLOPs; each backward pass the same again.
+            let flops = 2.0 * (batch * filters * g.oh * g.ow * c * k * k) as f64;
+            let mut rows: Vec<(&str, &str, f64)> = Vec::new();
+            rows.push((
+                "sweep",
+                "forward",
+                median(&mut || {
+                    std::hint::black_box(kernel::forward(&g, &x, &wt, &b, true));
+                }),
+            ));
+            rows.push((
+                "sweep",
+                "backward",
+                median(&mut || {
+                    std::hint::black_box(kernel::backward(&g, &x, &wt, &y, &dy, true, true));
+                }),
+            ));
+            let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, c, h, w]), &device);
+            let wtt =
+                Tensor::<4>::from_data(TensorData::new(wt.clone(), [*filters, c, *k, *k]), &device);
+            let bt = Tensor::<1>::from_data(TensorData::new(b.clone(), [*filters]), &device);
+            let dyt = Tensor::<4>::from_data(
+                TensorData::new(dy.clone(), [batch, *filters, g.oh, g.ow]),
+                &device,
+            );
+            let [t, l, bo, r] = pads;
+            let xp = xt.clone().pad([(0, 0), (0, 0), (t, bo), (l, r)], 0.0);
+            let opts = ConvOptions::new([*stride, *stride], [0, 0], [1, 1], 1);
+            let topts = ConvTransposeOptions::new([*stride, *stride], [0, 0], [0, 0], [1, 1], 1);
+            rows.push((
+                "burn flex",
+                "forward",
+                median(&mut || {
+                    let y = conv2d(xp.clone(), wtt.clone(), Some(bt.clone()), opts.clone());
+                    std::hint::black_box(burn::tensor::activation::relu(y).into_data());
+                }),
+            ));
+            rows.push((
+                "burn flex",
+                "backward",
+                median(&mut || {
+                    // burn's default input gradient: a transposed convolution of the output gradient.
+                    let dx = conv_transpose2d(dyt.clone(), wtt.clone(), None, topts.clone());
+                    let dw =
+                        conv2d_weight_backward(xp.clone(), wtt.clone(), dyt.clone(), opts.clone());
+                    let db = dyt.clone().sum_dim(0).sum_dim(2).sum_dim(3);
+                    std::hint::black_box((dx.into_data(), dw.into_data(), db.into_data()));
+                }),
+            ));
+            let input = format!("{c}x{h}x{w}");
+            for (imp, pass, secs) in rows {
+                let gf = if pass == "forward" {
+                    flops
+                } else {
+                    2.0 * flops
+                } / secs
+                    / 1e9;
+                eprintln!(
+                    "{} layer {i} ({input} -> {filters} filters, {k}x{k}) {threads} thr {imp:9} {pass:8} {:8.2} ms {gf:6.1} GFLOP/s",
+                    model.name,
+                    secs * 1e3
+                );
+                text.push_str(&format!(
+                    "{},{i},{input},{filters},{k},{threads},{imp},{pass},{:.3},{gf:.2}\n",
+                    model.name,
+                    secs * 1e3
+                ));
+            }
+        }
+    }
+    text
+}

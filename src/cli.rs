@@ -268,6 +268,19 @@ pub enum BenchCommand {
         #[arg(long, default_value = "results/bench/report.csv")]
         out: PathBuf,
     },
+    /// Forward and backward time of each convolution layer of the built-in models at batch
+    /// 32: our kernels against burn's flex conv, on 1 and on 2 threads.
+    Conv {
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        #[arg(long, default_value_t = 9)]
+        repeats: usize,
+        /// Thread counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        #[arg(long, default_value = "results/bench/conv.csv")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -703,6 +716,18 @@ pub fn run(cli: Cli) -> Result<i32> {
                 },
         } => {
             crate::bench::report(configs, seeds, epochs, repeats, &out)?;
+            Ok(0)
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Conv {
+                    batch,
+                    repeats,
+                    threads,
+                    out,
+                },
+        } => {
+            crate::bench::conv(batch, repeats, &threads, &out)?;
             Ok(0)
         }
         Command::Data { command } => match command {
