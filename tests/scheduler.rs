@@ -9,21 +9,6 @@ use std::time::{Duration, Instant};
 const GRID: &str = "[sweep]\nname = \"g\"\ndataset = \"mnist\"\ntrain_subset = 1200\ntest_subset = 400\n\
 [grid]\nmodel = [\"simple_nn\", \"enhanced_cnn\"]\noptimizer = [\"sgd\", \"adam\"]\nepochs = [2]\n";
 
-/// run id -> epochs.csv without timing columns.
-fn epochs_by_run(results: &Path, sweep: &str) -> Vec<(String, String)> {
-    let runs = results.join(sweep).join("runs");
-    let mut out: Vec<_> = std::fs::read_dir(&runs)
-        .unwrap()
-        .map(|e| {
-            let id = e.unwrap().file_name().into_string().unwrap();
-            let csv = epochs_without_timing(&runs.join(&id).join("epochs.csv"));
-            (id, csv)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 fn summary(results: &Path, sweep: &str, id: &str) -> serde_json::Value {
     let p = results
         .join(sweep)

@@ -6,7 +6,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 use std::process::Command as Std;
 
 const SWEEP: &str = "[sweep]\nname = \"s\"\ndataset = \"mnist\"\ntrain_subset = 1500\ntest_subset = 300\n\
@@ -39,23 +38,6 @@ fn slurm_or_skip(test: &str) -> bool {
          `eval \"$(.ci/slurm up)\"` (root or sudo; installs slurm and munge with apt) and run again."
     );
     false
-}
-
-/// run id -> epochs.csv without timing columns.
-fn epochs_by_run(results: &Path, sweep: &str) -> Vec<(String, String)> {
-    let runs = results.join(sweep).join("runs");
-    let mut out: Vec<_> = std::fs::read_dir(&runs)
-        .unwrap()
-        .map(|e| {
-            let id = e.unwrap().file_name().into_string().unwrap();
-            (
-                id.clone(),
-                epochs_without_timing(&runs.join(&id).join("epochs.csv")),
-            )
-        })
-        .collect();
-    out.sort();
-    out
 }
 
 fn submit(sb: &Sandbox, extra: &[&str]) -> (String, String, i32) {

@@ -73,3 +73,18 @@ pub fn epochs_without_timing(path: &Path) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// run id -> epochs.csv without timing columns, for every run of `results/<sweep>`.
+pub fn epochs_by_run(results: &Path, sweep: &str) -> Vec<(String, String)> {
+    let runs = results.join(sweep).join("runs");
+    let mut out: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| {
+            let id = e.unwrap().file_name().into_string().unwrap();
+            let csv = epochs_without_timing(&runs.join(&id).join("epochs.csv"));
+            (id, csv)
+        })
+        .collect();
+    out.sort();
+    out
+}
