@@ -163,6 +163,9 @@ impl Network {
                         _ => X::Img(activate(layer.forward(t), *act)),
                     }
                 }
+                (Op::MaxPool { size, stride }, X::Img(t)) if fast => {
+                    X::Img(crate::conv::max_pool2d(t, *size, *stride))
+                }
                 (Op::MaxPool { size, stride }, X::Img(t)) => X::Img(max_pool2d(
                     t,
                     MaxPoolOptions::new([*size, *size]).with_stride([*stride, *stride]),

@@ -117,10 +117,10 @@ fn im2col(g: &Geometry, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-/// The adjoint of [`im2col`]: `dx[ci][iy][ix] += cols[...]` over every tap that read it.
+/// The adjoint of [`im2col`]: `dx[ci][iy][ix] += cols[...]` over every tap that read it
+/// (`dx` arrives zeroed).
 fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
     let ohw = g.ohw();
-    dx.fill(0.0);
     for ci in 0..g.c {
         let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         for ki in 0..g.k {
@@ -237,6 +237,19 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec
     y
 }
 
+/// A sum in 8 lanes, which the compiler vectorises (a plain fold is one serial chain).
+fn sum(v: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let rest: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l += x;
+        }
+    }
+    lanes.iter().sum::<f32>() + rest
+}
+
 /// Images per group in [`backward`]'s weight-gradient sum: parallelism up to `n / GROUP`
 /// threads, with a summation order that does not depend on how many there are.
 const GROUP: usize = 4;
@@ -283,7 +296,7 @@ pub fn backward(
             acc.grad.copy_from_slice(dyb);
         }
         for (db, row) in acc.db.iter_mut().zip(acc.grad.chunks(ohw)) {
-            *db += row.iter().sum::<f32>();
+            *db += sum(row);
         }
         im2col(g, &x[i * chw..(i + 1) * chw], &mut acc.cols);
         // dw[o, ckk] += grad[o, ohw] × colsᵀ[ohw, ckk]
@@ -407,4 +420,59 @@ mod tests {
             }
         }
     }
+}
+
+/// Max pooling without padding, NCHW: `y[.., oy, ox]` = max of the `size x size` window at
+/// `(oy·stride, ox·stride)`; also returns, per output, the index in its input plane of the
+/// (first) maximum, which the backward pass routes the gradient to.
+pub fn max_pool_forward(
+    [n, c, h, w]: [usize; 4],
+    size: usize,
+    stride: usize,
+    x: &[f32],
+) -> (Vec<f32>, Vec<u32>, [usize; 2]) {
+    let oh = (h - size) / stride + 1;
+    let ow = (w - size) / stride + 1;
+    assert_eq!(x.len(), n * c * h * w, "pool input size");
+    let mut y = vec![0.0f32; n * c * oh * ow];
+    let mut idx = vec![0u32; y.len()];
+    y.par_chunks_mut(oh * ow)
+        .zip(idx.par_chunks_mut(oh * ow))
+        .zip(x.par_chunks(h * w))
+        .for_each(|((yp, ip), xp)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, x0) = (oy * stride, ox * stride);
+                    let mut best = y0 * w + x0;
+                    let mut value = xp[best];
+                    // Branch-free selects: random data would mispredict half the compares.
+                    for dy in 0..size {
+                        let row = (y0 + dy) * w + x0;
+                        for (dx, &v) in xp[row..row + size].iter().enumerate() {
+                            let greater = v > value;
+                            value = if greater { v } else { value };
+                            best = if greater { row + dx } else { best };
+                        }
+                    }
+                    yp[oy * ow + ox] = value;
+                    ip[oy * ow + ox] = best as u32;
+                }
+            }
+        });
+    (y, idx, [oh, ow])
+}
+
+/// Gradient of [`max_pool_forward`]: each output's gradient goes to its window's maximum.
+pub fn max_pool_backward(planes: usize, plane: usize, idx: &[u32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(idx.len(), dy.len(), "pool gradient size");
+    let per = idx.len() / planes.max(1);
+    let mut dx = vec![0.0f32; planes * plane];
+    dx.par_chunks_mut(plane)
+        .zip(idx.par_chunks(per.max(1)).zip(dy.par_chunks(per.max(1))))
+        .for_each(|(dp, (ip, gp))| {
+            for (&i, &g) in ip.iter().zip(gp) {
+                dp[i as usize] += g;
+            }
+        });
+    dx
 }

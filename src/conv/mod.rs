@@ -36,6 +36,9 @@ pub trait FastConv: Backend {
         pad_right: usize,
         relu: bool,
     ) -> FloatTensor<Self>;
+
+    /// Max pooling without padding, `size x size` windows every `stride`.
+    fn fast_max_pool2d(x: FloatTensor<Self>, size: usize, stride: usize) -> FloatTensor<Self>;
 }
 
 fn geometry(x: &FlexTensor, weight: &FlexTensor, stride: usize, pads: [usize; 4]) -> Geometry {
@@ -92,6 +95,49 @@ impl FastConv for Flex {
     ) -> FlexTensor {
         let pads = [pad_top, pad_left, pad_bottom, pad_right];
         flex_forward(&x, &weight, &bias, stride, pads, relu)
+    }
+
+    fn fast_max_pool2d(x: FlexTensor, size: usize, stride: usize) -> FlexTensor {
+        flex_max_pool(&x, size, stride).0
+    }
+}
+
+/// Max pooling on flex: the output and the argmax indices (for the backward pass).
+fn flex_max_pool(x: &FlexTensor, size: usize, stride: usize) -> (FlexTensor, PoolState) {
+    let s = x.shape();
+    let dims = [s[0], s[1], s[2], s[3]];
+    let (y, idx, [oh, ow]) = kernel::max_pool_forward(dims, size, stride, &values(x));
+    let state = PoolState {
+        dims,
+        out: [oh, ow],
+        idx: std::sync::Arc::new(idx),
+    };
+    (tensor(y, [dims[0], dims[1], oh, ow]), state)
+}
+
+/// What max pooling's backward pass needs: shapes and where each maximum was.
+#[derive(Debug, Clone)]
+struct PoolState {
+    dims: [usize; 4],
+    out: [usize; 2],
+    idx: std::sync::Arc<Vec<u32>>,
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    type State = PoolState;
+
+    fn backward(self, ops: Ops<PoolState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let Some(node) = node_x else { return };
+        let s = ops.state;
+        let [n, c, h, w] = s.dims;
+        debug_assert_eq!(dy.shape().num_elements(), n * c * s.out[0] * s.out[1]);
+        let dx = kernel::max_pool_backward(n * c, h * w, &s.idx, &values(&dy));
+        grads.register::<Flex>(node.id, tensor(dx, s.dims));
     }
 }
 
@@ -176,6 +222,30 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
             }
         }
     }
+
+    fn fast_max_pool2d(x: FloatTensor<Self>, size: usize, stride: usize) -> FloatTensor<Self> {
+        let (x, nx) = x.into_parts();
+        match MaxPoolBackward
+            .prepare::<C>([nx])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, state) = flex_max_pool(&x, size, stride);
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_max_pool(&x, size, stride).0),
+        }
+    }
+}
+
+/// Max pooling with our kernel (no padding): `size x size` windows every `stride`.
+pub fn max_pool2d(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FastConv>::fast_max_pool2d(
+        x.into_dispatch(),
+        size,
+        stride,
+    ))
 }
 
 /// Whether [`conv2d`] runs on this device (burn's flex CPU backend, with or without autodiff).
@@ -317,6 +387,40 @@ mod tests {
             let db1 = ours_in.2.grad(&g1).unwrap().reshape([1, 1, 1, o]);
             let db2 = burn_in.2.grad(&g2).unwrap().reshape([1, 1, 1, o]);
             assert_close(&format!("db {what}"), db1, db2, 1e-5);
+        }
+    }
+
+    /// Max pooling, forward and input gradient, against burn's `max_pool2d` (random inputs:
+    /// no ties), including windows that overlap (stride < size) and ragged edges.
+    #[test]
+    fn max_pool_parity_with_burn() {
+        use burn::tensor::module::max_pool2d as burn_max_pool2d;
+        let device = Device::flex().autodiff();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for (shape, size, stride) in [
+            ([4, 32, 26, 26], 2, 2),
+            ([4, 32, 11, 11], 2, 2),
+            ([2, 3, 9, 7], 3, 2),
+            ([1, 2, 6, 6], 2, 1),
+            ([3, 5, 8, 8], 3, 3),
+        ] {
+            let what = format!("{shape:?} size={size} stride={stride}");
+            let x = random(&mut rng, shape, &device);
+            let (a, b) = (x.clone().require_grad(), x.require_grad());
+            let ya = max_pool2d(a.clone(), size, stride);
+            let opts =
+                burn::tensor::ops::MaxPoolOptions::new([size, size]).with_stride([stride, stride]);
+            let yb = burn_max_pool2d(b.clone(), opts);
+            assert_close(&format!("forward {what}"), ya.clone(), yb.clone(), 0.0);
+            let r = random(&mut rng, yb.dims(), &device);
+            let ga = (ya * r.clone()).sum().backward();
+            let gb = (yb * r).sum().backward();
+            assert_close(
+                &format!("dx {what}"),
+                a.grad(&ga).unwrap(),
+                b.grad(&gb).unwrap(),
+                1e-6,
+            );
         }
     }
 }
