@@ -361,6 +361,61 @@ pub fn backward(
     (want_dx.then_some(dx), acc.dw, acc.db)
 }
 
+/// Max pooling without padding, NCHW: `y[.., oy, ox]` = max of the `size x size` window at
+/// `(oy·stride, ox·stride)`; also returns, per output, the index in its input plane of the
+/// (first) maximum, which the backward pass routes the gradient to.
+pub fn max_pool_forward(
+    [n, c, h, w]: [usize; 4],
+    size: usize,
+    stride: usize,
+    x: &[f32],
+) -> (Vec<f32>, Vec<u32>, [usize; 2]) {
+    let oh = (h - size) / stride + 1;
+    let ow = (w - size) / stride + 1;
+    assert_eq!(x.len(), n * c * h * w, "pool input size");
+    let mut y = vec![0.0f32; n * c * oh * ow];
+    let mut idx = vec![0u32; y.len()];
+    y.par_chunks_mut(oh * ow)
+        .zip(idx.par_chunks_mut(oh * ow))
+        .zip(x.par_chunks(h * w))
+        .for_each(|((yp, ip), xp)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, x0) = (oy * stride, ox * stride);
+                    let mut best = y0 * w + x0;
+                    let mut value = xp[best];
+                    // Branch-free selects: random data would mispredict half the compares.
+                    for dy in 0..size {
+                        let row = (y0 + dy) * w + x0;
+                        for (dx, &v) in xp[row..row + size].iter().enumerate() {
+                            let greater = v > value;
+                            value = if greater { v } else { value };
+                            best = if greater { row + dx } else { best };
+                        }
+                    }
+                    yp[oy * ow + ox] = value;
+                    ip[oy * ow + ox] = best as u32;
+                }
+            }
+        });
+    (y, idx, [oh, ow])
+}
+
+/// Gradient of [`max_pool_forward`]: each output's gradient goes to its window's maximum.
+pub fn max_pool_backward(planes: usize, plane: usize, idx: &[u32], dy: &[f32]) -> Vec<f32> {
+    assert_eq!(idx.len(), dy.len(), "pool gradient size");
+    let per = idx.len() / planes.max(1);
+    let mut dx = vec![0.0f32; planes * plane];
+    dx.par_chunks_mut(plane)
+        .zip(idx.par_chunks(per.max(1)).zip(dy.par_chunks(per.max(1))))
+        .for_each(|(dp, (ip, gp))| {
+            for (&i, &g) in ip.iter().zip(gp) {
+                dp[i as usize] += g;
+            }
+        });
+    dx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,59 +475,4 @@ mod tests {
             }
         }
     }
-}
-
-/// Max pooling without padding, NCHW: `y[.., oy, ox]` = max of the `size x size` window at
-/// `(oy·stride, ox·stride)`; also returns, per output, the index in its input plane of the
-/// (first) maximum, which the backward pass routes the gradient to.
-pub fn max_pool_forward(
-    [n, c, h, w]: [usize; 4],
-    size: usize,
-    stride: usize,
-    x: &[f32],
-) -> (Vec<f32>, Vec<u32>, [usize; 2]) {
-    let oh = (h - size) / stride + 1;
-    let ow = (w - size) / stride + 1;
-    assert_eq!(x.len(), n * c * h * w, "pool input size");
-    let mut y = vec![0.0f32; n * c * oh * ow];
-    let mut idx = vec![0u32; y.len()];
-    y.par_chunks_mut(oh * ow)
-        .zip(idx.par_chunks_mut(oh * ow))
-        .zip(x.par_chunks(h * w))
-        .for_each(|((yp, ip), xp)| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (y0, x0) = (oy * stride, ox * stride);
-                    let mut best = y0 * w + x0;
-                    let mut value = xp[best];
-                    // Branch-free selects: random data would mispredict half the compares.
-                    for dy in 0..size {
-                        let row = (y0 + dy) * w + x0;
-                        for (dx, &v) in xp[row..row + size].iter().enumerate() {
-                            let greater = v > value;
-                            value = if greater { v } else { value };
-                            best = if greater { row + dx } else { best };
-                        }
-                    }
-                    yp[oy * ow + ox] = value;
-                    ip[oy * ow + ox] = best as u32;
-                }
-            }
-        });
-    (y, idx, [oh, ow])
-}
-
-/// Gradient of [`max_pool_forward`]: each output's gradient goes to its window's maximum.
-pub fn max_pool_backward(planes: usize, plane: usize, idx: &[u32], dy: &[f32]) -> Vec<f32> {
-    assert_eq!(idx.len(), dy.len(), "pool gradient size");
-    let per = idx.len() / planes.max(1);
-    let mut dx = vec![0.0f32; planes * plane];
-    dx.par_chunks_mut(plane)
-        .zip(idx.par_chunks(per.max(1)).zip(dy.par_chunks(per.max(1))))
-        .for_each(|(dp, (ip, gp))| {
-            for (&i, &g) in ip.iter().zip(gp) {
-                dp[i as usize] += g;
-            }
-        });
-    dx
 }
