@@ -2,7 +2,8 @@
 //!
 //! The pipeline is parse → validate → plan → run → store → report, one module per stage:
 //! [`manifest`] (TOML → validated manifest), [`plan`] (manifest → fully resolved runs),
-//! [`data`] / [`fetch`] (datasets), [`model`] / [`train`] (burn), [`runner`] (executing runs),
+//! [`data`] / [`fetch`] (datasets), [`model`] / [`train`] (burn; [`conv`] holds our CPU
+//! convolution and pooling kernels), [`runner`] (executing runs),
 //! [`store`] (atomic result files), [`scheduler`] (local sweeps), [`slurm`] (cluster sweeps),
 //! [`status`] (where runs stand), [`cli`] (the command line).
 
