@@ -39,7 +39,7 @@ impl DataSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Run {
-    /// Short, filename-safe hash of the run's meaning (see [`Run::identity`]).
+    /// Short, filename-safe hash of the run's meaning (see `Run::identity`).
     pub id: String,
     /// The configuration's name for tables: same for runs that differ only by seed.
     pub label: String,

@@ -5,7 +5,7 @@
 //! one thread, the size that suits the paper's small layers.
 //!
 //! The only `unsafe` in the crate is the call into the `gemm` crate's raw-pointer API, behind
-//! [`matmul`], which checks every index the call can touch against the slices first.
+//! `matmul`, which checks every index the call can touch against the slices first.
 
 use rayon::prelude::*;
 

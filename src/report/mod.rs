@@ -2,7 +2,7 @@
 //! seeds, rank configurations, build the manifest's comparison tables, and render them.
 //!
 //! Building a [`Report`] is separate from rendering it: each output format is a pure function
-//! of the report in its own file, snapshot-tested; only [`write_outputs`] touches the disk.
+//! of the report in its own file, snapshot-tested; only `write_outputs` touches the disk.
 
 pub mod aggregate;
 pub mod csv;
