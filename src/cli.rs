@@ -521,9 +521,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Status { path, results } => {
             let (m, dir) = crate::status::resolve(&path, &results)?;
             let runs = plan::expand(&m)?;
-            let results_root = dir.parent().map(PathBuf::from).unwrap_or_default();
             let queue = crate::slurm::queue(&crate::slurm::jobs(&dir)?)?;
-            let rows = crate::status::collect(&runs, &results_root, queue.as_ref())?;
+            let rows = crate::status::collect(&runs, &dir, queue.as_ref())?;
             emit(&crate::status::render(&m.sweep.name, &rows));
             if queue.is_none() && dir.join("slurm").is_dir() {
                 eprintln!(
@@ -806,7 +805,6 @@ fn wait(
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let (m, dir) = crate::status::resolve(path, results)?;
     let runs = plan::expand(&m)?;
-    let results_root = dir.parent().map(PathBuf::from).unwrap_or_default();
     let jobs = crate::slurm::jobs(&dir)?;
     if jobs.is_empty() {
         eprintln!(
@@ -839,7 +837,7 @@ fn wait(
             help: "wait from a machine where Slurm's client commands work, or use `sweep status`"
                 .into(),
         })?;
-        let rows = crate::status::collect(&runs, &results_root, Some(&queue))?;
+        let rows = crate::status::collect(&runs, &dir, Some(&queue))?;
         let count = |s: crate::status::State| rows.iter().filter(|r| r.state == s).count();
         bar.set_position(count(crate::status::State::Done) as u64);
         bar.set_message(format!(

@@ -75,12 +75,13 @@ pub fn resolve(path: &Path, results: &Path) -> Result<(Manifest, PathBuf)> {
     )))
 }
 
-/// Every run's state, in plan order.
+/// Every run's state, in plan order, from the results under `sweep_dir` (`results/<sweep>`).
 pub fn collect(
     runs: &[Run],
-    results: &Path,
+    sweep_dir: &Path,
     queue: Option<&HashMap<String, QueueState>>,
 ) -> Result<Vec<Row>> {
+    let results = sweep_dir.parent().unwrap_or(Path::new(""));
     runs.iter()
         .map(|run| {
             let loaded = report::load_run(&store::run_dir(results, run))?;
@@ -201,7 +202,7 @@ mod tests {
             QueueState::Running { job: "9_0".into() },
         );
         q.insert(runs[1].id.clone(), QueueState::Queued { job: "9_1".into() });
-        let rows = collect(&runs[..3], d.path(), Some(&q)).unwrap();
+        let rows = collect(&runs[..3], &d.path().join("ci"), Some(&q)).unwrap();
         assert_eq!(rows[0].state, State::Running);
         assert_eq!(rows[0].job.as_deref(), Some("9_0"));
         assert_eq!(rows[1].state, State::Queued);

@@ -28,7 +28,6 @@ pub struct Geometry {
 
 impl Geometry {
     /// Output size from input size, kernel, stride and the four paddings.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         [n, c, h, w]: [usize; 4],
         o: usize,

@@ -60,11 +60,7 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
-fn tensor_n<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
@@ -179,7 +175,7 @@ impl Backward<Flex, 3> for FastConvBackward {
             grads.register::<Flex>(node.id, tensor(dw, [g.o, g.c, g.k, g.k]));
         }
         if let Some(node) = node_b {
-            grads.register::<Flex>(node.id, tensor_n(db, [g.o]));
+            grads.register::<Flex>(node.id, tensor(db, [g.o]));
         }
     }
 }
