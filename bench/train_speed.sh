@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Training throughput (images/s, batch 32, Adam) of the built-in models: sweep (burn flex + our
-# convolution kernels), sweep with burn's own convolution (SWEEP_CONV=burn), and Keras/TensorFlow,
-# back to back on this machine, in three modes:
+# convolution kernels), sweep with burn's own convolution (SWEEP_CONV=burn), Keras/TensorFlow and
+# PyTorch, back to back on this machine, in three modes:
 #   1x1  one run on 1 thread
 #   1x2  one run on 2 threads
 #   2x1  two runs at once, 1 thread each (total images/s)
-# Writes results/bench/train_speed.csv. Needs the Keras venv of ../shared/anchors/README.md
-# (KERAS_PY, default $HOME/keras-venv/bin/python); without it only sweep is measured.
+# Writes results/bench/train_speed.csv. Uses the venvs of ../shared/anchors/README.md (KERAS_PY,
+# default $HOME/keras-venv/bin/python; TORCH_PY, default $HOME/torch-venv/bin/python); a framework
+# whose venv is missing is skipped.
+# In the 2x1 mode the two Python processes start their timed windows at different moments (each
+# imports its framework first), so a run can have the machine to itself for a while; the
+# `overlap` column is the share of the shorter timed window that both ran together (1 = fully
+# concurrent). sweep starts both runs at once and times whole epochs, warm-up included.
 # Usage: bench/train_speed.sh [BATCHES] [MODELS...]   (default 300 batches; the two CNNs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +20,13 @@ shift || true
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(simple_cnn enhanced_cnn)
 keras="${KERAS_PY:-$HOME/keras-venv/bin/python}"
+torch="${TORCH_PY:-$HOME/torch-venv/bin/python}"
 data="${SWEEP_DATA_DIR:-$(cd ../shared/data && pwd)}"
 cargo build --release --locked --quiet
 bin=target/release/sweep
 mkdir -p results/bench
 csv=results/bench/train_speed.csv
-echo "framework,model,mode,batch,images_per_sec" > "$csv"
+echo "framework,model,mode,batch,images_per_sec,overlap" > "$csv"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -44,22 +50,27 @@ TOML
   env "$@" SWEEP_DATA_DIR="$data" "$bin" run "$tmp/m.toml" --results "$tmp/results" \
     --jobs "$runs" --threads "$threads" --quiet
   for f in "$tmp"/results/speed/runs/*/epochs.csv; do tail -n1 "$f" | cut -d, -f7; done |
-    awk '{s += $1} END {printf "%.0f", s}'
+    awk '{s += $1} END {printf "%.0f,", s}'
 }
 
-# keras MODEL RUNS THREADS: the same with the reference Keras trainer.
-keras_speed() {
-  local model=$1 runs=$2 threads=$3 pids=()
+# anchor PYTHON SCRIPT MODEL RUNS THREADS: the same with a reference trainer of ../shared/anchors;
+# prints "images/s,overlap".
+anchor_speed() {
+  local py=$1 script=$2 model=$3 runs=$4 threads=$5 pids=()
   for i in $(seq 1 "$runs"); do
-    "$keras" ../shared/anchors/keras_mnist.py --model "$model" --optimizer adam --batch 32 \
+    "$py" "../shared/anchors/$script" --model "$model" --optimizer adam --batch 32 \
       --threads "$threads" --max-batches "$batches" --no-eval --data "$data/mnist" \
-      > "$tmp/keras$i.json" 2>/dev/null &
+      > "$tmp/anchor$i.json" 2>/dev/null &
     pids+=($!)
   done
   wait "${pids[@]}"
-  for i in $(seq 1 "$runs"); do
-    tail -n1 "$tmp/keras$i.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["train_images_per_sec"])'
-  done | awk '{s += $1} END {printf "%.0f", s}'
+  for i in $(seq 1 "$runs"); do tail -n1 "$tmp/anchor$i.json"; done | python3 -c '
+import json, sys
+runs = [json.loads(line) for line in sys.stdin]
+windows = [r["timed_window_unix"] for r in runs]
+shared = min(w[1] for w in windows) - max(w[0] for w in windows)
+shortest = min(w[1] - w[0] for w in windows)
+print("%.0f,%.2f" % (sum(r["train_images_per_sec"] for r in runs), max(0.0, shared) / shortest))'
 }
 
 for model in "${models[@]}"; do
@@ -70,7 +81,12 @@ for model in "${models[@]}"; do
     printf 'sweep-burn-conv,%s,%s,32,%s\n' "$model" "$mode" \
       "$(sweep_speed "$model" "$runs" "$threads" SWEEP_CONV=burn)" | tee -a "$csv"
     if [ -x "$keras" ]; then
-      printf 'keras,%s,%s,32,%s\n' "$model" "$mode" "$(keras_speed "$model" "$runs" "$threads")" | tee -a "$csv"
+      printf 'keras,%s,%s,32,%s\n' "$model" "$mode" \
+        "$(anchor_speed "$keras" keras_mnist.py "$model" "$runs" "$threads")" | tee -a "$csv"
+    fi
+    if [ -x "$torch" ]; then
+      printf 'pytorch,%s,%s,32,%s\n' "$model" "$mode" \
+        "$(anchor_speed "$torch" torch_mnist.py "$model" "$runs" "$threads")" | tee -a "$csv"
     fi
   done
 done

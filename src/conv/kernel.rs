@@ -4,9 +4,20 @@
 //! Images are spread over rayon's threads (a worker's `RAYON_NUM_THREADS`); each GEMM runs on
 //! one thread, the size that suits the paper's small layers.
 //!
-//! The only `unsafe` in the crate is the call into the `gemm` crate's raw-pointer API, behind
-//! `matmul`, which checks every index the call can touch against the slices first.
+//! Stride-1 convolutions whose paddings are below the kernel size (every layer of the paper's
+//! CNNs) take an implicit-GEMM path when the CPU has AVX2 + FMA ([`super::simd`]): the input is
+//! copied once into a zero-padded plane per channel, and the GEMM reads its `B` rows straight
+//! from there at one offset per kernel tap, computing each output row over the padded width (the
+//! `k - 1` extra columns are dropped when the result is copied out). The input gradient is the
+//! same kind of convolution of the padded output gradient with the flipped kernel, and the kernel
+//! gradient a GEMM whose `A` rows are those tap offsets. Other convolutions, and CPUs without
+//! AVX2, take im2col + the `gemm` crate.
+//!
+//! `unsafe` is confined to the call into the `gemm` crate's raw-pointer API, behind `matmul`,
+//! which checks every index the call can touch against the slices first, and to
+//! [`super::simd`].
 
+use super::simd;
 use rayon::prelude::*;
 
 /// The shape of one convolution: input `[n, c, h, w]`, kernel `[o, c, k, k]`, output
@@ -22,6 +33,8 @@ pub struct Geometry {
     pub stride: usize,
     pub pad_top: usize,
     pub pad_left: usize,
+    pub pad_bottom: usize,
+    pub pad_right: usize,
     pub oh: usize,
     pub ow: usize,
 }
@@ -47,6 +60,8 @@ impl Geometry {
             stride,
             pad_top: top,
             pad_left: left,
+            pad_bottom: bottom,
+            pad_right: right,
             oh,
             ow,
         }
@@ -81,6 +96,80 @@ impl Geometry {
             .find(|&x| self.source(x, kj, self.pad_left, self.w).is_some())
             .map_or(lo, |x| x + 1);
         (lo, hi)
+    }
+}
+
+/// The implicit-GEMM layout of a stride-1 convolution (see the module docs): each input channel
+/// padded to `hp x wp` (`wp = ow + k - 1`), output rows computed `wp` wide.
+#[derive(Debug, Clone)]
+struct Implicit {
+    pad_top: usize,
+    pad_left: usize,
+    wp: usize,
+    plane: usize,
+    /// Output columns computed per channel: `oh · wp` rounded up to the GEMM tile.
+    cols: usize,
+    /// Per kernel tap `(ci, ki, kj)`: where its `B` row starts in the padded input.
+    taps: Vec<usize>,
+    /// Length of the padded-input buffer, with the zero tail the last tile reads.
+    len: usize,
+}
+
+impl Implicit {
+    /// The layout for `g`, or `None` when the implicit path does not apply.
+    fn new(g: &Geometry) -> Option<Self> {
+        let pads_fit =
+            g.pad_top < g.k && g.pad_left < g.k && g.pad_bottom < g.k && g.pad_right < g.k;
+        if g.stride != 1 || !pads_fit || g.k == 0 || !simd::available() {
+            return None;
+        }
+        let wp = g.ow + g.k - 1;
+        let plane = (g.oh + g.k - 1) * wp;
+        let cols = (g.oh * wp).div_ceil(simd::TILE) * simd::TILE;
+        let mut taps = Vec::with_capacity(g.ckk());
+        for ci in 0..g.c {
+            for ki in 0..g.k {
+                for kj in 0..g.k {
+                    taps.push(ci * plane + ki * wp + kj);
+                }
+            }
+        }
+        let len = (taps.last().copied().unwrap_or(0) + cols).max(g.c * plane);
+        Some(Implicit {
+            pad_top: g.pad_top,
+            pad_left: g.pad_left,
+            wp,
+            plane,
+            cols,
+            taps,
+            len,
+        })
+    }
+
+    /// A zeroed padded-input buffer; [`Implicit::fill`] only ever writes its interior, so the
+    /// border stays zero when the buffer is reused.
+    fn buffer(&self) -> Vec<f32> {
+        vec![0.0; self.len]
+    }
+
+    /// Copy image `x` (`[c, h, w]`) into the interior of the padded buffer `xp`.
+    fn fill(&self, g: &Geometry, x: &[f32], xp: &mut [f32]) {
+        for (ci, plane) in x.chunks_exact(g.h * g.w).enumerate() {
+            for (iy, row) in plane.chunks_exact(g.w).enumerate() {
+                let at = ci * self.plane + (iy + self.pad_top) * self.wp + self.pad_left;
+                xp[at..at + g.w].copy_from_slice(row);
+            }
+        }
+    }
+
+    /// `out[o][..] = w[o] · taps(xp)`: the convolution over the padded width.
+    fn conv(&self, w: &[f32], wrows: &[usize], xp: &[f32], out: &mut [f32]) {
+        simd::gemm(self.cols, w, wrows, xp, &self.taps, out, self.cols, false);
+    }
+
+    /// Output row `oy` of channel `o` from [`Implicit::conv`]'s result (`ow` valid columns).
+    fn row<'a>(&self, out: &'a [f32], o: usize, oy: usize, ow: usize) -> &'a [f32] {
+        &out[o * self.cols + oy * self.wp..][..ow]
     }
 }
 
@@ -201,10 +290,18 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: 
 
 /// Forward: `y = act(conv(x, w) + b)`; `x` is `[n, c, h, w]`, `w` is `[o, c, k, k]`, `b` is `[o]`.
 pub fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
-    let (ckk, ohw) = (g.ckk(), g.ohw());
     assert_eq!(x.len(), g.n * g.chw(), "conv input size");
-    assert_eq!(w.len(), g.o * ckk, "conv kernel size");
+    assert_eq!(w.len(), g.o * g.ckk(), "conv kernel size");
     assert_eq!(b.len(), g.o, "conv bias size");
+    match Implicit::new(g) {
+        Some(im) => forward_implicit(g, &im, x, w, Some(b), relu),
+        None => forward_im2col(g, x, w, b, relu),
+    }
+}
+
+/// [`forward`] by im2col + the `gemm` crate: any stride and padding, any CPU.
+fn forward_im2col(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
+    let (ckk, ohw) = (g.ckk(), g.ohw());
     let mut y = vec![0.0f32; g.n * g.o * ohw];
     y.par_chunks_mut(g.o * ohw)
         .zip(x.par_chunks(g.chw()))
@@ -229,6 +326,45 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec
                 if relu {
                     for v in yb.iter_mut() {
                         *v = v.max(0.0);
+                    }
+                }
+            },
+        );
+    y
+}
+
+/// [`forward`] on the implicit-GEMM path (also the input gradient's convolution, unbiased).
+fn forward_implicit(
+    g: &Geometry,
+    im: &Implicit,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    relu: bool,
+) -> Vec<f32> {
+    let (ckk, ohw) = (g.ckk(), g.ohw());
+    let wrows: Vec<usize> = (0..g.o).map(|o| o * ckk).collect();
+    let mut y = vec![0.0f32; g.n * g.o * ohw];
+    y.par_chunks_mut(g.o * ohw)
+        .zip(x.par_chunks(g.chw()))
+        .for_each_init(
+            || (im.buffer(), vec![0.0f32; g.o * im.cols]),
+            |(xp, out), (yb, xb)| {
+                im.fill(g, xb, xp);
+                im.conv(w, &wrows, xp, out);
+                for (o, plane) in yb.chunks_exact_mut(ohw).enumerate() {
+                    let bias = b.map_or(0.0, |b| b[o]);
+                    for (oy, dst) in plane.chunks_exact_mut(g.ow).enumerate() {
+                        let src = im.row(out, o, oy, g.ow);
+                        if relu {
+                            for (d, s) in dst.iter_mut().zip(src) {
+                                *d = (s + bias).max(0.0);
+                            }
+                        } else {
+                            for (d, s) in dst.iter_mut().zip(src) {
+                                *d = s + bias;
+                            }
+                        }
                     }
                 }
             },
@@ -265,8 +401,27 @@ pub fn backward(
     want_dx: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (ckk, ohw, chw) = (g.ckk(), g.ohw(), g.chw());
+    assert_eq!(x.len(), g.n * chw, "conv input size");
+    assert_eq!(w.len(), g.o * ckk, "conv kernel size");
     assert_eq!(y.len(), g.n * g.o * ohw, "conv output size");
     assert_eq!(dy.len(), y.len(), "conv output gradient size");
+    match Implicit::new(g) {
+        Some(im) => backward_implicit(g, &im, x, w, y, dy, relu, want_dx),
+        None => backward_im2col(g, x, w, y, dy, relu, want_dx),
+    }
+}
+
+/// [`backward`] by im2col + the `gemm` crate: any stride and padding, any CPU.
+fn backward_im2col(
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    relu: bool,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (ckk, ohw, chw) = (g.ckk(), g.ohw(), g.chw());
     let mut dx = if want_dx {
         vec![0.0f32; g.n * chw]
     } else {
@@ -287,13 +442,7 @@ pub fn backward(
     let step = |mut acc: Acc, (i, dxb): (usize, Option<&mut [f32]>)| {
         let yb = &y[i * g.o * ohw..(i + 1) * g.o * ohw];
         let dyb = &dy[i * g.o * ohw..(i + 1) * g.o * ohw];
-        if relu {
-            for ((gv, &yv), &d) in acc.grad.iter_mut().zip(yb).zip(dyb) {
-                *gv = if yv > 0.0 { d } else { 0.0 };
-            }
-        } else {
-            acc.grad.copy_from_slice(dyb);
-        }
+        masked(relu, yb, dyb, &mut acc.grad);
         for (db, row) in acc.db.iter_mut().zip(acc.grad.chunks(ohw)) {
             *db += sum(row);
         }
@@ -358,6 +507,176 @@ pub fn backward(
         }
     }
     (want_dx.then_some(dx), acc.dw, acc.db)
+}
+
+/// The output gradient through the ReLU (where the output was positive), into `grad`.
+fn masked(relu: bool, y: &[f32], dy: &[f32], grad: &mut [f32]) {
+    if relu {
+        for ((gv, &yv), &d) in grad.iter_mut().zip(y).zip(dy) {
+            *gv = if yv > 0.0 { d } else { 0.0 };
+        }
+    } else {
+        grad.copy_from_slice(dy);
+    }
+}
+
+/// [`backward`] on the implicit-GEMM path. Per image: `dwᵀ[tap, o] += taps(xp)[tap, ·] ·
+/// gradᵀ[·, o]` over the padded-width output columns (the extra columns hold zero gradient),
+/// and the input gradient as the convolution of the zero-padded gradient with the kernel
+/// flipped and transposed: `dx[c] = Σ_o conv(pad(grad[o]), flip(w[o, c]))`, padded by
+/// `k - 1 - pad` on each side, which is again a stride-1 convolution with paddings below `k`.
+#[allow(clippy::too_many_arguments)]
+fn backward_implicit(
+    g: &Geometry,
+    im: &Implicit,
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    relu: bool,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let (ckk, ohw, chw) = (g.ckk(), g.ohw(), g.chw());
+    let k = g.k;
+    // The input gradient's convolution: `o` channels in, `c` out, the image size back.
+    let gd = Geometry::new(
+        [g.n, g.o, g.oh, g.ow],
+        g.c,
+        k,
+        1,
+        [
+            k - 1 - g.pad_top,
+            k - 1 - g.pad_left,
+            k - 1 - g.pad_bottom,
+            k - 1 - g.pad_right,
+        ],
+    );
+    debug_assert_eq!((gd.oh, gd.ow), (g.h, g.w));
+    let imd = want_dx.then(|| Implicit::new(&gd)).flatten();
+    assert_eq!(
+        imd.is_some(),
+        want_dx,
+        "the input-gradient convolution has the same shape class"
+    );
+    let okk = g.o * k * k;
+    // wf[c][(o·k + ki)·k + kj] = w[o][c][k-1-ki][k-1-kj]
+    let mut wf = vec![0.0f32; if want_dx { g.c * okk } else { 0 }];
+    if want_dx {
+        for o in 0..g.o {
+            for c in 0..g.c {
+                for ki in 0..k {
+                    for kj in 0..k {
+                        wf[c * okk + (o * k + ki) * k + kj] =
+                            w[((o * g.c + c) * k + (k - 1 - ki)) * k + (k - 1 - kj)];
+                    }
+                }
+            }
+        }
+    }
+    let wf_rows: Vec<usize> = (0..g.c).map(|c| c * okk).collect();
+    // dwᵀ is [ckk, op]: the output channels padded to the GEMM tile.
+    let op = g.o.div_ceil(simd::TILE) * simd::TILE;
+    let out_cols = g.oh * im.wp;
+    let grad_rows: Vec<usize> = (0..out_cols).map(|p| p * op).collect();
+    struct Acc {
+        dwt: Vec<f32>,
+        db: Vec<f32>,
+        xp: Vec<f32>,
+        grad: Vec<f32>,
+        gt: Vec<f32>,
+        gp: Vec<f32>,
+        out: Vec<f32>,
+    }
+    let new_acc = || Acc {
+        dwt: vec![0.0; ckk * op],
+        db: vec![0.0; g.o],
+        xp: im.buffer(),
+        grad: vec![0.0; g.o * ohw],
+        gt: vec![0.0; out_cols * op],
+        gp: imd.as_ref().map_or_else(Vec::new, Implicit::buffer),
+        out: vec![0.0; imd.as_ref().map_or(0, |d| g.c * d.cols)],
+    };
+    let step = |mut acc: Acc, (i, dxb): (usize, Option<&mut [f32]>)| {
+        let span = i * g.o * ohw..(i + 1) * g.o * ohw;
+        masked(relu, &y[span.clone()], &dy[span], &mut acc.grad);
+        for (db, row) in acc.db.iter_mut().zip(acc.grad.chunks_exact(ohw)) {
+            *db += sum(row);
+        }
+        // gradᵀ over the padded width; the extra columns and channels stay zero.
+        for (o, plane) in acc.grad.chunks_exact(ohw).enumerate() {
+            for (oy, row) in plane.chunks_exact(g.ow).enumerate() {
+                let base = oy * im.wp;
+                for (ox, &v) in row.iter().enumerate() {
+                    acc.gt[(base + ox) * op + o] = v;
+                }
+            }
+        }
+        im.fill(g, &x[i * chw..(i + 1) * chw], &mut acc.xp);
+        simd::gemm(
+            op,
+            &acc.xp,
+            &im.taps,
+            &acc.gt,
+            &grad_rows,
+            &mut acc.dwt,
+            op,
+            true,
+        );
+        if let (Some(dxb), Some(imd)) = (dxb, imd.as_ref()) {
+            imd.fill(&gd, &acc.grad, &mut acc.gp);
+            imd.conv(&wf, &wf_rows, &acc.gp, &mut acc.out);
+            for (c, plane) in dxb.chunks_exact_mut(g.h * g.w).enumerate() {
+                for (iy, dst) in plane.chunks_exact_mut(g.w).enumerate() {
+                    dst.copy_from_slice(imd.row(&acc.out, c, iy, g.w));
+                }
+            }
+        }
+        acc
+    };
+    let mut dx = if want_dx {
+        vec![0.0f32; g.n * chw]
+    } else {
+        Vec::new()
+    };
+    // Fixed groups of images, summed in order (see `backward`).
+    let group = GROUP.min(g.n.max(1));
+    let partials: Vec<Acc> = if want_dx {
+        dx.par_chunks_mut(chw * group)
+            .enumerate()
+            .map(|(j, d)| {
+                d.chunks_mut(chw)
+                    .enumerate()
+                    .map(|(i, di)| (j * group + i, Some(di)))
+                    .fold(new_acc(), step)
+            })
+            .collect()
+    } else {
+        (0..g.n.div_ceil(group))
+            .into_par_iter()
+            .map(|j| {
+                (j * group..((j + 1) * group).min(g.n))
+                    .map(|i| (i, None))
+                    .fold(new_acc(), step)
+            })
+            .collect()
+    };
+    let mut parts = partials.into_iter();
+    let mut acc = parts.next().unwrap_or_else(new_acc);
+    for p in parts {
+        for (x, y) in acc.dwt.iter_mut().zip(&p.dwt) {
+            *x += y;
+        }
+        for (x, y) in acc.db.iter_mut().zip(&p.db) {
+            *x += y;
+        }
+    }
+    let mut dw = vec![0.0f32; g.o * ckk];
+    for (t, row) in acc.dwt.chunks_exact(op).enumerate() {
+        for (o, &v) in row[..g.o].iter().enumerate() {
+            dw[o * ckk + t] = v;
+        }
+    }
+    (want_dx.then_some(dx), dw, acc.db)
 }
 
 /// Max pooling without padding, NCHW: `y[.., oy, ox]` = max of the `size x size` window at
@@ -450,6 +769,53 @@ mod tests {
             }
         }
         y
+    }
+
+    /// The implicit-GEMM path against im2col + `gemm` (forward and all three gradients) on the
+    /// paper's layer shapes and odd ones: one-row kernels, asymmetric padding, few channels.
+    #[test]
+    fn implicit_path_matches_im2col() {
+        if !simd::available() {
+            eprintln!("SKIPPED implicit_path_matches_im2col: this CPU lacks AVX2/FMA");
+            return;
+        }
+        for (shape, o, k, pads, relu) in [
+            ([3, 1, 28, 28], 32, 3, [1, 1, 1, 1], true),
+            ([2, 32, 14, 14], 64, 3, [1, 1, 1, 1], true),
+            ([2, 32, 13, 13], 32, 3, [0, 0, 0, 0], true),
+            ([5, 3, 7, 6], 5, 3, [2, 0, 1, 2], false),
+            ([2, 4, 9, 5], 17, 5, [4, 2, 0, 3], true),
+            ([1, 2, 4, 4], 3, 1, [0, 0, 0, 0], false),
+            ([6, 7, 3, 8], 2, 2, [1, 0, 0, 1], true),
+        ] {
+            let g = Geometry::new(shape, o, k, 1, pads);
+            assert!(Implicit::new(&g).is_some(), "{g:?}");
+            let value = |i: usize, m: usize| ((i * m % 101) as f32 - 50.0) / 50.0;
+            let x: Vec<f32> = (0..g.n * g.chw()).map(|i| value(i, 7)).collect();
+            let w: Vec<f32> = (0..g.o * g.ckk()).map(|i| value(i, 13)).collect();
+            let b: Vec<f32> = (0..g.o).map(|i| value(i, 29)).collect();
+            let y = forward(&g, &x, &w, &b, relu);
+            let close = |what: &str, a: &[f32], e: &[f32]| {
+                assert_eq!(a.len(), e.len(), "{what} {g:?}");
+                let scale = e.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                for (i, (a, e)) in a.iter().zip(e).enumerate() {
+                    assert!(
+                        (a - e).abs() <= 1e-5 * scale,
+                        "{what} {g:?} [{i}]: {a} vs {e}"
+                    );
+                }
+            };
+            close("forward", &y, &forward_im2col(&g, &x, &w, &b, relu));
+            let dy: Vec<f32> = (0..y.len()).map(|i| value(i, 17)).collect();
+            let (dx, dw, db) = backward(&g, &x, &w, &y, &dy, relu, true);
+            let (dx2, dw2, db2) = backward_im2col(&g, &x, &w, &y, &dy, relu, true);
+            close("dx", &dx.unwrap(), &dx2.unwrap());
+            close("dw", &dw, &dw2);
+            close("db", &db, &db2);
+            let (none, dw3, _) = backward(&g, &x, &w, &y, &dy, relu, false);
+            assert!(none.is_none());
+            assert_eq!(dw3, dw, "dw must not depend on whether dx is wanted");
+        }
     }
 
     #[test]

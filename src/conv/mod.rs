@@ -10,6 +10,7 @@
 //! Other devices (CUDA) keep burn's own `Conv2d`: [`supported`] says which path a device takes.
 
 pub mod kernel;
+pub mod simd;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
