@@ -136,20 +136,38 @@ fn conv_rows(batch: usize, repeats: usize) -> String {
             let flops = 2.0 * (batch * filters * g.oh * g.ow * c * k * k) as f64;
             let backward_flops = if want_dx { 2.0 * flops } else { flops };
             let mut rows: Vec<(&str, &str, f64)> = Vec::new();
-            rows.push((
-                "sweep",
-                "forward",
-                median(&mut || {
-                    std::hint::black_box(kernel::forward(&g, &x, &wt, &b, true));
-                }),
-            ));
-            rows.push((
-                "sweep",
-                "backward",
-                median(&mut || {
-                    std::hint::black_box(kernel::backward(&g, &x, &wt, &y, &dy, true, want_dx));
-                }),
-            ));
+            // Each of our methods that applies to the layer (the best one is what training uses).
+            let best = kernel::Method::best(&g);
+            for (name, method) in [
+                ("winograd", kernel::Method::Winograd),
+                ("implicit", kernel::Method::Implicit),
+                ("im2col", kernel::Method::Im2col),
+            ] {
+                let applies = match method {
+                    kernel::Method::Winograd => best == kernel::Method::Winograd,
+                    kernel::Method::Implicit => best != kernel::Method::Im2col,
+                    kernel::Method::Im2col => true,
+                };
+                if !applies {
+                    continue;
+                }
+                rows.push((
+                    name,
+                    "forward",
+                    median(&mut || {
+                        std::hint::black_box(kernel::forward_with(method, &g, &x, &wt, &b, true));
+                    }),
+                ));
+                rows.push((
+                    name,
+                    "backward",
+                    median(&mut || {
+                        std::hint::black_box(kernel::backward_with(
+                            method, &g, &x, &wt, &y, &dy, true, want_dx,
+                        ));
+                    }),
+                ));
+            }
             let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [batch, c, h, w]), &device);
             let wtt =
                 Tensor::<4>::from_data(TensorData::new(wt.clone(), [*filters, c, *k, *k]), &device);
@@ -193,7 +211,7 @@ fn conv_rows(batch: usize, repeats: usize) -> String {
                 } / secs
                     / 1e9;
                 eprintln!(
-                    "{} layer {i} ({input} -> {filters} filters, {k}x{k}) {threads} thr {imp:9} {pass:8} {:8.2} ms {gf:6.1} GFLOP/s",
+                    "{} layer {i} ({input} -> {filters} filters, {k}x{k}) {threads} thr {imp:9} {pass:8} {:8.2} ms {gf:6.1} GFLOP/s (direct-convolution FLOPs)",
                     model.name,
                     secs * 1e3
                 );

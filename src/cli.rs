@@ -269,7 +269,9 @@ pub enum BenchCommand {
         out: PathBuf,
     },
     /// Forward and backward time of each convolution layer of the built-in models at batch
-    /// 32: our kernels against burn's flex conv, on 1 and on 2 threads.
+    /// 32, on 1 and on 2 threads: each of our methods that applies (Winograd, implicit GEMM,
+    /// im2col + GEMM; training uses the first) against burn's flex conv. The backward pass
+    /// skips the input gradient of a model's first layer, as training does.
     Conv {
         #[arg(long, default_value_t = 32)]
         batch: usize,

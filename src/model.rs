@@ -170,6 +170,9 @@ impl Network {
                     t,
                     MaxPoolOptions::new([*size, *size]).with_stride([*stride, *stride]),
                 )),
+                (Op::AvgPool { size, stride }, X::Img(t)) if fast => {
+                    X::Img(crate::conv::avg_pool2d(t, *size, *stride))
+                }
                 (Op::AvgPool { size, stride }, X::Img(t)) => X::Img(avg_pool2d(
                     t,
                     AvgPoolOptions::new([*size, *size]).with_stride([*stride, *stride]),

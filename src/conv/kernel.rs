@@ -17,7 +17,7 @@
 //! which checks every index the call can touch against the slices first, and to
 //! [`super::simd`].
 
-use super::simd;
+use super::{simd, winograd};
 use rayon::prelude::*;
 
 /// The shape of one convolution: input `[n, c, h, w]`, kernel `[o, c, k, k]`, output
@@ -153,6 +153,7 @@ impl Implicit {
     }
 
     /// Copy image `x` (`[c, h, w]`) into the interior of the padded buffer `xp`.
+    #[inline(always)]
     fn fill(&self, g: &Geometry, x: &[f32], xp: &mut [f32]) {
         for (ci, plane) in x.chunks_exact(g.h * g.w).enumerate() {
             for (iy, row) in plane.chunks_exact(g.w).enumerate() {
@@ -168,6 +169,7 @@ impl Implicit {
     }
 
     /// Output row `oy` of channel `o` from [`Implicit::conv`]'s result (`ow` valid columns).
+    #[inline(always)]
     fn row<'a>(&self, out: &'a [f32], o: usize, oy: usize, ow: usize) -> &'a [f32] {
         &out[o * self.cols + oy * self.wp..][..ow]
     }
@@ -293,9 +295,50 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec
     assert_eq!(x.len(), g.n * g.chw(), "conv input size");
     assert_eq!(w.len(), g.o * g.ckk(), "conv kernel size");
     assert_eq!(b.len(), g.o, "conv bias size");
-    match Implicit::new(g) {
-        Some(im) => forward_implicit(g, &im, x, w, Some(b), relu),
-        None => forward_im2col(g, x, w, b, relu),
+    forward_with(Method::best(g), g, x, w, b, relu)
+}
+
+/// How a convolution is computed: Winograd F(2x2, 3x3), implicit GEMM, or im2col + GEMM
+/// (see the module docs). Each applies where the one before it does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Winograd,
+    Implicit,
+    Im2col,
+}
+
+impl Method {
+    /// The fastest method that applies to `g` on this CPU.
+    pub fn best(g: &Geometry) -> Method {
+        if winograd::Plan::new(g).is_some() {
+            Method::Winograd
+        } else if Implicit::new(g).is_some() {
+            Method::Implicit
+        } else {
+            Method::Im2col
+        }
+    }
+}
+
+/// [`forward`] by `method`, or by im2col where `method` does not apply to `g`.
+pub fn forward_with(
+    method: Method,
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    relu: bool,
+) -> Vec<f32> {
+    match method {
+        Method::Winograd => match winograd::Plan::new(g) {
+            Some(p) => winograd::forward(&p, x, w, Some(b), relu),
+            None => forward_with(Method::Implicit, g, x, w, b, relu),
+        },
+        Method::Implicit => match Implicit::new(g) {
+            Some(im) => forward_implicit(g, &im, x, w, Some(b), relu),
+            None => forward_im2col(g, x, w, b, relu),
+        },
+        Method::Im2col => forward_im2col(g, x, w, b, relu),
     }
 }
 
@@ -349,31 +392,47 @@ fn forward_implicit(
         .zip(x.par_chunks(g.chw()))
         .for_each_init(
             || (im.buffer(), vec![0.0f32; g.o * im.cols]),
-            |(xp, out), (yb, xb)| {
-                im.fill(g, xb, xp);
-                im.conv(w, &wrows, xp, out);
-                for (o, plane) in yb.chunks_exact_mut(ohw).enumerate() {
-                    let bias = b.map_or(0.0, |b| b[o]);
-                    for (oy, dst) in plane.chunks_exact_mut(g.ow).enumerate() {
-                        let src = im.row(out, o, oy, g.ow);
-                        if relu {
-                            for (d, s) in dst.iter_mut().zip(src) {
-                                *d = (s + bias).max(0.0);
-                            }
-                        } else {
-                            for (d, s) in dst.iter_mut().zip(src) {
-                                *d = s + bias;
-                            }
-                        }
-                    }
-                }
-            },
+            |(xp, out), (yb, xb)| forward_image(g, im, (w, &wrows, b), relu, xp, out, yb, xb),
         );
     y
 }
 
+/// One image of [`forward_implicit`], compiled for AVX2 too (the implicit path only runs where
+/// the CPU has it).
+#[allow(clippy::too_many_arguments)]
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn forward_image(
+    g: &Geometry,
+    im: &Implicit,
+    (w, wrows, b): (&[f32], &[usize], Option<&[f32]>),
+    relu: bool,
+    xp: &mut [f32],
+    out: &mut [f32],
+    yb: &mut [f32],
+    xb: &[f32],
+) {
+    im.fill(g, xb, xp);
+    im.conv(w, wrows, xp, out);
+    for (o, plane) in yb.chunks_exact_mut(g.ohw()).enumerate() {
+        let bias = b.map_or(0.0, |b| b[o]);
+        for (oy, dst) in plane.chunks_exact_mut(g.ow).enumerate() {
+            let src = im.row(out, o, oy, g.ow);
+            if relu {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = (s + bias).max(0.0);
+                }
+            } else {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = s + bias;
+                }
+            }
+        }
+    }
+}
+
 /// A sum in 8 lanes, which the compiler vectorises (a plain fold is one serial chain).
-fn sum(v: &[f32]) -> f32 {
+#[inline(always)]
+pub(super) fn sum(v: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let chunks = v.chunks_exact(8);
     let rest: f32 = chunks.remainder().iter().sum();
@@ -405,9 +464,30 @@ pub fn backward(
     assert_eq!(w.len(), g.o * ckk, "conv kernel size");
     assert_eq!(y.len(), g.n * g.o * ohw, "conv output size");
     assert_eq!(dy.len(), y.len(), "conv output gradient size");
-    match Implicit::new(g) {
-        Some(im) => backward_implicit(g, &im, x, w, y, dy, relu, want_dx),
-        None => backward_im2col(g, x, w, y, dy, relu, want_dx),
+    backward_with(Method::best(g), g, x, w, y, dy, relu, want_dx)
+}
+
+/// [`backward`] by `method`, or by im2col where `method` does not apply to `g`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_with(
+    method: Method,
+    g: &Geometry,
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    relu: bool,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    match method {
+        Method::Winograd | Method::Implicit => match Implicit::new(g) {
+            Some(im) => {
+                let winograd = method == Method::Winograd;
+                backward_implicit(g, &im, x, w, y, dy, relu, want_dx, winograd)
+            }
+            None => backward_im2col(g, x, w, y, dy, relu, want_dx),
+        },
+        Method::Im2col => backward_im2col(g, x, w, y, dy, relu, want_dx),
     }
 }
 
@@ -510,13 +590,91 @@ fn backward_im2col(
 }
 
 /// The output gradient through the ReLU (where the output was positive), into `grad`.
-fn masked(relu: bool, y: &[f32], dy: &[f32], grad: &mut [f32]) {
+#[inline(always)]
+pub(super) fn masked(relu: bool, y: &[f32], dy: &[f32], grad: &mut [f32]) {
     if relu {
         for ((gv, &yv), &d) in grad.iter_mut().zip(y).zip(dy) {
             *gv = if yv > 0.0 { d } else { 0.0 };
         }
     } else {
         grad.copy_from_slice(dy);
+    }
+}
+
+/// What [`backward_image`] needs besides the image: the layouts, the flipped kernel (for the
+/// input gradient, when it is computed per image) and the GEMMs' row tables.
+struct ImageBackward<'a> {
+    g: &'a Geometry,
+    im: &'a Implicit,
+    gd: &'a Geometry,
+    imd: Option<&'a Implicit>,
+    wf: &'a [f32],
+    wf_rows: &'a [usize],
+    grad_rows: &'a [usize],
+    op: usize,
+    relu: bool,
+}
+
+/// A thread's buffers for [`backward_image`].
+struct Scratch {
+    xp: Vec<f32>,
+    grad: Vec<f32>,
+    gt: Vec<f32>,
+    gp: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// A group's kernel-gradient (transposed, `[ckk, op]`) and bias-gradient sums.
+struct Sums {
+    dwt: Vec<f32>,
+    db: Vec<f32>,
+}
+
+/// One image of [`backward_implicit`]: adds its kernel and bias gradients to `sums`, and
+/// writes its input gradient to `dx` when given. Compiled for AVX2 too (the implicit path
+/// only runs where the CPU has it), so the copies and the transposition use 8-wide vectors.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn backward_image(
+    ctx: &ImageBackward,
+    (x, y, dy): (&[f32], &[f32], &[f32]),
+    s: &mut Scratch,
+    sums: &mut Sums,
+    dx: Option<&mut [f32]>,
+) {
+    let (g, im, op) = (ctx.g, ctx.im, ctx.op);
+    let ohw = g.ohw();
+    masked(ctx.relu, y, dy, &mut s.grad);
+    for (db, row) in sums.db.iter_mut().zip(s.grad.chunks_exact(ohw)) {
+        *db += sum(row);
+    }
+    // gradᵀ over the padded width; the extra columns and channels stay zero.
+    for (o, plane) in s.grad.chunks_exact(ohw).enumerate() {
+        for (oy, row) in plane.chunks_exact(g.ow).enumerate() {
+            let base = oy * im.wp;
+            for (ox, &v) in row.iter().enumerate() {
+                s.gt[(base + ox) * op + o] = v;
+            }
+        }
+    }
+    im.fill(g, x, &mut s.xp);
+    simd::gemm(
+        op,
+        &s.xp,
+        &im.taps,
+        &s.gt,
+        ctx.grad_rows,
+        &mut sums.dwt,
+        op,
+        true,
+    );
+    if let (Some(dx), Some(imd)) = (dx, ctx.imd) {
+        imd.fill(ctx.gd, &s.grad, &mut s.gp);
+        imd.conv(ctx.wf, ctx.wf_rows, &s.gp, &mut s.out);
+        for (c, plane) in dx.chunks_exact_mut(g.h * g.w).enumerate() {
+            for (iy, dst) in plane.chunks_exact_mut(g.w).enumerate() {
+                dst.copy_from_slice(imd.row(&s.out, c, iy, g.w));
+            }
+        }
     }
 }
 
@@ -535,6 +693,7 @@ fn backward_implicit(
     dy: &[f32],
     relu: bool,
     want_dx: bool,
+    dx_by_winograd: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (ckk, ohw, chw) = (g.ckk(), g.ohw(), g.chw());
     let k = g.k;
@@ -552,9 +711,14 @@ fn backward_implicit(
         ],
     );
     debug_assert_eq!((gd.oh, gd.ow), (g.h, g.w));
-    let imd = want_dx.then(|| Implicit::new(&gd)).flatten();
+    let wino = (want_dx && dx_by_winograd)
+        .then(|| winograd::Plan::new(&gd))
+        .flatten();
+    let imd = (want_dx && wino.is_none())
+        .then(|| Implicit::new(&gd))
+        .flatten();
     assert_eq!(
-        imd.is_some(),
+        imd.is_some() || wino.is_some(),
         want_dx,
         "the input-gradient convolution has the same shape class"
     );
@@ -577,91 +741,67 @@ fn backward_implicit(
     // dwᵀ is [ckk, op]: the output channels padded to the GEMM tile.
     let op = g.o.div_ceil(simd::TILE) * simd::TILE;
     let out_cols = g.oh * im.wp;
-    let grad_rows: Vec<usize> = (0..out_cols).map(|p| p * op).collect();
-    struct Acc {
-        dwt: Vec<f32>,
-        db: Vec<f32>,
-        xp: Vec<f32>,
-        grad: Vec<f32>,
-        gt: Vec<f32>,
-        gp: Vec<f32>,
-        out: Vec<f32>,
-    }
-    let new_acc = || Acc {
-        dwt: vec![0.0; ckk * op],
-        db: vec![0.0; g.o],
+    let ctx = ImageBackward {
+        g,
+        im,
+        gd: &gd,
+        imd: imd.as_ref(),
+        wf: &wf,
+        wf_rows: &wf_rows,
+        grad_rows: &(0..out_cols).map(|p| p * op).collect::<Vec<_>>(),
+        op,
+        relu,
+    };
+    // Per thread: scratch, reused from image to image (`fill` writes only the interiors of the
+    // padded buffers, and `gt`'s padding columns and channels are never written, so they stay
+    // zero). Per group of images: the sums.
+    let scratch = || Scratch {
         xp: im.buffer(),
         grad: vec![0.0; g.o * ohw],
         gt: vec![0.0; out_cols * op],
         gp: imd.as_ref().map_or_else(Vec::new, Implicit::buffer),
         out: vec![0.0; imd.as_ref().map_or(0, |d| g.c * d.cols)],
     };
-    let step = |mut acc: Acc, (i, dxb): (usize, Option<&mut [f32]>)| {
-        let span = i * g.o * ohw..(i + 1) * g.o * ohw;
-        masked(relu, &y[span.clone()], &dy[span], &mut acc.grad);
-        for (db, row) in acc.db.iter_mut().zip(acc.grad.chunks_exact(ohw)) {
-            *db += sum(row);
-        }
-        // gradᵀ over the padded width; the extra columns and channels stay zero.
-        for (o, plane) in acc.grad.chunks_exact(ohw).enumerate() {
-            for (oy, row) in plane.chunks_exact(g.ow).enumerate() {
-                let base = oy * im.wp;
-                for (ox, &v) in row.iter().enumerate() {
-                    acc.gt[(base + ox) * op + o] = v;
-                }
-            }
-        }
-        im.fill(g, &x[i * chw..(i + 1) * chw], &mut acc.xp);
-        simd::gemm(
-            op,
-            &acc.xp,
-            &im.taps,
-            &acc.gt,
-            &grad_rows,
-            &mut acc.dwt,
-            op,
-            true,
-        );
-        if let (Some(dxb), Some(imd)) = (dxb, imd.as_ref()) {
-            imd.fill(&gd, &acc.grad, &mut acc.gp);
-            imd.conv(&wf, &wf_rows, &acc.gp, &mut acc.out);
-            for (c, plane) in dxb.chunks_exact_mut(g.h * g.w).enumerate() {
-                for (iy, dst) in plane.chunks_exact_mut(g.w).enumerate() {
-                    dst.copy_from_slice(imd.row(&acc.out, c, iy, g.w));
-                }
-            }
-        }
-        acc
+    let new_sums = || Sums {
+        dwt: vec![0.0; ckk * op],
+        db: vec![0.0; g.o],
     };
-    let mut dx = if want_dx {
+    let image = |i: usize| {
+        let span = i * g.o * ohw..(i + 1) * g.o * ohw;
+        (&x[i * chw..(i + 1) * chw], &y[span.clone()], &dy[span])
+    };
+    let mut dx = if imd.is_some() {
         vec![0.0f32; g.n * chw]
     } else {
         Vec::new()
     };
     // Fixed groups of images, summed in order (see `backward`).
     let group = GROUP.min(g.n.max(1));
-    let partials: Vec<Acc> = if want_dx {
+    let partials: Vec<Sums> = if imd.is_some() {
         dx.par_chunks_mut(chw * group)
             .enumerate()
-            .map(|(j, d)| {
-                d.chunks_mut(chw)
-                    .enumerate()
-                    .map(|(i, di)| (j * group + i, Some(di)))
-                    .fold(new_acc(), step)
+            .map_init(scratch, |scratch, (j, d)| {
+                let mut sums = new_sums();
+                for (i, di) in d.chunks_mut(chw).enumerate() {
+                    backward_image(&ctx, image(j * group + i), scratch, &mut sums, Some(di));
+                }
+                sums
             })
             .collect()
     } else {
         (0..g.n.div_ceil(group))
             .into_par_iter()
-            .map(|j| {
-                (j * group..((j + 1) * group).min(g.n))
-                    .map(|i| (i, None))
-                    .fold(new_acc(), step)
+            .map_init(scratch, |scratch, j| {
+                let mut sums = new_sums();
+                for i in j * group..((j + 1) * group).min(g.n) {
+                    backward_image(&ctx, image(i), scratch, &mut sums, None);
+                }
+                sums
             })
             .collect()
     };
     let mut parts = partials.into_iter();
-    let mut acc = parts.next().unwrap_or_else(new_acc);
+    let mut acc = parts.next().unwrap_or_else(new_sums);
     for p in parts {
         for (x, y) in acc.dwt.iter_mut().zip(&p.dwt) {
             *x += y;
@@ -675,6 +815,14 @@ fn backward_implicit(
         for (o, &v) in row[..g.o].iter().enumerate() {
             dw[o * ckk + t] = v;
         }
+    }
+    if let Some(plan) = wino {
+        // The whole batch's gradient through the ReLU, then one Winograd convolution.
+        let mut grad = vec![0.0f32; dy.len()];
+        grad.par_chunks_mut(g.o * ohw)
+            .zip(y.par_chunks(g.o * ohw).zip(dy.par_chunks(g.o * ohw)))
+            .for_each(|(gb, (yb, db))| masked(relu, yb, db, gb));
+        dx = winograd::forward(&plan, &grad, &wf, None, false);
     }
     (want_dx.then_some(dx), dw, acc.db)
 }
@@ -696,27 +844,38 @@ pub fn max_pool_forward(
     y.par_chunks_mut(oh * ow)
         .zip(idx.par_chunks_mut(oh * ow))
         .zip(x.par_chunks(h * w))
-        .for_each(|((yp, ip), xp)| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let (y0, x0) = (oy * stride, ox * stride);
-                    let mut best = y0 * w + x0;
-                    let mut value = xp[best];
-                    // Branch-free selects: random data would mispredict half the compares.
-                    for dy in 0..size {
-                        let row = (y0 + dy) * w + x0;
-                        for (dx, &v) in xp[row..row + size].iter().enumerate() {
-                            let greater = v > value;
-                            value = if greater { v } else { value };
-                            best = if greater { row + dx } else { best };
-                        }
-                    }
-                    yp[oy * ow + ox] = value;
-                    ip[oy * ow + ox] = best as u32;
+        .for_each(|((yp, ip), xp)| max_pool_plane([w, oh, ow], size, stride, xp, yp, ip));
+    (y, idx, [oh, ow])
+}
+
+/// [`max_pool_forward`] of one plane.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn max_pool_plane(
+    [w, oh, ow]: [usize; 3],
+    size: usize,
+    stride: usize,
+    xp: &[f32],
+    yp: &mut [f32],
+    ip: &mut [u32],
+) {
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let (y0, x0) = (oy * stride, ox * stride);
+            let mut best = y0 * w + x0;
+            let mut value = xp[best];
+            // Branch-free selects: random data would mispredict half the compares.
+            for dy in 0..size {
+                let row = (y0 + dy) * w + x0;
+                for (dx, &v) in xp[row..row + size].iter().enumerate() {
+                    let greater = v > value;
+                    value = if greater { v } else { value };
+                    best = if greater { row + dx } else { best };
                 }
             }
-        });
-    (y, idx, [oh, ow])
+            yp[oy * ow + ox] = value;
+            ip[oy * ow + ox] = best as u32;
+        }
+    }
 }
 
 /// Gradient of [`max_pool_forward`]: each output's gradient goes to its window's maximum.
@@ -729,6 +888,65 @@ pub fn max_pool_backward(planes: usize, plane: usize, idx: &[u32], dy: &[f32]) -
         .for_each(|(dp, (ip, gp))| {
             for (&i, &g) in ip.iter().zip(gp) {
                 dp[i as usize] += g;
+            }
+        });
+    dx
+}
+
+/// Average pooling without padding, NCHW: `y[.., oy, ox]` = mean of the `size x size` window at
+/// `(oy·stride, ox·stride)`.
+pub fn avg_pool_forward(
+    [n, c, h, w]: [usize; 4],
+    size: usize,
+    stride: usize,
+    x: &[f32],
+) -> (Vec<f32>, [usize; 2]) {
+    let oh = (h - size) / stride + 1;
+    let ow = (w - size) / stride + 1;
+    assert_eq!(x.len(), n * c * h * w, "pool input size");
+    let scale = 1.0 / (size * size) as f32;
+    let mut y = vec![0.0f32; n * c * oh * ow];
+    y.par_chunks_mut(oh * ow)
+        .zip(x.par_chunks(h * w))
+        .for_each(|(yp, xp)| {
+            for (oy, out) in yp.chunks_exact_mut(ow).enumerate() {
+                for dy in 0..size {
+                    let row = &xp[(oy * stride + dy) * w..][..w];
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        *o += row[ox * stride..ox * stride + size].iter().sum::<f32>();
+                    }
+                }
+                for o in out.iter_mut() {
+                    *o *= scale;
+                }
+            }
+        });
+    (y, [oh, ow])
+}
+
+/// Gradient of [`avg_pool_forward`]: each output's gradient spread evenly over its window.
+pub fn avg_pool_backward(
+    [n, c, h, w]: [usize; 4],
+    size: usize,
+    stride: usize,
+    [oh, ow]: [usize; 2],
+    dy: &[f32],
+) -> Vec<f32> {
+    assert_eq!(dy.len(), n * c * oh * ow, "pool gradient size");
+    let scale = 1.0 / (size * size) as f32;
+    let mut dx = vec![0.0f32; n * c * h * w];
+    dx.par_chunks_mut(h * w)
+        .zip(dy.par_chunks(oh * ow))
+        .for_each(|(dp, gp)| {
+            for (oy, grads) in gp.chunks_exact(ow).enumerate() {
+                for ky in 0..size {
+                    let row = &mut dp[(oy * stride + ky) * w..][..w];
+                    for (ox, &g) in grads.iter().enumerate() {
+                        for d in &mut row[ox * stride..ox * stride + size] {
+                            *d += g * scale;
+                        }
+                    }
+                }
             }
         });
     dx
@@ -771,25 +989,31 @@ mod tests {
         y
     }
 
-    /// The implicit-GEMM path against im2col + `gemm` (forward and all three gradients) on the
-    /// paper's layer shapes and odd ones: one-row kernels, asymmetric padding, few channels.
+    /// The implicit-GEMM and Winograd paths against im2col + `gemm` (forward and all three
+    /// gradients) on the paper's layer shapes and odd ones: odd output sizes, one-row kernels,
+    /// asymmetric padding, few channels, batches that are not a multiple of the group.
     #[test]
-    fn implicit_path_matches_im2col() {
+    fn fast_paths_match_im2col() {
         if !simd::available() {
-            eprintln!("SKIPPED implicit_path_matches_im2col: this CPU lacks AVX2/FMA");
+            eprintln!("SKIPPED fast_paths_match_im2col: this CPU lacks AVX2/FMA");
             return;
         }
+        let mut winograd_cases = 0;
         for (shape, o, k, pads, relu) in [
             ([3, 1, 28, 28], 32, 3, [1, 1, 1, 1], true),
             ([2, 32, 14, 14], 64, 3, [1, 1, 1, 1], true),
             ([2, 32, 13, 13], 32, 3, [0, 0, 0, 0], true),
-            ([5, 3, 7, 6], 5, 3, [2, 0, 1, 2], false),
+            ([5, 16, 7, 6], 8, 3, [2, 0, 1, 2], false),
+            ([9, 8, 5, 9], 24, 3, [0, 1, 0, 0], true),
+            ([2, 8, 3, 4], 8, 3, [2, 2, 2, 2], true),
+            ([1, 1, 3, 3], 1, 3, [0, 0, 0, 0], false),
             ([2, 4, 9, 5], 17, 5, [4, 2, 0, 3], true),
             ([1, 2, 4, 4], 3, 1, [0, 0, 0, 0], false),
             ([6, 7, 3, 8], 2, 2, [1, 0, 0, 1], true),
         ] {
             let g = Geometry::new(shape, o, k, 1, pads);
             assert!(Implicit::new(&g).is_some(), "{g:?}");
+            winograd_cases += usize::from(winograd::Plan::new(&g).is_some());
             let value = |i: usize, m: usize| ((i * m % 101) as f32 - 50.0) / 50.0;
             let x: Vec<f32> = (0..g.n * g.chw()).map(|i| value(i, 7)).collect();
             let w: Vec<f32> = (0..g.o * g.ckk()).map(|i| value(i, 13)).collect();
@@ -805,17 +1029,28 @@ mod tests {
                     );
                 }
             };
-            close("forward", &y, &forward_im2col(&g, &x, &w, &b, relu));
+            let y2 = forward_im2col(&g, &x, &w, &b, relu);
             let dy: Vec<f32> = (0..y.len()).map(|i| value(i, 17)).collect();
-            let (dx, dw, db) = backward(&g, &x, &w, &y, &dy, relu, true);
-            let (dx2, dw2, db2) = backward_im2col(&g, &x, &w, &y, &dy, relu, true);
-            close("dx", &dx.unwrap(), &dx2.unwrap());
-            close("dw", &dw, &dw2);
-            close("db", &db, &db2);
-            let (none, dw3, _) = backward(&g, &x, &w, &y, &dy, relu, false);
-            assert!(none.is_none());
-            assert_eq!(dw3, dw, "dw must not depend on whether dx is wanted");
+            let (dx2, dw2, db2) = backward_im2col(&g, &x, &w, &y2, &dy, relu, true);
+            let dx2 = dx2.unwrap();
+            for method in [Method::Implicit, Method::Winograd] {
+                let what = format!("{method:?}");
+                let y = forward_with(method, &g, &x, &w, &b, relu);
+                close(&format!("{what} forward"), &y, &y2);
+                // The same output (so the same ReLU mask) for every method's backward pass.
+                let (dx, dw, db) = backward_with(method, &g, &x, &w, &y2, &dy, relu, true);
+                close(&format!("{what} dx"), &dx.unwrap(), &dx2);
+                close(&format!("{what} dw"), &dw, &dw2);
+                close(&format!("{what} db"), &db, &db2);
+                let (none, dw3, _) = backward_with(method, &g, &x, &w, &y2, &dy, relu, false);
+                assert!(none.is_none());
+                assert_eq!(
+                    dw3, dw,
+                    "{what}: dw must not depend on whether dx is wanted"
+                );
+            }
         }
+        assert_eq!(winograd_cases, 5, "shapes that take the Winograd path");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod kernel;
 pub mod simd;
+pub mod winograd;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -40,6 +41,9 @@ pub trait FastConv: Backend {
 
     /// Max pooling without padding, `size x size` windows every `stride`.
     fn fast_max_pool2d(x: FloatTensor<Self>, size: usize, stride: usize) -> FloatTensor<Self>;
+
+    /// Average pooling without padding, `size x size` windows every `stride`.
+    fn fast_avg_pool2d(x: FloatTensor<Self>, size: usize, stride: usize) -> FloatTensor<Self>;
 }
 
 fn geometry(x: &FlexTensor, weight: &FlexTensor, stride: usize, pads: [usize; 4]) -> Geometry {
@@ -96,6 +100,49 @@ impl FastConv for Flex {
 
     fn fast_max_pool2d(x: FlexTensor, size: usize, stride: usize) -> FlexTensor {
         flex_max_pool(&x, size, stride).0
+    }
+
+    fn fast_avg_pool2d(x: FlexTensor, size: usize, stride: usize) -> FlexTensor {
+        flex_avg_pool(&x, size, stride).0
+    }
+}
+
+/// Average pooling on flex: the output and what its backward pass needs.
+fn flex_avg_pool(x: &FlexTensor, size: usize, stride: usize) -> (FlexTensor, AvgPoolState) {
+    let s = x.shape();
+    let dims = [s[0], s[1], s[2], s[3]];
+    let (y, [oh, ow]) = kernel::avg_pool_forward(dims, size, stride, &values(x));
+    let state = AvgPoolState {
+        dims,
+        out: [oh, ow],
+        size,
+        stride,
+    };
+    (tensor(y, [dims[0], dims[1], oh, ow]), state)
+}
+
+/// What average pooling's backward pass needs: the shapes and the window.
+#[derive(Debug, Clone)]
+struct AvgPoolState {
+    dims: [usize; 4],
+    out: [usize; 2],
+    size: usize,
+    stride: usize,
+}
+
+#[derive(Debug)]
+struct AvgPoolBackward;
+
+impl Backward<Flex, 1> for AvgPoolBackward {
+    type State = AvgPoolState;
+
+    fn backward(self, ops: Ops<AvgPoolState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let Some(node) = node_x else { return };
+        let s = ops.state;
+        let dx = kernel::avg_pool_backward(s.dims, s.size, s.stride, s.out, &values(&dy));
+        grads.register::<Flex>(node.id, tensor(dx, s.dims));
     }
 }
 
@@ -234,6 +281,30 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(flex_max_pool(&x, size, stride).0),
         }
     }
+
+    fn fast_avg_pool2d(x: FloatTensor<Self>, size: usize, stride: usize) -> FloatTensor<Self> {
+        let (x, nx) = x.into_parts();
+        match AvgPoolBackward
+            .prepare::<C>([nx])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, state) = flex_avg_pool(&x, size, stride);
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_avg_pool(&x, size, stride).0),
+        }
+    }
+}
+
+/// Average pooling with our kernel (no padding): `size x size` windows every `stride`.
+pub fn avg_pool2d(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FastConv>::fast_avg_pool2d(
+        x.into_dispatch(),
+        size,
+        stride,
+    ))
 }
 
 /// Max pooling with our kernel (no padding): `size x size` windows every `stride`.
@@ -387,10 +458,11 @@ mod tests {
         }
     }
 
-    /// Max pooling, forward and input gradient, against burn's `max_pool2d` (random inputs:
-    /// no ties), including windows that overlap (stride < size) and ragged edges.
+    /// Max and average pooling, forward and input gradient, against burn's `max_pool2d` and
+    /// `avg_pool2d` (random inputs: no ties), including windows that overlap (stride < size)
+    /// and ragged edges.
     #[test]
-    fn max_pool_parity_with_burn() {
+    fn pooling_parity_with_burn() {
         use burn::tensor::module::max_pool2d as burn_max_pool2d;
         let device = Device::flex().autodiff();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
@@ -403,6 +475,7 @@ mod tests {
         ] {
             let what = format!("{shape:?} size={size} stride={stride}");
             let x = random(&mut rng, shape, &device);
+            let x_avg = x.clone();
             let (a, b) = (x.clone().require_grad(), x.require_grad());
             let ya = max_pool2d(a.clone(), size, stride);
             let opts =
@@ -414,6 +487,22 @@ mod tests {
             let gb = (yb * r).sum().backward();
             assert_close(
                 &format!("dx {what}"),
+                a.grad(&ga).unwrap(),
+                b.grad(&gb).unwrap(),
+                1e-6,
+            );
+
+            let (a, b) = (x_avg.clone().require_grad(), x_avg.require_grad());
+            let ya = avg_pool2d(a.clone(), size, stride);
+            let opts =
+                burn::tensor::ops::AvgPoolOptions::new([size, size]).with_stride([stride, stride]);
+            let yb = burn::tensor::module::avg_pool2d(b.clone(), opts);
+            assert_close(&format!("avg forward {what}"), ya.clone(), yb.clone(), 1e-6);
+            let r = random(&mut rng, yb.dims(), &device);
+            let ga = (ya * r.clone()).sum().backward();
+            let gb = (yb * r).sum().backward();
+            assert_close(
+                &format!("avg dx {what}"),
                 a.grad(&ga).unwrap(),
                 b.grad(&gb).unwrap(),
                 1e-6,
