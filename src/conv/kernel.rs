@@ -71,6 +71,27 @@ impl Geometry {
         self.c * self.k * self.k
     }
 
+    /// The convolution that gives this one's input gradient (stride 1, paddings below `k`):
+    /// the output gradient (`o` channels) padded by `k - 1 - pad` on each side, convolved with
+    /// [`flipped`] kernels into `c` channels of the input's size.
+    fn input_gradient(&self) -> Geometry {
+        let k = self.k;
+        let gd = Geometry::new(
+            [self.n, self.o, self.oh, self.ow],
+            self.c,
+            k,
+            1,
+            [
+                k - 1 - self.pad_top,
+                k - 1 - self.pad_left,
+                k - 1 - self.pad_bottom,
+                k - 1 - self.pad_right,
+            ],
+        );
+        debug_assert_eq!((gd.oh, gd.ow), (self.h, self.w));
+        gd
+    }
+
     fn ohw(&self) -> usize {
         self.oh * self.ow
     }
@@ -480,11 +501,12 @@ pub fn backward_with(
     want_dx: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     match method {
+        Method::Winograd if winograd::Plan::new(g).is_some() => {
+            let plan = winograd::Plan::new(g).expect("checked");
+            backward_winograd(g, &plan, x, w, y, dy, relu, want_dx)
+        }
         Method::Winograd | Method::Implicit => match Implicit::new(g) {
-            Some(im) => {
-                let winograd = method == Method::Winograd;
-                backward_implicit(g, &im, x, w, y, dy, relu, want_dx, winograd)
-            }
+            Some(im) => backward_implicit(g, &im, x, w, y, dy, relu, want_dx),
             None => backward_im2col(g, x, w, y, dy, relu, want_dx),
         },
         Method::Im2col => backward_im2col(g, x, w, y, dy, relu, want_dx),
@@ -601,6 +623,58 @@ pub(super) fn masked(relu: bool, y: &[f32], dy: &[f32], grad: &mut [f32]) {
     }
 }
 
+/// The kernels of [`Geometry::input_gradient`]: `wf[c][o][ki][kj] = w[o][c][k-1-ki][k-1-kj]`.
+fn flipped(g: &Geometry, w: &[f32]) -> Vec<f32> {
+    let k = g.k;
+    let okk = g.o * k * k;
+    let mut wf = vec![0.0f32; g.c * okk];
+    for o in 0..g.o {
+        for c in 0..g.c {
+            for ki in 0..k {
+                for kj in 0..k {
+                    wf[c * okk + (o * k + ki) * k + kj] =
+                        w[((o * g.c + c) * k + (k - 1 - ki)) * k + (k - 1 - kj)];
+                }
+            }
+        }
+    }
+    wf
+}
+
+/// The output gradient through the ReLU, for the whole batch.
+fn masked_all(g: &Geometry, relu: bool, y: &[f32], dy: &[f32]) -> Vec<f32> {
+    let per = g.o * g.ohw();
+    let mut grad = vec![0.0f32; dy.len()];
+    grad.par_chunks_mut(per)
+        .zip(y.par_chunks(per).zip(dy.par_chunks(per)))
+        .for_each(|(gb, (yb, db))| masked(relu, yb, db, gb));
+    grad
+}
+
+/// [`backward`] by Winograd: the kernel gradient by [`winograd::kernel_gradient`], the input
+/// gradient as the Winograd convolution of the output gradient with the flipped kernel (the
+/// same channel counts, swapped, so the same plan applies).
+#[allow(clippy::too_many_arguments)]
+fn backward_winograd(
+    g: &Geometry,
+    plan: &winograd::Plan,
+    x: &[f32],
+    w: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    relu: bool,
+    want_dx: bool,
+) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
+    let grad = masked_all(g, relu, y, dy);
+    let (dw, db) = winograd::kernel_gradient(plan, x, &grad);
+    let dx = want_dx.then(|| {
+        let gd = g.input_gradient();
+        let pd = winograd::Plan::new(&gd).expect("swapped channel counts fit Winograd too");
+        winograd::forward(&pd, &grad, &flipped(g, w), None, false)
+    });
+    (dx, dw, db)
+}
+
 /// What [`backward_image`] needs besides the image: the layouts, the flipped kernel (for the
 /// input gradient, when it is computed per image) and the GEMMs' row tables.
 struct ImageBackward<'a> {
@@ -693,50 +767,18 @@ fn backward_implicit(
     dy: &[f32],
     relu: bool,
     want_dx: bool,
-    dx_by_winograd: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let (ckk, ohw, chw) = (g.ckk(), g.ohw(), g.chw());
     let k = g.k;
-    // The input gradient's convolution: `o` channels in, `c` out, the image size back.
-    let gd = Geometry::new(
-        [g.n, g.o, g.oh, g.ow],
-        g.c,
-        k,
-        1,
-        [
-            k - 1 - g.pad_top,
-            k - 1 - g.pad_left,
-            k - 1 - g.pad_bottom,
-            k - 1 - g.pad_right,
-        ],
-    );
-    debug_assert_eq!((gd.oh, gd.ow), (g.h, g.w));
-    let wino = (want_dx && dx_by_winograd)
-        .then(|| winograd::Plan::new(&gd))
-        .flatten();
-    let imd = (want_dx && wino.is_none())
-        .then(|| Implicit::new(&gd))
-        .flatten();
+    let gd = g.input_gradient();
+    let imd = want_dx.then(|| Implicit::new(&gd)).flatten();
     assert_eq!(
-        imd.is_some() || wino.is_some(),
+        imd.is_some(),
         want_dx,
         "the input-gradient convolution has the same shape class"
     );
     let okk = g.o * k * k;
-    // wf[c][(o·k + ki)·k + kj] = w[o][c][k-1-ki][k-1-kj]
-    let mut wf = vec![0.0f32; if want_dx { g.c * okk } else { 0 }];
-    if want_dx {
-        for o in 0..g.o {
-            for c in 0..g.c {
-                for ki in 0..k {
-                    for kj in 0..k {
-                        wf[c * okk + (o * k + ki) * k + kj] =
-                            w[((o * g.c + c) * k + (k - 1 - ki)) * k + (k - 1 - kj)];
-                    }
-                }
-            }
-        }
-    }
+    let wf = if want_dx { flipped(g, w) } else { Vec::new() };
     let wf_rows: Vec<usize> = (0..g.c).map(|c| c * okk).collect();
     // dwᵀ is [ckk, op]: the output channels padded to the GEMM tile.
     let op = g.o.div_ceil(simd::TILE) * simd::TILE;
@@ -770,14 +812,14 @@ fn backward_implicit(
         let span = i * g.o * ohw..(i + 1) * g.o * ohw;
         (&x[i * chw..(i + 1) * chw], &y[span.clone()], &dy[span])
     };
-    let mut dx = if imd.is_some() {
+    let mut dx = if want_dx {
         vec![0.0f32; g.n * chw]
     } else {
         Vec::new()
     };
     // Fixed groups of images, summed in order (see `backward`).
     let group = GROUP.min(g.n.max(1));
-    let partials: Vec<Sums> = if imd.is_some() {
+    let partials: Vec<Sums> = if want_dx {
         dx.par_chunks_mut(chw * group)
             .enumerate()
             .map_init(scratch, |scratch, (j, d)| {
@@ -815,14 +857,6 @@ fn backward_implicit(
         for (o, &v) in row[..g.o].iter().enumerate() {
             dw[o * ckk + t] = v;
         }
-    }
-    if let Some(plan) = wino {
-        // The whole batch's gradient through the ReLU, then one Winograd convolution.
-        let mut grad = vec![0.0f32; dy.len()];
-        grad.par_chunks_mut(g.o * ohw)
-            .zip(y.par_chunks(g.o * ohw).zip(dy.par_chunks(g.o * ohw)))
-            .for_each(|(gb, (yb, db))| masked(relu, yb, db, gb));
-        dx = winograd::forward(&plan, &grad, &wf, None, false);
     }
     (want_dx.then_some(dx), dw, acc.db)
 }

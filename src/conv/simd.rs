@@ -47,6 +47,23 @@ pub fn gemm(
     ldc: usize,
     accumulate: bool,
 ) {
+    gemm_strided(n, a, arow, 1, b, brow, c, ldc, accumulate);
+}
+
+/// [`gemm`] with `A`'s elements `acs` apart along a row: `a[arow[i] + p·acs]`. (A transposed
+/// row-major matrix is `arow[i] = i`, `acs` = its row length.)
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided(
+    n: usize,
+    a: &[f32],
+    arow: &[usize],
+    acs: usize,
+    b: &[f32],
+    brow: &[usize],
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
     let (m, k) = (arow.len(), brow.len());
     assert!(available(), "simd::gemm needs AVX2 and FMA");
     assert_eq!(
@@ -74,7 +91,7 @@ pub fn gemm(
     // read (a[arow[i] + p], b[brow[p] + j]) or written (c[i·ldc + j]) inside the slices.
     #[allow(unsafe_code)]
     unsafe {
-        driver(n, a, arow, b, brow, c, ldc, accumulate)
+        driver(n, a, arow, acs, b, brow, c, ldc, accumulate)
     }
 }
 
@@ -85,6 +102,7 @@ unsafe fn driver(
     n: usize,
     a: &[f32],
     arow: &[usize],
+    acs: usize,
     b: &[f32],
     brow: &[usize],
     c: &mut [f32],
@@ -105,12 +123,12 @@ unsafe fn driver(
             // SAFETY: the caller checked every index the tile touches.
             unsafe {
                 match rows.len() {
-                    MR => tile::<MR, NV>(k, ap, rows, bp, brow, ct, ldc, accumulate),
-                    5 => tile::<5, NV>(k, ap, rows, bp, brow, ct, ldc, accumulate),
-                    4 => tile::<4, NV>(k, ap, rows, bp, brow, ct, ldc, accumulate),
-                    3 => tile::<3, NV>(k, ap, rows, bp, brow, ct, ldc, accumulate),
-                    2 => tile::<2, NV>(k, ap, rows, bp, brow, ct, ldc, accumulate),
-                    _ => tile::<1, NV>(k, ap, rows, bp, brow, ct, ldc, accumulate),
+                    MR => tile::<MR, NV>(k, ap, rows, acs, bp, brow, ct, ldc, accumulate),
+                    5 => tile::<5, NV>(k, ap, rows, acs, bp, brow, ct, ldc, accumulate),
+                    4 => tile::<4, NV>(k, ap, rows, acs, bp, brow, ct, ldc, accumulate),
+                    3 => tile::<3, NV>(k, ap, rows, acs, bp, brow, ct, ldc, accumulate),
+                    2 => tile::<2, NV>(k, ap, rows, acs, bp, brow, ct, ldc, accumulate),
+                    _ => tile::<1, NV>(k, ap, rows, acs, bp, brow, ct, ldc, accumulate),
                 }
             }
             i += rows.len();
@@ -126,6 +144,7 @@ unsafe fn tile<const R: usize, const NV: usize>(
     k: usize,
     a: *const f32,
     rows: &[usize],
+    acs: usize,
     b: *const f32,
     brow: &[usize],
     c: *mut f32,
@@ -146,7 +165,7 @@ unsafe fn tile<const R: usize, const NV: usize>(
                 *x = _mm256_loadu_ps(bp.add(v * LANES));
             }
             for r in 0..R {
-                let av = _mm256_broadcast_ss(&*ar[r].add(p));
+                let av = _mm256_broadcast_ss(&*ar[r].add(p * acs));
                 for v in 0..NV {
                     s[r][v] = _mm256_fmadd_ps(av, bv[v], s[r][v]);
                 }
@@ -222,6 +241,27 @@ mod tests {
                         "m={m} n={n} k={k} acc={acc} [{i}]: {x} vs {y}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A transposed `A` (`acs` > 1) against the definition.
+    #[test]
+    fn strided_a_matches_the_definition() {
+        if !available() {
+            return;
+        }
+        let (m, n, k) = (7, 32, 13);
+        let a: Vec<f32> = (0..k * m).map(|i| (i % 17) as f32 - 8.0).collect(); // [k][m]
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 - 5.0).collect(); // [k][n]
+        let arow: Vec<usize> = (0..m).collect();
+        let brow: Vec<usize> = (0..k).map(|p| p * n).collect();
+        let mut c = vec![0.0; m * n];
+        gemm_strided(n, &a, &arow, m, &b, &brow, &mut c, n, false);
+        for i in 0..m {
+            for j in 0..n {
+                let e: f32 = (0..k).map(|p| a[p * m + i] * b[p * n + j]).sum();
+                assert_eq!(c[i * n + j], e, "[{i}][{j}]");
             }
         }
     }

@@ -1,8 +1,9 @@
 //! Winograd F(2x2, 3x3) for stride-1 3x3 convolutions whose input and output channels are
 //! multiples of [`LANES`]: 16 small GEMMs (one per point of the 4x4 transform domain) on
 //! [`super::simd::gemm`], with 2.25x fewer multiplications than the direct convolution.
-//! `kernel` uses it for the forward pass and for the input gradient (itself a stride-1 3x3
-//! convolution of the output gradient); the kernel gradient stays on the implicit GEMM.
+//! `kernel` uses it for the forward pass, for the input gradient (itself a stride-1 3x3
+//! convolution of the output gradient, with the kernel flipped) and for the kernel gradient
+//! ([`kernel_gradient`]: the adjoint of the forward transforms, `dg = Gᵀ (Σ_t Vᵀ · A dy Aᵀ) G`).
 //!
 //! Per 2x2 output tile `(a, b)` and the 4x4 patch `d` of the padded input at `(2a, 2b)`:
 //! `V = Bᵀ d B`, `U = G g Gᵀ`, `M[ξ] = V[ξ] · U[ξ]` (summing over input channels), and
@@ -287,5 +288,174 @@ fn forward_chunk(
     }
     for (i, yb) in yc.chunks_exact_mut(g.o * ohw).enumerate() {
         p.output_transform(mt, rows, i * t_n, b, relu, yb);
+    }
+}
+
+/// The kernel gradient from `dUᵀ[ξ][c][o]` (rows `op` wide): `dg = Gᵀ dU G`, as `[o][c][3][3]`.
+fn filter_gradient(g: &Geometry, dut: &[f32], op: usize) -> Vec<f32> {
+    // Gᵀ v for a 4-vector: [v0 + (v1 + v2)/2, (v1 - v2)/2, (v1 + v2)/2 + v3].
+    let gt = |v: [f32; 4]| {
+        [
+            v[0] + 0.5 * (v[1] + v[2]),
+            0.5 * (v[1] - v[2]),
+            0.5 * (v[1] + v[2]) + v[3],
+        ]
+    };
+    let mut dw = vec![0.0f32; g.o * g.c * 9];
+    for o in 0..g.o {
+        for c in 0..g.c {
+            let du = |xi: usize| dut[(xi * g.c + c) * op + o];
+            let mut t = [[0.0f32; 4]; 3]; // Gᵀ dU: 3x4
+            for s in 0..4 {
+                let col = gt([du(s), du(4 + s), du(8 + s), du(12 + s)]);
+                for (i, v) in col.into_iter().enumerate() {
+                    t[i][s] = v;
+                }
+            }
+            let out = &mut dw[(o * g.c + c) * 9..][..9];
+            for (i, row) in t.into_iter().enumerate() {
+                out[i * 3..i * 3 + 3].copy_from_slice(&gt(row));
+            }
+        }
+    }
+    dw
+}
+
+/// Images per group in [`kernel_gradient`]'s sum: the order is fixed, whatever the number of
+/// threads (as `kernel::GROUP` does for the other paths).
+const GROUP: usize = 4;
+
+/// A thread's buffers for [`kernel_gradient`].
+struct Scratch {
+    xh: Vec<f32>,
+    gh: Vec<f32>,
+    vt: Vec<f32>,
+    dmt: Vec<f32>,
+}
+
+/// Kernel and bias gradients, `(dw [o][c][3][3], db [o])`, from the inputs `x` and the output
+/// gradient `grad` (already through the activation): `dU[ξ] = Σ_t V[ξ][t]ᵀ · dM[ξ][t]` with
+/// `dM = A dy Aᵀ`, then `dg = Gᵀ dU G`.
+pub fn kernel_gradient(p: &Plan, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let g = &p.g;
+    let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
+    let rows = GROUP * t_n;
+    let scratch = || Scratch {
+        xh: vec![0.0; p.hp * p.wp * c_n],
+        gh: vec![0.0; 2 * p.ty * 2 * p.tx * g.o],
+        vt: vec![0.0; XI * rows * c_n],
+        dmt: vec![0.0; XI * rows * op],
+    };
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = x
+        .par_chunks(GROUP * chw)
+        .zip(grad.par_chunks(GROUP * g.o * ohw))
+        .map_init(scratch, |s, (xg, gg)| group_gradient(p, xg, gg, s))
+        .collect();
+    let mut parts = partials.into_iter();
+    let (mut dut, mut db) = parts
+        .next()
+        .unwrap_or_else(|| (vec![0.0; XI * c_n * op], vec![0.0; g.o]));
+    for (d, b) in parts {
+        for (x, y) in dut.iter_mut().zip(&d) {
+            *x += y;
+        }
+        for (x, y) in db.iter_mut().zip(&b) {
+            *x += y;
+        }
+    }
+    (filter_gradient(g, &dut, op), db)
+}
+
+/// One group of [`kernel_gradient`]: `(dUᵀ [ξ][c][op], db)` of its images. Compiled for AVX2
+/// too (the plan exists only where the CPU has it).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn group_gradient(p: &Plan, xg: &[f32], gg: &[f32], s: &mut Scratch) -> (Vec<f32>, Vec<f32>) {
+    let g = &p.g;
+    let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
+    let images = xg.len() / chw;
+    let rows = images * t_n;
+    let mut db = vec![0.0f32; g.o];
+    for (i, (xb, gb)) in xg
+        .chunks_exact(chw)
+        .zip(gg.chunks_exact(g.o * ohw))
+        .enumerate()
+    {
+        p.transpose_in(xb, &mut s.xh);
+        p.input_transform(&s.xh, &mut s.vt, rows, i * t_n);
+        for (d, plane) in db.iter_mut().zip(gb.chunks_exact(ohw)) {
+            *d += super::kernel::sum(plane);
+        }
+        p.grad_transform(gb, &mut s.gh, &mut s.dmt, rows, i * t_n);
+    }
+    let mut dut = vec![0.0f32; XI * c_n * op];
+    let mut brow = vec![0usize; rows];
+    for xi in 0..XI {
+        // dUᵀ[ξ][c][o] = Σ_t Vᵀ[ξ][t][c] · dMᵀ[ξ][t][o]: A is Vᵀ read down its columns.
+        let arow: Vec<usize> = (0..c_n).map(|c| xi * rows * c_n + c).collect();
+        for (t, b) in brow.iter_mut().enumerate() {
+            *b = (xi * rows + t) * op;
+        }
+        let out = &mut dut[xi * c_n * op..(xi + 1) * c_n * op];
+        simd::gemm_strided(op, &s.vt, &arow, c_n, &s.dmt, &brow, out, op, false);
+    }
+    (dut, db)
+}
+
+impl Plan {
+    /// `dMᵀ[ξ][row0 + t][o] = (A dy Aᵀ)[ξ]` for every tile of one image's output gradient `gb`
+    /// (NCHW), via the channels-last copy `gh` (`[2·ty][2·tx][o]`; outputs past odd edges
+    /// stay zero).
+    #[inline(always)]
+    fn grad_transform(
+        &self,
+        gb: &[f32],
+        gh: &mut [f32],
+        dmt: &mut [f32],
+        rows: usize,
+        row0: usize,
+    ) {
+        let g = &self.g;
+        let (o_n, op, wh) = (g.o, self.op, 2 * self.tx);
+        for (o, plane) in gb.chunks_exact(g.oh * g.ow).enumerate() {
+            for (oy, row) in plane.chunks_exact(g.ow).enumerate() {
+                for (ox, &v) in row.iter().enumerate() {
+                    gh[(oy * wh + ox) * o_n + o] = v;
+                }
+            }
+        }
+        for a in 0..self.ty {
+            for b in 0..self.tx {
+                let t = row0 + a * self.tx + b;
+                for o0 in (0..o_n).step_by(LANES) {
+                    let d =
+                        |i: usize, j: usize| load(gh, ((2 * a + i) * wh + 2 * b + j) * o_n + o0);
+                    let (d00, d01, d10, d11) = (d(0, 0), d(0, 1), d(1, 0), d(1, 1));
+                    // dy Aᵀ along each row, then A down the columns; A = [1 0; 1 1; 1 -1; 0 -1].
+                    let mut r = [[[0.0f32; LANES]; 4]; 2];
+                    for (ri, (x0, x1)) in r.iter_mut().zip([(d00, d01), (d10, d11)]) {
+                        for l in 0..LANES {
+                            ri[0][l] = x0[l];
+                            ri[1][l] = x0[l] + x1[l];
+                            ri[2][l] = x0[l] - x1[l];
+                            ri[3][l] = -x1[l];
+                        }
+                    }
+                    for xc in 0..4 {
+                        let (r0, r1) = (r[0][xc], r[1][xc]);
+                        let mut col = [[0.0f32; LANES]; 4];
+                        for l in 0..LANES {
+                            col[0][l] = r0[l];
+                            col[1][l] = r0[l] + r1[l];
+                            col[2][l] = r0[l] - r1[l];
+                            col[3][l] = -r1[l];
+                        }
+                        for (xr, v) in col.iter().enumerate() {
+                            let at = ((xr * 4 + xc) * rows + t) * op + o0;
+                            dmt[at..at + LANES].copy_from_slice(v);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
