@@ -136,7 +136,8 @@ fn conv_rows(batch: usize, repeats: usize) -> String {
             let flops = 2.0 * (batch * filters * g.oh * g.ow * c * k * k) as f64;
             let backward_flops = if want_dx { 2.0 * flops } else { flops };
             let mut rows: Vec<(&str, &str, f64)> = Vec::new();
-            // Each of our methods that applies to the layer (the best one is what training uses).
+            // Each of our methods that applies to the layer (training uses `Method::best` forward
+            // and `Method::best_backward` backward).
             let best = kernel::Method::best(&g);
             for (name, method) in [
                 ("winograd", kernel::Method::Winograd),
