@@ -128,7 +128,14 @@ pub fn work(
         );
     }
     let started = Instant::now();
-    let (state, outcome) = train::train(run, &train_split, &val_split, &ad, state, &mut obs);
+    // Train on a thread of a rayon pool (RAYON_NUM_THREADS threads, as the scheduler sets), so
+    // the kernels' parallel loops start on it instead of waking a pool thread and parking this
+    // one several times per batch; on one thread they run inline.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the training threads: {e}")))?;
+    let (state, outcome) =
+        pool.install(|| train::train(run, &train_split, &val_split, &ad, state, &mut obs));
     if let Some(e) = obs.error.take() {
         return Err(e);
     }
