@@ -476,6 +476,13 @@ pub(super) fn sum(v: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + rest
 }
 
+/// `acc += part`, element by element: merging the fixed groups' gradient sums, in order.
+pub(super) fn add_into(acc: &mut [f32], part: &[f32]) {
+    for (a, p) in acc.iter_mut().zip(part) {
+        *a += p;
+    }
+}
+
 /// Images per group in [`backward`]'s weight-gradient sum: parallelism up to `n / GROUP`
 /// threads, with a summation order that does not depend on how many there are.
 const GROUP: usize = 4;
@@ -612,12 +619,8 @@ fn backward_im2col(
     let mut parts = partials.into_iter();
     let mut acc = parts.next().unwrap_or_else(new_acc);
     for p in parts {
-        for (x, y) in acc.dw.iter_mut().zip(&p.dw) {
-            *x += y;
-        }
-        for (x, y) in acc.db.iter_mut().zip(&p.db) {
-            *x += y;
-        }
+        add_into(&mut acc.dw, &p.dw);
+        add_into(&mut acc.db, &p.db);
     }
     (want_dx.then_some(dx), acc.dw, acc.db)
 }
@@ -856,12 +859,8 @@ fn backward_implicit(
     let mut parts = partials.into_iter();
     let mut acc = parts.next().unwrap_or_else(new_sums);
     for p in parts {
-        for (x, y) in acc.dwt.iter_mut().zip(&p.dwt) {
-            *x += y;
-        }
-        for (x, y) in acc.db.iter_mut().zip(&p.db) {
-            *x += y;
-        }
+        add_into(&mut acc.dwt, &p.dwt);
+        add_into(&mut acc.db, &p.db);
     }
     let mut dw = vec![0.0f32; g.o * ckk];
     for (t, row) in acc.dwt.chunks_exact(op).enumerate() {

@@ -187,6 +187,7 @@ unsafe fn tile<const R: usize, const NV: usize>(
 mod tests {
     use super::*;
 
+    #[allow(clippy::too_many_arguments)]
     fn naive(
         n: usize,
         a: &[f32],

@@ -38,7 +38,8 @@ impl Plan {
     /// The plan for `g`, or `None` when Winograd F(2x2, 3x3) does not apply (kernel size,
     /// stride, channels that do not fill whole vectors) or the CPU lacks the GEMM kernel.
     pub fn new(g: &Geometry) -> Option<Plan> {
-        let fits = g.k == 3 && g.stride == 1 && g.c % LANES == 0 && g.o % LANES == 0;
+        let fits =
+            g.k == 3 && g.stride == 1 && g.c.is_multiple_of(LANES) && g.o.is_multiple_of(LANES);
         if !fits || g.n == 0 || g.oh == 0 || g.ow == 0 || !simd::available() {
             return None;
         }
@@ -147,6 +148,8 @@ impl Plan {
 
     /// `Vᵀ[ξ][row0 + t][c] = (Bᵀ d B)[ξ]` for every tile `t` of one image (`xh` channels-last);
     /// `vt` has `rows` rows per `ξ`.
+    // The 4x4 transforms index several small arrays by the same counter.
+    #[allow(clippy::needless_range_loop)]
     #[inline(always)]
     fn input_transform(&self, xh: &[f32], vt: &mut [f32], rows: usize, row0: usize) {
         let c_n = self.g.c;
@@ -175,6 +178,8 @@ impl Plan {
 
     /// `y[o] = act(Aᵀ M A + bias)` (NCHW) for one image whose tiles are rows `row0..` of `mt`
     /// (`[ξ][rows][op]`).
+    // The 4x4 transforms index several small arrays by the same counter.
+    #[allow(clippy::needless_range_loop)]
     #[inline(always)]
     fn output_transform(
         &self,
@@ -292,6 +297,7 @@ fn forward_chunk(
 }
 
 /// The kernel gradient from `dUᵀ[ξ][c][o]` (rows `op` wide): `dg = Gᵀ dU G`, as `[o][c][3][3]`.
+#[allow(clippy::needless_range_loop)] // a 3x4 transpose: two arrays, one counter
 fn filter_gradient(g: &Geometry, dut: &[f32], op: usize) -> Vec<f32> {
     // Gᵀ v for a 4-vector: [v0 + (v1 + v2)/2, (v1 - v2)/2, (v1 + v2)/2 + v3].
     let gt = |v: [f32; 4]| {
@@ -356,12 +362,8 @@ pub fn kernel_gradient(p: &Plan, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>
         .next()
         .unwrap_or_else(|| (vec![0.0; XI * c_n * op], vec![0.0; g.o]));
     for (d, b) in parts {
-        for (x, y) in dut.iter_mut().zip(&d) {
-            *x += y;
-        }
-        for (x, y) in db.iter_mut().zip(&b) {
-            *x += y;
-        }
+        super::kernel::add_into(&mut dut, &d);
+        super::kernel::add_into(&mut db, &b);
     }
     (filter_gradient(g, &dut, op), db)
 }
@@ -405,6 +407,8 @@ impl Plan {
     /// `dMᵀ[ξ][row0 + t][o] = (A dy Aᵀ)[ξ]` for every tile of one image's output gradient `gb`
     /// (NCHW), via the channels-last copy `gh` (`[2·ty][2·tx][o]`; outputs past odd edges
     /// stay zero).
+    // The 4x4 transforms index several small arrays by the same counter.
+    #[allow(clippy::needless_range_loop)]
     #[inline(always)]
     fn grad_transform(
         &self,
