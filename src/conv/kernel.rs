@@ -1,5 +1,9 @@
-//! 2-D convolution kernels on plain `f32` slices in NCHW layout: im2col + GEMM for the forward
-//! pass and both backward passes, with the bias and ReLU fused in. No layout conversion: the
+//! 2-D convolution kernels on plain `f32` slices in NCHW layout, by three methods
+//! ([`Method`]; the first that applies is used): Winograd F(2x2, 3x3) ([`super::winograd`]),
+//! implicit GEMM, and im2col + GEMM, for the forward pass and both backward passes, with the
+//! bias and ReLU fused in; and the pooling kernels.
+//!
+//! im2col + GEMM is the general method. No layout conversion: the
 //! GEMM of image `b`, `W[O, C·K·K] × cols[C·K·K, OH·OW]`, writes `y[b]` in NCHW directly.
 //! Images are spread over rayon's threads (a worker's `RAYON_NUM_THREADS`); each GEMM runs on
 //! one thread, the size that suits the paper's small layers.

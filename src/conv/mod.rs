@@ -1,13 +1,20 @@
-//! Fast 2-D convolution (+ bias + optional ReLU) for burn's flex CPU backend, plugged in through
-//! burn's backend-extension mechanism: a `FastConv` extension trait implemented for `Flex`
-//! (forward kernel) and for `Autodiff<Flex>` (a tracked op whose backward pass runs our
-//! kernels). The kernels themselves are in [`kernel`].
+//! Fast 2-D convolution (+ bias + optional ReLU), max pooling and average pooling for burn's
+//! flex CPU backend, plugged in through burn's backend-extension mechanism: a `FastConv`
+//! extension trait implemented for `Flex` (forward kernels) and for `Autodiff<Flex>` (tracked
+//! ops whose backward passes run our kernels).
+//!
+//! - [`kernel`]: the convolution entry points and the choice of method ([`kernel::Method`]):
+//!   Winograd, implicit GEMM or im2col + the `gemm` crate; the pooling kernels.
+//! - [`winograd`]: Winograd F(2x2, 3x3) for 3x3 stride-1 layers (forward, input gradient,
+//!   kernel gradient).
+//! - [`simd`]: the AVX2 + FMA GEMM kernel over row-offset tables the first two build on.
 //!
 //! Why: burn 0.22.1's flex convolution converts layouts (NCHW ↔ NHWC) around every call and
-//! computes the input gradient as a transposed convolution; on the paper's CNNs that left the
-//! GEMMs at ~30% of a training step. See README "Training speed".
+//! computes the input gradient as a transposed convolution; on the paper's CNNs it trained
+//! 2.8-3.5x slower than these kernels, and slower than Keras. See README "Benchmarks".
 //!
-//! Other devices (CUDA) keep burn's own `Conv2d`: [`supported`] says which path a device takes.
+//! Other devices (CUDA) keep burn's own `Conv2d` and pooling: [`supported`] says which path a
+//! device takes.
 
 pub mod kernel;
 pub mod simd;

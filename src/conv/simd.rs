@@ -14,7 +14,7 @@ use std::arch::x86_64::*;
 /// Lanes per AVX2 vector.
 const LANES: usize = 8;
 
-/// Whether [`gemm`] can run on this CPU (x86-64 with AVX2 and FMA, detected at run time).
+/// Whether [`gemm()`] can run on this CPU (x86-64 with AVX2 and FMA, detected at run time).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -30,7 +30,7 @@ pub fn available() -> bool {
 const MR: usize = 6;
 /// Vectors per row of the register tile.
 const NV: usize = 2;
-/// Column-tile width of [`gemm`]: callers pad `n` to a multiple of it.
+/// Column-tile width of [`gemm()`]: callers pad `n` to a multiple of it.
 pub const TILE: usize = NV * LANES;
 
 /// `c[i·ldc + j] = (c if accumulate, else 0) + Σ_p a[arow[i] + p] · b[brow[p] + j]` for
@@ -50,7 +50,7 @@ pub fn gemm(
     gemm_strided(n, a, arow, 1, b, brow, c, ldc, accumulate);
 }
 
-/// [`gemm`] with `A`'s elements `acs` apart along a row: `a[arow[i] + p·acs]`. (A transposed
+/// [`gemm()`] with `A`'s elements `acs` apart along a row: `a[arow[i] + p·acs]`. (A transposed
 /// row-major matrix is `arow[i] = i`, `acs` = its row length.)
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_strided(
