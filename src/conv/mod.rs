@@ -392,6 +392,9 @@ mod tests {
             ([4, 1, 28, 28], 32, 3, 1, [0, 0, 0, 0], true),
             ([2, 3, 9, 7], 5, 5, 2, [2, 1, 2, 2], false),
             ([3, 2, 6, 6], 4, 2, 1, [0, 0, 1, 1], true),
+            // Winograd with odd output sizes, valid and asymmetric padding.
+            ([3, 8, 13, 13], 16, 3, 1, [0, 0, 0, 0], true),
+            ([5, 16, 9, 7], 8, 3, 1, [2, 1, 0, 2], false),
         ];
         for _ in 0..6 {
             let k = rng.random_range(1..=4);
@@ -407,6 +410,17 @@ mod tests {
                 rng.random::<bool>(),
             ));
         }
+        let winograd = cases
+            .iter()
+            .filter(|(shape, o, k, stride, pads, _)| {
+                let g = kernel::Geometry::new(*shape, *o, *k, *stride, *pads);
+                kernel::Method::best(&g) == kernel::Method::Winograd
+            })
+            .count();
+        assert!(
+            !simd::available() || winograd >= 3,
+            "the Winograd path is exercised"
+        );
         for (shape, o, k, stride, pads, act) in cases {
             let what = format!("{shape:?} o={o} k={k} s={stride} pads={pads:?} relu={act}");
             let x = random(&mut rng, shape, &device);
