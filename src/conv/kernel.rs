@@ -371,7 +371,7 @@ pub fn forward_with(
             None => forward_with(Method::Implicit, g, x, w, b, relu),
         },
         Method::Implicit => match Implicit::new(g) {
-            Some(im) => forward_implicit(g, &im, x, w, Some(b), relu),
+            Some(im) => forward_implicit(g, &im, x, w, b, relu),
             None => forward_im2col(g, x, w, b, relu),
         },
         Method::Im2col => forward_im2col(g, x, w, b, relu),
@@ -412,13 +412,13 @@ fn forward_im2col(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> 
     y
 }
 
-/// [`forward`] on the implicit-GEMM path (also the input gradient's convolution, unbiased).
+/// [`forward`] on the implicit-GEMM path.
 fn forward_implicit(
     g: &Geometry,
     im: &Implicit,
     x: &[f32],
     w: &[f32],
-    b: Option<&[f32]>,
+    b: &[f32],
     relu: bool,
 ) -> Vec<f32> {
     let (ckk, ohw) = (g.ckk(), g.ohw());
@@ -440,7 +440,7 @@ fn forward_implicit(
 fn forward_image(
     g: &Geometry,
     im: &Implicit,
-    (w, wrows, b): (&[f32], &[usize], Option<&[f32]>),
+    (w, wrows, b): (&[f32], &[usize], &[f32]),
     relu: bool,
     xp: &mut [f32],
     out: &mut [f32],
@@ -450,7 +450,7 @@ fn forward_image(
     im.fill(g, xb, xp);
     im.conv(w, wrows, xp, out);
     for (o, plane) in yb.chunks_exact_mut(g.ohw()).enumerate() {
-        let bias = b.map_or(0.0, |b| b[o]);
+        let bias = b[o];
         for (oy, dst) in plane.chunks_exact_mut(g.ow).enumerate() {
             let src = im.row(out, o, oy, g.ow);
             if relu {
@@ -523,11 +523,11 @@ pub fn backward_with(
     want_dx: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     match method {
-        Method::Winograd if winograd::Plan::new(g).is_some() => {
-            let plan = winograd::Plan::new(g).expect("checked");
-            backward_winograd(g, &plan, x, w, y, dy, relu, want_dx)
-        }
-        Method::Winograd | Method::Implicit => match Implicit::new(g) {
+        Method::Winograd => match winograd::Plan::new(g) {
+            Some(plan) => backward_winograd(g, &plan, x, w, y, dy, relu, want_dx),
+            None => backward_with(Method::Implicit, g, x, w, y, dy, relu, want_dx),
+        },
+        Method::Implicit => match Implicit::new(g) {
             Some(im) => backward_implicit(g, &im, x, w, y, dy, relu, want_dx),
             None => backward_im2col(g, x, w, y, dy, relu, want_dx),
         },
