@@ -12,6 +12,10 @@
 # imports its framework first), so a run can have the machine to itself for a while; the
 # `overlap` column is the share of the shorter timed window that both ran together (1 = fully
 # concurrent). sweep starts both runs at once and times whole epochs, warm-up included.
+# sweep is measured once per vector kernel path the CPU has (`sweep bench isa`: avx512 and avx2
+# on an AVX-512 machine, forced with SWEEP_ISA), or on the paths in SWEEP_ISAS (e.g.
+# "avx2 portable"). Every row records the path (`isa`: empty for the Python frameworks, which
+# pick their own) and the CPU model.
 # Usage: bench/train_speed.sh [BATCHES] [MODELS...]   (default 300 batches; the two CNNs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +30,10 @@ cargo build --release --locked --quiet
 bin=target/release/sweep
 mkdir -p results/bench
 csv=results/bench/train_speed.csv
-echo "framework,model,mode,batch,images_per_sec,overlap" > "$csv"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1 | tr -d '"')
+read -r -a isas <<< "${SWEEP_ISAS:-$("$bin" bench isa 2>/dev/null | grep -v portable | tr '\n' ' ')}"
+echo "CPU: $cpu; sweep's kernel paths measured: ${isas[*]}" >&2
+echo "framework,model,mode,batch,images_per_sec,overlap,isa,cpu" > "$csv"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -77,16 +84,19 @@ for model in "${models[@]}"; do
   for mode in 1x1 1x2 2x1; do
     runs=${mode%x*}
     threads=${mode#*x}
-    printf 'sweep,%s,%s,32,%s\n' "$model" "$mode" "$(sweep_speed "$model" "$runs" "$threads")" | tee -a "$csv"
-    printf 'sweep-burn-conv,%s,%s,32,%s\n' "$model" "$mode" \
-      "$(sweep_speed "$model" "$runs" "$threads" SWEEP_CONV=burn)" | tee -a "$csv"
+    for isa in "${isas[@]}"; do
+      printf 'sweep,%s,%s,32,%s,%s,"%s"\n' "$model" "$mode" \
+        "$(sweep_speed "$model" "$runs" "$threads" SWEEP_ISA="$isa")" "$isa" "$cpu" | tee -a "$csv"
+    done
+    printf 'sweep-burn-conv,%s,%s,32,%s,,"%s"\n' "$model" "$mode" \
+      "$(sweep_speed "$model" "$runs" "$threads" SWEEP_CONV=burn)" "$cpu" | tee -a "$csv"
     if [ -x "$keras" ]; then
-      printf 'keras,%s,%s,32,%s\n' "$model" "$mode" \
-        "$(anchor_speed "$keras" keras_mnist.py "$model" "$runs" "$threads")" | tee -a "$csv"
+      printf 'keras,%s,%s,32,%s,,"%s"\n' "$model" "$mode" \
+        "$(anchor_speed "$keras" keras_mnist.py "$model" "$runs" "$threads")" "$cpu" | tee -a "$csv"
     fi
     if [ -x "$torch" ]; then
-      printf 'pytorch,%s,%s,32,%s\n' "$model" "$mode" \
-        "$(anchor_speed "$torch" torch_mnist.py "$model" "$runs" "$threads")" | tee -a "$csv"
+      printf 'pytorch,%s,%s,32,%s,,"%s"\n' "$model" "$mode" \
+        "$(anchor_speed "$torch" torch_mnist.py "$model" "$runs" "$threads")" "$cpu" | tee -a "$csv"
     fi
   done
 done

@@ -2,7 +2,7 @@
 //! build without compiling the dev-dependencies. Figures go to CSV files, never to assertions.
 
 use crate::error::{Error, Result};
-use crate::report::{self, Metric};
+use crate::results::report::{self, Metric};
 use std::path::Path;
 use std::time::Instant;
 
@@ -49,18 +49,24 @@ pub fn report(
             loaded.len()
         ));
     }
-    crate::store::write_atomic(csv, text.as_bytes())?;
+    crate::results::store::write_atomic(csv, text.as_bytes())?;
     eprintln!("figures written to {}", csv.display());
     Ok(())
 }
 
 /// Forward and backward time of every convolution layer of the built-in models at `batch`,
-/// our kernels ([`crate::conv`]) against burn's flex `conv2d` and its two backward ops, median
+/// our kernels ([`crate::train::conv`]) against burn's flex `conv2d` and its two backward ops, median
 /// of `repeats`, once per thread count in `threads`. Writes one CSV row per layer, thread count,
 /// implementation and pass.
 pub fn conv(batch: usize, repeats: usize, threads: &[usize], csv: &Path) -> Result<()> {
-    let mut text =
-        String::from("model,layer,input,filters,kernel,threads,implementation,pass,ms,gflops\n");
+    let mut text = String::from(
+        "model,layer,input,filters,kernel,threads,implementation,pass,ms,gflops,isa,cpu\n",
+    );
+    eprintln!(
+        "CPU: {}; our kernels on the {} path",
+        crate::train::conv::isa::cpu_model(),
+        crate::train::conv::isa::current()
+    );
     for &t in threads {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(t.max(1))
@@ -68,14 +74,14 @@ pub fn conv(batch: usize, repeats: usize, threads: &[usize], csv: &Path) -> Resu
             .map_err(|e| Error::Usage(format!("cannot start {t} threads: {e}")))?;
         text.push_str(&pool.install(|| conv_rows(batch, repeats)));
     }
-    crate::store::write_atomic(csv, text.as_bytes())?;
+    crate::results::store::write_atomic(csv, text.as_bytes())?;
     eprintln!("figures written to {}", csv.display());
     Ok(())
 }
 
 fn conv_rows(batch: usize, repeats: usize) -> String {
-    use crate::arch::{Layer, Padding, Shape};
-    use crate::conv::kernel::{self, Geometry};
+    use crate::spec::arch::{Layer, Padding, Shape};
+    use crate::train::conv::kernel::{self, Geometry};
     use burn::tensor::module::{conv_transpose2d, conv2d, conv2d_weight_backward};
     use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
     use burn::tensor::{Device, Tensor, TensorData};
@@ -94,8 +100,10 @@ fn conv_rows(batch: usize, repeats: usize) -> String {
         t[t.len() / 2]
     };
     let threads = rayon::current_num_threads();
+    let active = crate::train::conv::isa::current();
+    let cpu = crate::train::conv::isa::cpu_model().replace('"', "'");
     let mut text = String::new();
-    for model in crate::manifest::builtin_models() {
+    for model in crate::spec::manifest::builtin_models() {
         for (i, (layer, info)) in model.layers.iter().zip(&model.infos).enumerate() {
             let (
                 Layer::Conv2d {
@@ -113,8 +121,8 @@ fn conv_rows(batch: usize, repeats: usize) -> String {
             let pads = match padding {
                 Padding::Valid => [0; 4],
                 Padding::Same => {
-                    let (_, t, b) = crate::arch::conv_out(h, *k, *stride, Padding::Same);
-                    let (_, l, r) = crate::arch::conv_out(w, *k, *stride, Padding::Same);
+                    let (_, t, b) = crate::spec::arch::conv_out(h, *k, *stride, Padding::Same);
+                    let (_, l, r) = crate::spec::arch::conv_out(w, *k, *stride, Padding::Same);
                     [t, l, b, r]
                 }
             };
@@ -216,8 +224,14 @@ fn conv_rows(batch: usize, repeats: usize) -> String {
                     model.name,
                     secs * 1e3
                 );
+                // Our kernels run on the active path; burn picks its own (im2col uses the gemm crate).
+                let isa = if imp == "burn flex" {
+                    ""
+                } else {
+                    active.name()
+                };
                 text.push_str(&format!(
-                    "{},{i},{input},{filters},{k},{threads},{imp},{pass},{:.3},{gf:.2}\n",
+                    "{},{i},{input},{filters},{k},{threads},{imp},{pass},{:.3},{gf:.2},{isa},\"{cpu}\"\n",
                     model.name,
                     secs * 1e3
                 ));

@@ -1,11 +1,11 @@
 //! Command-line interface: argument parsing and the commands' top level.
 
 use crate::error::{Error, Result};
-use crate::manifest::{self, Dataset, Manifest};
-use crate::plan::{self, Run};
-use crate::runner::{self, Report, WorkerExit};
-use crate::scheduler::{self, Outcome};
-use crate::store::Status;
+use crate::exec::runner::{self, Report, WorkerExit};
+use crate::exec::scheduler::{self, Outcome};
+use crate::results::store::RunState;
+use crate::spec::manifest::{self, Dataset, Manifest};
+use crate::spec::plan::{self, Run};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -71,11 +71,11 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         devices: Option<Vec<String>>,
         /// Concurrent runs on the CPU. Default: cores / threads.
-        #[arg(long, short)]
+        #[arg(value_parser = positive_count, long, short)]
         jobs: Option<usize>,
         /// Threads per CPU run. Default: the cores divided among the runs running at once
         /// (two single-threaded runs outpace one run on two threads; see README "Parallelism").
-        #[arg(long)]
+        #[arg(value_parser = positive_count, long)]
         threads: Option<usize>,
         /// Train again the runs that failed or diverged last time.
         #[arg(long)]
@@ -121,19 +121,19 @@ Examples:
         #[arg(long)]
         time: Option<String>,
         /// CPU cores per task; also its training threads.
-        #[arg(long, default_value_t = 1)]
+        #[arg(value_parser = positive_count, long, default_value_t = 1)]
         cpus_per_task: usize,
         /// GPUs per task; tasks then train on the GPU Slurm gives them (needs --features cuda).
-        #[arg(long)]
+        #[arg(value_parser = positive_count, long)]
         gpus_per_task: Option<usize>,
         /// At most K tasks of an array running at once.
-        #[arg(long, value_name = "K")]
+        #[arg(value_parser = positive_count, long, value_name = "K")]
         array_parallelism: Option<usize>,
         /// An extra sbatch option, verbatim (repeatable), e.g. --sbatch-arg=--account=ml.
         #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
         sbatch_args: Vec<String>,
         /// Largest array to submit; bigger sweeps are split (Slurm's MaxArraySize).
-        #[arg(long, default_value_t = crate::slurm::DEFAULT_MAX_ARRAY_SIZE)]
+        #[arg(value_parser = positive_count, long, default_value_t = crate::exec::slurm::DEFAULT_MAX_ARRAY_SIZE)]
         max_array_size: usize,
         /// Train again the runs that failed or diverged.
         #[arg(long)]
@@ -159,10 +159,10 @@ Examples:
         #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
         results: PathBuf,
         /// Seconds between polls of the queue.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(value_parser = positive_seconds, long, default_value_t = 10.0)]
         interval: f64,
         /// Give up after this many seconds (exit 1; the jobs keep running).
-        #[arg(long)]
+        #[arg(value_parser = positive_seconds, long)]
         timeout: Option<f64>,
     },
     /// Train one run in this process (what `sweep run` starts per run, and Slurm tasks run).
@@ -196,7 +196,7 @@ Examples:
         out: Option<PathBuf>,
         /// Metric the ranking table orders by.
         #[arg(long, value_enum, default_value = "val_accuracy")]
-        rank_by: crate::report::Metric,
+        rank_by: crate::results::report::Metric,
         /// Instead of tables: the tidy per-epoch CSV (one row per run x epoch).
         #[arg(long)]
         epochs: bool,
@@ -223,17 +223,17 @@ Examples:
         #[arg(long, conflicts_with = "baseline")]
         save_baseline: Option<PathBuf>,
         /// Allowed accuracy drop, in percentage points.
-        #[arg(long, default_value_t = crate::check::DEFAULT_TOLERANCE_PP)]
+        #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_TOLERANCE_PP)]
         tolerance: f64,
         /// Allowed loss increase, in loss units.
-        #[arg(long, default_value_t = crate::check::DEFAULT_LOSS_TOLERANCE)]
+        #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_LOSS_TOLERANCE)]
         loss_tolerance: f64,
         /// With seed repeats, a change within k x the baseline's std is noise too.
-        #[arg(long, default_value_t = crate::check::DEFAULT_K)]
+        #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_K)]
         k: f64,
         /// Metrics to gate on (repeatable). Default: val_accuracy.
         #[arg(long = "metric", value_enum)]
-        metrics: Vec<crate::report::Metric>,
+        metrics: Vec<crate::results::report::Metric>,
         /// Output format (default: table on a terminal, markdown otherwise).
         #[arg(long, value_enum)]
         format: Option<CheckFormat>,
@@ -257,13 +257,13 @@ Examples:
 pub enum BenchCommand {
     /// Render a report over synthetic runs (default 10,000 runs x 50 epochs) and time it.
     Report {
-        #[arg(long, default_value_t = 5_000)]
+        #[arg(value_parser = positive_count, long, default_value_t = 5_000)]
         configs: usize,
-        #[arg(long, default_value_t = 2)]
+        #[arg(value_parser = positive_count, long, default_value_t = 2)]
         seeds: usize,
-        #[arg(long, default_value_t = 50)]
+        #[arg(value_parser = positive_count, long, default_value_t = 50)]
         epochs: usize,
-        #[arg(long, default_value_t = 3)]
+        #[arg(value_parser = positive_count, long, default_value_t = 3)]
         repeats: usize,
         #[arg(long, default_value = "results/bench/report.csv")]
         out: PathBuf,
@@ -273,16 +273,19 @@ pub enum BenchCommand {
     /// im2col + GEMM; training uses the first) against burn's flex conv. The backward pass
     /// skips the input gradient of a model's first layer, as training does.
     Conv {
-        #[arg(long, default_value_t = 32)]
+        #[arg(value_parser = positive_count, long, default_value_t = 32)]
         batch: usize,
-        #[arg(long, default_value_t = 9)]
+        #[arg(value_parser = positive_count, long, default_value_t = 9)]
         repeats: usize,
         /// Thread counts to measure, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,2")]
+        #[arg(value_parser = positive_count, long, value_delimiter = ',', default_value = "1,2")]
         threads: Vec<usize>,
         #[arg(long, default_value = "results/bench/conv.csv")]
         out: PathBuf,
     },
+    /// The kernel paths this CPU can run, best first, one per line (the first is the default;
+    /// `SWEEP_ISA=<path>` forces another), and the CPU model on standard error.
+    Isa,
 }
 
 #[derive(Debug, Subcommand)]
@@ -335,6 +338,13 @@ pub enum PlanFormat {
 
 /// Run the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    if matches!(
+        cli.command,
+        Command::Run { .. } | Command::Worker { .. } | Command::Bench { .. }
+    ) {
+        // A bad SWEEP_ISA is a usage error here, before any run starts.
+        crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
+    }
     match cli.command {
         Command::Plan { manifest, format } => {
             let m = manifest::load(&manifest)?;
@@ -363,7 +373,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 if let Some(d) = &m.description {
                     emit(&format!("{d}\n"));
                 }
-                emit(&crate::arch::summary(&m.name, &m.layers, &m.infos));
+                emit(&crate::spec::arch::summary(&m.name, &m.layers, &m.infos));
             }
             Ok(0)
         }
@@ -383,7 +393,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 .or_else(|| m.sweep.devices.clone())
                 .unwrap_or_else(|| vec!["cpu".into()]);
             for d in &devices {
-                crate::backend::device(d)?;
+                crate::train::backend::device(d)?;
             }
             let jobs = jobs.unwrap_or_else(|| (scheduler::cores() / threads.unwrap_or(1)).max(1));
             let opts = scheduler::Options {
@@ -418,15 +428,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             let m = manifest::load(&manifest)?;
             let runs = plan::expand(&m)?;
             let results = absolute(&results)?;
-            let sweep_dir = crate::store::sweep_dir(&results, &m.sweep.name);
-            let jobs = crate::slurm::jobs(&sweep_dir)?;
-            let queue = match crate::slurm::queue(&jobs) {
+            let sweep_dir = crate::results::store::sweep_dir(&results, &m.sweep.name);
+            let jobs = crate::exec::slurm::jobs(&sweep_dir)?;
+            let queue = match crate::exec::slurm::queue(&jobs) {
                 Ok(q) => q.unwrap_or_default(),
                 // A dry run shows the script even where Slurm is not reachable.
                 Err(_) if dry_run => Default::default(),
                 Err(e) => return Err(e),
             };
-            let pending = crate::slurm::pending(&runs, &results, retry_failed, &queue)?;
+            let pending = crate::exec::slurm::pending(&runs, &results, retry_failed, &queue)?;
             let queued = runs.iter().filter(|r| queue.contains_key(&r.id)).count();
             let finished = runs.len() - pending.len() - queued;
             if pending.is_empty() {
@@ -451,7 +461,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     binary.display()
                 )));
             }
-            let opts = crate::slurm::SubmitOptions {
+            let opts = crate::exec::slurm::SubmitOptions {
                 results: results.clone(),
                 data_dir: absolute(&data)?,
                 binary,
@@ -464,14 +474,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                 max_array_size,
                 retry_failed,
             };
-            let arrays = crate::slurm::arrays(&m.sweep.name, &pending, &opts);
+            let arrays = crate::exec::slurm::arrays(&m.sweep.name, &pending, &opts);
             let what = format!(
                 "{} run(s) in {} job array(s); {finished} finished, {queued} queued or running",
                 pending.len(),
                 arrays.len(),
             );
             if dry_run {
-                emit(&crate::slurm::dry_run_text(&arrays));
+                emit(&crate::exec::slurm::dry_run_text(&arrays));
                 eprintln!("dry run: would submit {what}");
                 return Ok(0);
             }
@@ -482,19 +492,24 @@ pub fn run(cli: Cli) -> Result<i32> {
                 .last()
                 .map(PathBuf::from);
             let submitted = (|| {
-                let _lock = match crate::lock::try_lock(&sweep_dir.join(".lock"), "sweep submit")? {
-                    Ok(l) => l,
-                    Err(holder) => {
-                        return Err(Error::Results {
-                            path: sweep_dir.clone(),
-                            message: format!(
-                                "is in use ({holder}); wait for it to finish, then submit again"
-                            ),
-                        });
-                    }
-                };
-                let jobs = crate::slurm::submit(&m.sweep.name, &pending, &arrays, &opts)?;
-                crate::store::write_atomic(&sweep_dir.join("manifest.toml"), m.source.as_bytes())?;
+                let _lock =
+                    match crate::results::lock::try_lock(&sweep_dir.join(".lock"), "sweep submit")?
+                    {
+                        Ok(l) => l,
+                        Err(holder) => {
+                            return Err(Error::Results {
+                                path: sweep_dir.clone(),
+                                message: format!(
+                                    "is in use ({holder}); wait for it to finish, then submit again"
+                                ),
+                            });
+                        }
+                    };
+                let jobs = crate::exec::slurm::submit(&m.sweep.name, &pending, &arrays, &opts)?;
+                crate::results::store::write_atomic(
+                    &sweep_dir.join("manifest.toml"),
+                    m.source.as_bytes(),
+                )?;
                 Ok(jobs)
             })();
             let jobs = match submitted {
@@ -515,17 +530,19 @@ pub fn run(cli: Cli) -> Result<i32> {
                     .map(|j| j.job_id.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-                crate::slurm::slurm_dir(&sweep_dir).join("logs").display(),
+                crate::exec::slurm::slurm_dir(&sweep_dir)
+                    .join("logs")
+                    .display(),
                 p = manifest.display(),
             );
             Ok(0)
         }
         Command::Status { path, results } => {
-            let (m, dir) = crate::status::resolve(&path, &results)?;
+            let (m, dir) = crate::exec::status::resolve(&path, &results)?;
             let runs = plan::expand(&m)?;
-            let queue = crate::slurm::queue(&crate::slurm::jobs(&dir)?)?;
-            let rows = crate::status::collect(&runs, &dir, queue.as_ref())?;
-            emit(&crate::status::render(&m.sweep.name, &rows));
+            let queue = crate::exec::slurm::queue(&crate::exec::slurm::jobs(&dir)?)?;
+            let rows = crate::exec::status::collect(&runs, &dir, queue.as_ref())?;
+            emit(&crate::exec::status::render(&m.sweep.name, &rows));
             if queue.is_none() && dir.join("slurm").is_dir() {
                 eprintln!(
                     "note: squeue not found; queued and running Slurm tasks show as not started or incomplete"
@@ -547,6 +564,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             supervised,
             retry_failed,
         } => {
+            crate::exec::runner::report_panics();
             let text = std::fs::read(&run).map_err(|source| Error::Read {
                 path: run.clone(),
                 source,
@@ -558,7 +576,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let stop = worker_stop_flag(supervised);
             let dir = crate::data::locate(run.data.dataset, data_dir.as_deref())?;
             let data = crate::data::load(run.data.dataset, &dir)?;
-            let device = crate::backend::device(&device)?;
+            let device = crate::train::backend::device(&device)?;
             let report = if supervised {
                 Report::Events
             } else {
@@ -582,7 +600,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             plots,
             results,
         } => {
-            let targets = crate::report::resolve_targets(path.as_deref(), &results)?;
+            let targets = crate::results::report::resolve_targets(path.as_deref(), &results)?;
             let format = format.unwrap_or(if out.is_none() && std::io::stdout().is_terminal() {
                 ReportFormat::Table
             } else {
@@ -591,10 +609,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut text = String::new();
             let mut json = Vec::new();
             for (i, (name, dir, cfg)) in targets.iter().enumerate() {
-                let loaded = crate::report::load_sweep(dir)?;
+                let loaded = crate::results::report::load_sweep(dir)?;
                 if epochs {
-                    let rows = crate::report::epoch_rows(name, &loaded);
-                    let csv = crate::report::csv::render_epochs(&rows);
+                    let rows = crate::results::report::epoch_rows(name, &loaded);
+                    let csv = crate::results::report::csv::render_epochs(&rows);
                     text.push_str(if i == 0 {
                         &csv
                     } else {
@@ -602,7 +620,8 @@ pub fn run(cli: Cli) -> Result<i32> {
                     });
                     continue;
                 }
-                let mut report = crate::report::build(name, &loaded, cfg.as_ref(), rank_by)?;
+                let mut report =
+                    crate::results::report::build(name, &loaded, cfg.as_ref(), rank_by)?;
                 let plots_dir = plots.clone().or_else(|| {
                     (format == ReportFormat::Markdown)
                         .then_some(out.as_ref()?.parent()?.join("plots"))
@@ -614,18 +633,20 @@ pub fn run(cli: Cli) -> Result<i32> {
                         .map(PathBuf::from)
                         .unwrap_or_else(|| PathBuf::from("."));
                     let pd = if targets.len() > 1 { pd.join(name) } else { pd };
-                    crate::report::write_plots(&mut report, &loaded, &pd, &base)?;
+                    crate::results::report::write_plots(&mut report, &loaded, &pd, &base)?;
                 }
                 match format {
-                    ReportFormat::Table => text.push_str(&crate::report::table::render(&report)),
+                    ReportFormat::Table => {
+                        text.push_str(&crate::results::report::table::render(&report))
+                    }
                     ReportFormat::Markdown => {
                         if i > 0 {
                             text.push('\n');
                         }
-                        text.push_str(&crate::report::markdown::render(&report));
+                        text.push_str(&crate::results::report::markdown::render(&report));
                     }
                     ReportFormat::Csv => {
-                        let csv = crate::report::csv::render(&report);
+                        let csv = crate::results::report::csv::render(&report);
                         text.push_str(if i == 0 {
                             &csv
                         } else {
@@ -639,7 +660,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 text = serde_json::to_string_pretty(&json).expect("json") + "\n";
             }
             match out {
-                Some(o) => crate::store::write_atomic(&o, text.as_bytes())?,
+                Some(o) => crate::results::store::write_atomic(&o, text.as_bytes())?,
                 None => emit(&text),
             }
             Ok(0)
@@ -655,7 +676,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             format,
             results_dir,
         } => {
-            let targets = crate::report::resolve_targets(Some(&results), &results_dir)?;
+            let targets = crate::results::report::resolve_targets(Some(&results), &results_dir)?;
             let [(name, dir, _)] = &targets[..] else {
                 return Err(Error::Usage(format!(
                     "{} holds {} sweeps; pass one results/<sweep> directory",
@@ -663,19 +684,23 @@ pub fn run(cli: Cli) -> Result<i32> {
                     targets.len()
                 )));
             };
-            let loaded = crate::report::load_sweep(dir)?;
+            let loaded = crate::results::report::load_sweep(dir)?;
             if loaded.is_empty() {
                 return Err(Error::Results {
                     path: dir.clone(),
                     message: "no runs here".into(),
                 });
             }
-            let report =
-                crate::report::build(name, &loaded, None, crate::report::Metric::ValAccuracy)?;
+            let report = crate::results::report::build(
+                name,
+                &loaded,
+                None,
+                crate::results::report::Metric::ValAccuracy,
+            )?;
             if let Some(path) = save_baseline {
-                let b = crate::check::baseline(name, &report.configs);
+                let b = crate::results::check::baseline(name, &report.configs);
                 let json = serde_json::to_string_pretty(&b).expect("baseline serializes") + "\n";
-                crate::store::write_atomic(&path, json.as_bytes())?;
+                crate::results::store::write_atomic(&path, json.as_bytes())?;
                 eprintln!(
                     "baseline of {} configurations written to {}",
                     b.configs.len(),
@@ -683,28 +708,32 @@ pub fn run(cli: Cli) -> Result<i32> {
                 );
                 return Ok(0);
             }
-            let base = crate::check::load(&baseline.expect("clap requires it"))?;
+            let base = crate::results::check::load(&baseline.expect("clap requires it"))?;
             let metrics = if metrics.is_empty() {
-                vec![crate::report::Metric::ValAccuracy]
+                vec![crate::results::report::Metric::ValAccuracy]
             } else {
                 metrics
             };
-            let tol = crate::check::Tolerance {
+            let tol = crate::results::check::Tolerance {
                 accuracy_pp: tolerance,
                 loss: loss_tolerance,
                 k,
             };
-            let lines = crate::check::compare(&base, &report.configs, &metrics, tol);
+            let lines = crate::results::check::compare(&base, &report.configs, &metrics, tol);
             let format = format.unwrap_or(if std::io::stdout().is_terminal() {
                 CheckFormat::Table
             } else {
                 CheckFormat::Markdown
             });
             emit(&match format {
-                CheckFormat::Table => crate::check::table(name, &lines),
-                CheckFormat::Markdown => crate::check::markdown(name, &lines),
+                CheckFormat::Table => crate::results::check::table(name, &lines),
+                CheckFormat::Markdown => crate::results::check::markdown(name, &lines),
             });
-            Ok(if crate::check::failed(&lines) { 1 } else { 0 })
+            Ok(if crate::results::check::failed(&lines) {
+                1
+            } else {
+                0
+            })
         }
         Command::Bench {
             command:
@@ -731,6 +760,20 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::bench::conv(batch, repeats, &threads, &out)?;
             Ok(0)
         }
+        Command::Bench {
+            command: BenchCommand::Isa,
+        } => {
+            use crate::train::conv::isa::{self, Isa};
+            eprintln!(
+                "CPU: {}; kernels run on: {}",
+                isa::cpu_model(),
+                isa::current()
+            );
+            for i in Isa::supported() {
+                println!("{i}");
+            }
+            Ok(0)
+        }
         Command::Data { command } => match command {
             DataCommand::Fetch {
                 dataset,
@@ -740,7 +783,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             } => {
                 let ds = parse_dataset(&dataset)?;
                 let dir = data_dir.unwrap_or_else(crate::data::cache_dir);
-                let target = crate::fetch::fetch(ds, &dir, mirror.as_deref(), quiet)?;
+                let target = crate::data::fetch::fetch(ds, &dir, mirror.as_deref(), quiet)?;
                 crate::data::load(ds, &dir)?;
                 if !quiet {
                     eprintln!("{} is ready in {}", ds.name(), target.display());
@@ -765,7 +808,7 @@ fn report_outcomes(runs: &[Run], outcomes: &[Outcome], quiet: bool) -> Result<i3
         .iter()
         .zip(outcomes)
         .filter(
-            |(_, o)| matches!(o, Outcome::Finished(s) | Outcome::Skipped(s) if *s != Status::Done),
+            |(_, o)| matches!(o, Outcome::Finished(s) | Outcome::Skipped(s) if *s != RunState::Done),
         )
         .collect();
     let interrupted = count(&|o| matches!(o, Outcome::Interrupted | Outcome::Busy(_)));
@@ -805,9 +848,9 @@ fn wait(
     timeout: Option<f64>,
 ) -> Result<i32> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    let (m, dir) = crate::status::resolve(path, results)?;
+    let (m, dir) = crate::exec::status::resolve(path, results)?;
     let runs = plan::expand(&m)?;
-    let jobs = crate::slurm::jobs(&dir)?;
+    let jobs = crate::exec::slurm::jobs(&dir)?;
     if jobs.is_empty() {
         eprintln!(
             "no Slurm jobs recorded for sweep `{}` under {}: nothing to wait for (`sweep submit` first)",
@@ -833,19 +876,20 @@ fn wait(
     );
     bar.set_prefix(format!("sweep {}", m.sweep.name));
     let rows = loop {
-        let queue = crate::slurm::queue(&jobs)?.ok_or_else(|| Error::Cluster {
+        let queue = crate::exec::slurm::queue(&jobs)?.ok_or_else(|| Error::Cluster {
             command: "squeue".into(),
             message: "not found on PATH".into(),
             help: "wait from a machine where Slurm's client commands work, or use `sweep status`"
                 .into(),
         })?;
-        let rows = crate::status::collect(&runs, &dir, Some(&queue))?;
-        let count = |s: crate::status::State| rows.iter().filter(|r| r.state == s).count();
-        bar.set_position(count(crate::status::State::Done) as u64);
+        let rows = crate::exec::status::collect(&runs, &dir, Some(&queue))?;
+        let count =
+            |s: crate::results::store::RunState| rows.iter().filter(|r| r.state == s).count();
+        bar.set_position(count(crate::results::store::RunState::Done) as u64);
         bar.set_message(format!(
             "{} running, {} queued",
-            count(crate::status::State::Running),
-            count(crate::status::State::Queued)
+            count(crate::results::store::RunState::Running),
+            count(crate::results::store::RunState::Queued)
         ));
         if queue.is_empty() {
             break rows;
@@ -855,21 +899,23 @@ fn wait(
             eprintln!(
                 "timed out after {:.0}s; the jobs keep running: {}",
                 started.elapsed().as_secs_f64(),
-                crate::status::summary(&rows)
+                crate::exec::status::summary(&rows)
             );
             return Ok(1);
         }
         std::thread::sleep(std::time::Duration::from_secs_f64(interval.max(0.1)));
     };
     bar.finish_and_clear();
-    emit(&crate::status::render(&m.sweep.name, &rows));
+    emit(&crate::exec::status::render(&m.sweep.name, &rows));
     let submitted: std::collections::HashSet<&str> = jobs
         .iter()
         .flat_map(|j| j.tasks.iter().map(|t| t.run_id.as_str()))
         .collect();
     let unfinished: Vec<_> = rows
         .iter()
-        .filter(|r| submitted.contains(r.id.as_str()) && r.state != crate::status::State::Done)
+        .filter(|r| {
+            submitted.contains(r.id.as_str()) && r.state != crate::results::store::RunState::Done
+        })
         .collect();
     if unfinished.is_empty() {
         return Ok(0);
@@ -886,7 +932,7 @@ fn wait(
     }
     eprintln!(
         "their logs are in {}; `sweep submit` again resumes unfinished runs (--retry-failed retrains failed ones)",
-        crate::slurm::slurm_dir(&dir).join("logs").display()
+        crate::exec::slurm::slurm_dir(&dir).join("logs").display()
     );
     Ok(1)
 }
@@ -961,7 +1007,7 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
         id: r.id.clone(),
         label: r.label.clone(),
         model: r.model.clone(),
-        params: crate::arch::group_thousands(r.params as u64),
+        params: crate::spec::arch::group_thousands(r.params as u64),
         optimizer: r.optimizer.kind().name().to_string(),
         lr: format!("{}", r.optimizer.lr()),
         momentum: r.optimizer.momentum().map_or("-".into(), |m| m.to_string()),
@@ -1009,5 +1055,32 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+}
+
+/// A count flag (`--jobs`, `--threads`, ...): a whole number of at least 1.
+fn positive_count(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number (expected 1, 2, ...)")),
+    }
+}
+
+/// A duration flag, in seconds: a finite number above 0.
+fn positive_seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err("must be a number of seconds above 0".into()),
+        Err(_) => Err(format!("`{s}` is not a number of seconds")),
+    }
+}
+
+/// A tolerance flag: a finite number, 0 or more.
+fn non_negative(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite number, 0 or more".into()),
+        Err(_) => Err(format!("`{s}` is not a number")),
     }
 }

@@ -1,31 +1,21 @@
 //! `sweep`: declarative, resumable sweeps of neural-network trainings with burn.
 //!
-//! The pipeline is parse → validate → plan → run → store → report, one module per stage:
-//! [`manifest`] (TOML → validated manifest), [`plan`] (manifest → fully resolved runs),
-//! [`data`] / [`fetch`] (datasets), [`model`] / [`train`] (burn; [`conv`] holds our CPU
-//! convolution and pooling kernels), [`runner`] (executing runs),
-//! [`store`] (atomic result files), [`scheduler`] (local sweeps), [`slurm`] (cluster sweeps),
-//! [`status`] (where runs stand), [`cli`] (the command line).
+//! The pipeline is manifest → plan → schedule → train → store → report, a folder per concern:
+//! - [`spec`]: what a sweep is, as plain data: the manifest, the grid axes, architectures,
+//!   optimizer specs and the plan of fully resolved runs (no burn).
+//! - [`data`]: datasets (reading, verifying, fetching).
+//! - [`train`]: burn: the network, the optimizers on burn, the training loop, backends, and our
+//!   CPU kernels ([`train::conv`]).
+//! - [`exec`]: running runs: the local scheduler, the worker protocol, Slurm, status.
+//! - [`results`]: records, the store, checkpoints, locks, the reporter and the CI gate (no burn: they
+//!   never reach [`train`]).
+//! - [`cli`]: the command line; [`bench`]: benchmarks; [`error`]: the errors a user can cause.
 
-pub mod arch;
-pub mod backend;
 pub mod bench;
-pub mod check;
-pub mod checkpoint;
 pub mod cli;
-pub mod conv;
 pub mod data;
 pub mod error;
-pub mod fetch;
-pub mod lock;
-pub mod manifest;
-pub mod model;
-pub mod optim;
-pub mod plan;
-pub mod report;
-pub mod runner;
-pub mod scheduler;
-pub mod slurm;
-pub mod status;
-pub mod store;
+pub mod exec;
+pub mod results;
+pub mod spec;
 pub mod train;

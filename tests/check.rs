@@ -89,8 +89,8 @@ fn identical_results_pass_and_a_degraded_manifest_fails_naming_the_configuration
 #[test]
 fn a_missing_baseline_exits_2_with_a_hint() {
     let sb = Sandbox::new();
-    let fixture = sweep::report::fixture::synthetic(2, 1, 3);
-    sweep::report::fixture::write(&sb.results(), &fixture).unwrap();
+    let fixture = sweep::results::report::fixture::synthetic(2, 1, 3);
+    sweep::results::report::fixture::write(&sb.results(), &fixture).unwrap();
     let out = sb
         .sweep()
         .args(["check", "results/synthetic", "--baseline", "nope.json"])
@@ -109,9 +109,9 @@ fn a_missing_baseline_exits_2_with_a_hint() {
 #[test]
 fn a_missing_configuration_fails_the_gate() {
     let sb = Sandbox::new();
-    let fixture = sweep::report::fixture::synthetic(3, 1, 3);
-    sweep::report::fixture::write(&sb.path().join("all"), &fixture).unwrap();
-    sweep::report::fixture::write(&sb.path().join("some"), &fixture[..2]).unwrap();
+    let fixture = sweep::results::report::fixture::synthetic(3, 1, 3);
+    sweep::results::report::fixture::write(&sb.path().join("all"), &fixture).unwrap();
+    sweep::results::report::fixture::write(&sb.path().join("some"), &fixture[..2]).unwrap();
     sb.sweep()
         .args(["check", "all/synthetic", "--save-baseline", "b.json"])
         .assert()

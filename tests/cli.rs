@@ -328,3 +328,68 @@ fn missing_data_says_where_it_looked_and_how_to_fetch() {
     );
     assert!(!sb.results().exists());
 }
+
+/// Every numeric flag refuses 0 (where 0 makes no sense), -1 and a non-number with clap's
+/// message and exit 2, before doing anything; nothing panics.
+#[test]
+fn numeric_flags_refuse_zero_negative_and_non_numbers() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"flags\"\ndataset = \"mnist\"\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n",
+    );
+    let cases: &[(&[&str], &str, bool)] = &[
+        (&["run", "m.toml"], "--jobs", true),
+        (&["run", "m.toml"], "--threads", true),
+        (&["submit", "m.toml", "--dry-run"], "--cpus-per-task", true),
+        (&["submit", "m.toml", "--dry-run"], "--gpus-per-task", true),
+        (
+            &["submit", "m.toml", "--dry-run"],
+            "--array-parallelism",
+            true,
+        ),
+        (&["submit", "m.toml", "--dry-run"], "--max-array-size", true),
+        (&["wait", "m.toml"], "--interval", true),
+        (&["wait", "m.toml"], "--timeout", true),
+        (
+            &["check", "results", "--baseline", "b.json"],
+            "--tolerance",
+            false,
+        ),
+        (
+            &["check", "results", "--baseline", "b.json"],
+            "--loss-tolerance",
+            false,
+        ),
+        (&["check", "results", "--baseline", "b.json"], "--k", false),
+        (&["bench", "report"], "--configs", true),
+        (&["bench", "report"], "--seeds", true),
+        (&["bench", "report"], "--epochs", true),
+        (&["bench", "report"], "--repeats", true),
+        (&["bench", "conv"], "--batch", true),
+        (&["bench", "conv"], "--repeats", true),
+        (&["bench", "conv"], "--threads", true),
+    ];
+    for (args, flag, zero_is_bad) in cases {
+        let mut values = vec!["-1", "many", "1e999x"];
+        if *zero_is_bad {
+            values.push("0");
+        }
+        for value in values {
+            let out = sb
+                .sweep()
+                .args(*args)
+                .arg(format!("{flag}={value}"))
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {flag}={value}: {err}");
+            assert!(
+                err.contains(flag) || err.contains("invalid value"),
+                "{args:?} {flag}={value}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{args:?} {flag}={value}: {err}");
+        }
+    }
+    assert!(!sb.results().exists(), "nothing written");
+}

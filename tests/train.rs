@@ -104,3 +104,101 @@ fn finished_runs_are_skipped_on_the_next_invocation() {
         "finished run was retrained"
     );
 }
+
+/// `experiments/example.toml` as shipped (a 2,000-image train subset): every run finishes,
+/// including `tiny_cnn`, whose dropout follows a flatten with no dense layer before it.
+#[test]
+fn the_example_manifest_finishes_every_run() {
+    let sb = Sandbox::new();
+    let manifest = std::fs::read_to_string(repo("experiments/example.toml")).unwrap();
+    sb.write("example.toml", &manifest);
+    sb.sweep()
+        .args(["run", "example.toml", "--quiet"])
+        .assert()
+        .success();
+    let runs = sb.results().join("example").join("runs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&runs).unwrap() {
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(e.unwrap().path().join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["status"], "done", "{summary}");
+        n += 1;
+    }
+    assert_eq!(n, 15, "runs of example.toml");
+}
+
+/// Dropout directly after a convolution (on a feature map) trains, and learns.
+#[test]
+fn dropout_after_a_convolution_trains() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        r#"[sweep]
+name = "mapdrop"
+dataset = "mnist"
+train_subset = 2000
+test_subset = 500
+[models.conv_dropout]
+layers = [
+  { type = "conv2d", filters = 8, kernel = 3, activation = "relu" },
+  { type = "dropout", rate = 0.3 },
+  { type = "max_pool", size = 2 },
+  { type = "dropout", rate = 0.2 },
+  { type = "flatten" },
+  { type = "dense", units = 10, activation = "softmax" },
+]
+[[runs]]
+model = "conv_dropout"
+optimizer = "adam"
+epochs = 2
+"#,
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let acc = final_accuracy(&sb, "mapdrop");
+    assert!(acc > 0.8, "validation accuracy {acc}");
+}
+
+/// A forced kernel path the CPU lacks, or an unknown one, is a usage error before any run.
+#[test]
+fn a_bad_sweep_isa_is_refused_with_exit_2() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"isa\"\ndataset = \"mnist\"\nepochs = 1\ntrain_subset = 64\ntest_subset = 32\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n",
+    );
+    let out = sb
+        .sweep()
+        .args(["run", "m.toml"])
+        .env("SWEEP_ISA", "sse9")
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("SWEEP_ISA=\"sse9\"") && err.contains("avx512, avx2, portable"),
+        "{err}"
+    );
+    assert!(!sb.results().join("isa").exists(), "nothing written");
+    let paths = sb.sweep().args(["bench", "isa"]).output().unwrap();
+    let paths = String::from_utf8(paths.stdout).unwrap();
+    assert!(paths.lines().any(|l| l == "portable"), "{paths}");
+    if !paths.lines().any(|l| l == "avx512") {
+        let out = sb
+            .sweep()
+            .args(["run", "m.toml"])
+            .env("SWEEP_ISA", "avx512")
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains("this CPU lacks avx512f"), "{err}");
+    }
+    // A path the CPU has trains.
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .env("SWEEP_ISA", "portable")
+        .assert()
+        .success();
+}

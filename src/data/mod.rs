@@ -1,0 +1,374 @@
+//! Datasets on disk: locating them, reading IDX files (raw or gzip), validating magic numbers,
+//! dimensions and counts, and checking the SHA-256 of the canonical releases. Downloading lives
+//! in [`crate::data::fetch`].
+
+pub mod fetch;
+
+use crate::error::{Error, Result};
+use crate::spec::manifest::{Dataset, Validation};
+use flate2::read::GzDecoder;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The four files of a dataset, in the order train images, train labels, test images, test labels.
+pub const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
+/// SHA-256 of the uncompressed canonical files (same order as [`FILES`]).
+pub fn digests(dataset: Dataset) -> [&'static str; 4] {
+    match dataset {
+        Dataset::Mnist => [
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        ],
+        Dataset::FashionMnist => [
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        ],
+    }
+}
+
+/// A short digest naming the dataset release, part of every run's identity.
+pub fn dataset_digest(dataset: Dataset) -> String {
+    let joined = digests(dataset).join("\n");
+    hex::encode(Sha256::digest(joined.as_bytes()))[..16].to_string()
+}
+
+/// Examples held out of `n` for validation with Keras's `validation_split = fraction`
+/// (Keras keeps the first `floor(n * (1 - fraction))` for training).
+pub fn holdout_len(n: usize, fraction: f64) -> usize {
+    n - (n as f64 * (1.0 - fraction)).floor() as usize
+}
+
+/// Where to look for datasets, in order: `--data-dir`, `SWEEP_DATA_DIR`, the per-user cache.
+/// Each names a directory holding one folder per dataset (`mnist/`, `fashion-mnist/`).
+pub fn search_dirs(cli: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = cli {
+        dirs.push(d.to_path_buf());
+    }
+    if let Some(d) = std::env::var_os("SWEEP_DATA_DIR").filter(|s| !s.is_empty()) {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(cache_dir());
+    dirs
+}
+
+/// The per-user cache directory that `sweep data fetch` downloads into.
+pub fn cache_dir() -> PathBuf {
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("sweep")
+        .join("data")
+}
+
+/// The path of one dataset file in `dir`, raw or gzipped, if present.
+pub fn file_in(dir: &Path, dataset: Dataset, file: &str) -> Option<PathBuf> {
+    let base = dir.join(dataset.name()).join(file);
+    let gz = base.with_file_name(format!("{file}.gz"));
+    [base, gz].into_iter().find(|p| p.is_file())
+}
+
+/// The first search directory that holds all four files of `dataset`.
+pub fn locate(dataset: Dataset, cli: Option<&Path>) -> Result<PathBuf> {
+    let dirs = search_dirs(cli);
+    for d in &dirs {
+        if FILES.iter().all(|f| file_in(d, dataset, f).is_some()) {
+            return Ok(d.clone());
+        }
+    }
+    Err(Error::DataMissing {
+        dataset: dataset.name().to_string(),
+        searched: dirs.iter().map(|d| d.join(dataset.name())).collect(),
+        help: format!(
+            "run `sweep data fetch {}`, or point --data-dir / SWEEP_DATA_DIR at a directory holding {}/ with the four IDX files",
+            dataset.name(),
+            dataset.name()
+        ),
+    })
+}
+
+/// Read a file, gunzipping it when it starts with the gzip magic bytes.
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(raw.len() * 4);
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| data_error(path, format!("truncated or corrupt gzip stream ({e})")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn data_error(path: &Path, message: String) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        message,
+        help: "the file is damaged or not a canonical release; delete it and run `sweep data fetch <dataset>`"
+            .into(),
+    }
+}
+
+/// A parsed IDX file: its dimensions and the payload bytes (unsigned bytes only, as MNIST uses).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Idx {
+    pub dims: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+/// Parse IDX bytes, checking the magic number, the number of dimensions and the payload size.
+pub fn parse_idx(path: &Path, bytes: &[u8], expect_dims: usize) -> Result<Idx> {
+    if bytes.len() < 4 {
+        return Err(data_error(
+            path,
+            format!("only {} bytes: too short for an IDX header", bytes.len()),
+        ));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(data_error(
+            path,
+            format!(
+                "bad IDX magic number {:02x}{:02x}{:02x}{:02x}",
+                bytes[0], bytes[1], bytes[2], bytes[3]
+            ),
+        ));
+    }
+    if bytes[2] != 0x08 {
+        return Err(data_error(
+            path,
+            format!(
+                "IDX element type 0x{:02x} is not unsigned byte (0x08)",
+                bytes[2]
+            ),
+        ));
+    }
+    let ndims = bytes[3] as usize;
+    if ndims != expect_dims {
+        return Err(data_error(
+            path,
+            format!("IDX file has {ndims} dimensions, expected {expect_dims}"),
+        ));
+    }
+    let header = 4 + 4 * ndims;
+    if bytes.len() < header {
+        return Err(data_error(
+            path,
+            format!("truncated header: {} bytes, need {header}", bytes.len()),
+        ));
+    }
+    let dims: Vec<usize> = (0..ndims)
+        .map(|i| {
+            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
+        .collect();
+    let payload: usize = dims.iter().product();
+    let have = bytes.len() - header;
+    if have != payload {
+        return Err(data_error(
+            path,
+            format!(
+                "{} the header promises {:?} = {payload} bytes of data but the file holds {have}",
+                if have < payload {
+                    "truncated:"
+                } else {
+                    "trailing data:"
+                },
+                dims
+            ),
+        ));
+    }
+    Ok(Idx {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
+}
+
+/// Images scaled to [0, 1] and their labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// `len * 784` values, row-major, one image after another.
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The first `n` examples.
+    pub fn head(&self, n: usize) -> Split {
+        let n = n.min(self.len());
+        Split {
+            images: self.images[..n * IMAGE].to_vec(),
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+
+    /// Examples `from..` (the tail).
+    pub fn tail_from(&self, from: usize) -> Split {
+        Split {
+            images: self.images[from * IMAGE..].to_vec(),
+            labels: self.labels[from..].to_vec(),
+        }
+    }
+}
+
+pub const IMAGE: usize = 28 * 28;
+
+/// A dataset loaded and verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub train: Split,
+    pub test: Split,
+}
+
+impl Loaded {
+    /// The training and validation splits a run uses.
+    pub fn splits(
+        &self,
+        validation: Validation,
+        train_subset: Option<usize>,
+        test_subset: Option<usize>,
+    ) -> (Split, Split) {
+        let train = match train_subset {
+            Some(n) => self.train.head(n),
+            None => self.train.clone(),
+        };
+        match validation {
+            Validation::Test => {
+                let test = match test_subset {
+                    Some(n) => self.test.head(n),
+                    None => self.test.clone(),
+                };
+                (train, test)
+            }
+            Validation::Holdout(f) => {
+                let keep = train.len() - holdout_len(train.len(), f);
+                (train.head(keep), train.tail_from(keep))
+            }
+        }
+    }
+}
+
+/// Load `dataset` from `dir` (which holds `<dataset>/<files>`), verifying structure and digests.
+pub fn load(dataset: Dataset, dir: &Path) -> Result<Loaded> {
+    let mut parts = Vec::new();
+    for (i, file) in FILES.iter().enumerate() {
+        let path = file_in(dir, dataset, file).ok_or_else(|| Error::DataMissing {
+            dataset: dataset.name().into(),
+            searched: vec![dir.join(dataset.name()).join(file)],
+            help: format!("run `sweep data fetch {}`", dataset.name()),
+        })?;
+        let bytes = read_maybe_gz(&path)?;
+        let idx = parse_idx(&path, &bytes, if i % 2 == 0 { 3 } else { 1 })?;
+        let got = hex::encode(Sha256::digest(&bytes));
+        let want = digests(dataset)[i];
+        if got != want {
+            return Err(Error::Data {
+                path,
+                message: format!("SHA-256 mismatch: expected {want}, got {got}"),
+                help: format!(
+                    "the file was altered or is not the canonical {} release; delete it and run `sweep data fetch {}`",
+                    dataset.name(),
+                    dataset.name()
+                ),
+            });
+        }
+        parts.push((path, idx));
+    }
+    let split = |img: &(PathBuf, Idx), lab: &(PathBuf, Idx)| -> Result<Split> {
+        if img.1.dims[1..] != [28, 28] {
+            return Err(data_error(
+                &img.0,
+                format!("images are {:?}, expected 28x28", &img.1.dims[1..]),
+            ));
+        }
+        if img.1.dims[0] != lab.1.dims[0] {
+            return Err(data_error(
+                &lab.0,
+                format!("{} labels for {} images", lab.1.dims[0], img.1.dims[0]),
+            ));
+        }
+        if let Some(bad) = lab.1.data.iter().find(|l| **l >= 10) {
+            return Err(data_error(&lab.0, format!("label {bad} is outside 0..=9")));
+        }
+        Ok(Split {
+            images: img.1.data.iter().map(|&p| p as f32 / 255.0).collect(),
+            labels: lab.1.data.clone(),
+        })
+    };
+    Ok(Loaded {
+        train: split(&parts[0], &parts[1])?,
+        test: split(&parts[2], &parts[3])?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(dims: &[u32], payload: usize) -> Vec<u8> {
+        let mut v = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v.extend(std::iter::repeat_n(7u8, payload));
+        v
+    }
+
+    #[test]
+    fn parses_a_valid_idx() {
+        let p = Path::new("x");
+        let i = parse_idx(p, &idx(&[2, 28, 28], 2 * 784), 3).unwrap();
+        assert_eq!(i.dims, vec![2, 28, 28]);
+        assert_eq!(i.data.len(), 1568);
+    }
+
+    #[test]
+    fn refuses_truncated_and_bad_magic() {
+        let p = Path::new("x");
+        let e = parse_idx(p, &idx(&[2, 28, 28], 100), 3)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("truncated"), "{e}");
+        let mut bad = idx(&[1], 1);
+        bad[0] = 1;
+        assert!(
+            parse_idx(p, &bad, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("magic")
+        );
+        assert!(
+            parse_idx(p, &idx(&[1], 1), 3)
+                .unwrap_err()
+                .to_string()
+                .contains("dimensions")
+        );
+    }
+
+    #[test]
+    fn holdout_matches_keras_validation_split() {
+        assert_eq!(holdout_len(60_000, 0.1), 6_000);
+        assert_eq!(holdout_len(10, 0.25), 3);
+    }
+}

@@ -1,0 +1,301 @@
+//! Executing one run in this process (a *worker*): lock it, resume it from its checkpoint if
+//! there is one, train, checkpoint and store after every epoch, write its summary last.
+//!
+//! The scheduler ([`crate::exec::scheduler`]) runs each run in a worker child process; Slurm array
+//! tasks run the same worker directly.
+
+use crate::data::Loaded;
+use crate::error::{Error, Result};
+use crate::results::checkpoint;
+use crate::results::lock;
+use crate::results::record::{BatchProgress, EpochRecord};
+use crate::results::store::{self, RunState};
+use crate::spec::plan::Run;
+use crate::train::{self, Observer, Outcome, State};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// What a worker tells its supervisor, one JSON object per line on stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started { resumed_from: usize, batches: usize },
+    Batch(BatchProgress),
+    Epoch(EpochRecord),
+}
+
+/// How a worker reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// JSON events on stdout, for a supervising `sweep run`.
+    Events,
+    /// Human-readable lines on stderr (Slurm logs, standalone use).
+    Log,
+    Quiet,
+}
+
+/// How a worker ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkerExit {
+    /// Finished now, with this status.
+    Finished(RunState),
+    /// Already finished before; nothing done.
+    AlreadyFinished(RunState),
+    /// Stopped on request after a checkpoint; running it again resumes.
+    Interrupted,
+    /// Another process holds the run's lock.
+    Busy(String),
+}
+
+impl WorkerExit {
+    /// Exit codes of `sweep worker`, read back by the scheduler.
+    pub fn code(&self) -> i32 {
+        match self {
+            WorkerExit::Finished(RunState::Done) | WorkerExit::AlreadyFinished(RunState::Done) => 0,
+            WorkerExit::Finished(_) | WorkerExit::AlreadyFinished(_) => 1,
+            WorkerExit::Interrupted => EXIT_INTERRUPTED,
+            WorkerExit::Busy(_) => EXIT_BUSY,
+        }
+    }
+}
+
+pub const EXIT_INTERRUPTED: i32 = 3;
+pub const EXIT_BUSY: i32 = 4;
+
+/// Train `run` into `results`, resuming from its checkpoint. `retry` retrains a run that
+/// failed or diverged before; `stop` is polled after every epoch.
+pub fn work(
+    run: &Run,
+    results: &Path,
+    data: &Loaded,
+    device: &Device,
+    report: Report,
+    retry: bool,
+    stop: &AtomicBool,
+) -> Result<WorkerExit> {
+    let dir = store::run_dir(results, run);
+    let what = format!("training run {}", run.id);
+    let _lock = match lock::try_lock_patiently(&dir.join(".lock"), &what)? {
+        Ok(l) => l,
+        Err(holder) => return Ok(WorkerExit::Busy(holder)),
+    };
+    if let Some(s) = store::read_summary(&dir)? {
+        if !s.status.needs_training(retry) {
+            return Ok(WorkerExit::AlreadyFinished(s.status));
+        }
+        std::fs::remove_file(dir.join("summary.json")).map_err(|source| Error::Write {
+            path: dir.join("summary.json"),
+            source,
+        })?;
+    }
+    store::write_run(&dir, run)?;
+    let (train_split, val_split) = data.splits(
+        run.data.validation,
+        run.data.train_subset,
+        run.data.test_subset,
+    );
+    let ad = device.clone().autodiff();
+    let state = match checkpoint::load(&dir)? {
+        Some(c) => State::restore(run, &ad, &c).map_err(|e| Error::Results {
+            path: checkpoint::path(&dir),
+            message: format!("cannot restore checkpoint ({e}); delete it to restart the run"),
+        })?,
+        None => State::new(run, &ad),
+    };
+    let batches = train_split.len().div_ceil(run.batch_size);
+    let mut obs = WorkerObserver {
+        dir: &dir,
+        run,
+        report,
+        stop,
+        error: None,
+        started: Instant::now(),
+    };
+    obs.emit(&Event::Started {
+        resumed_from: state.records.len(),
+        batches,
+    });
+    if report == Report::Log {
+        eprintln!(
+            "{} ({}): training epochs {}..={} on {} images",
+            run.display_label(),
+            run.id,
+            state.records.len() + 1,
+            run.epochs,
+            train_split.len()
+        );
+    }
+    let started = Instant::now();
+    // Train on a thread of a rayon pool (RAYON_NUM_THREADS threads, as the scheduler sets), so
+    // the kernels' parallel loops start on it instead of waking a pool thread and parking this
+    // one several times per batch; on one thread they run inline.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the training threads: {e}")))?;
+    let (state, outcome) =
+        pool.install(|| train::train(run, &train_split, &val_split, &ad, state, &mut obs));
+    if let Some(e) = obs.error.take() {
+        return Err(e);
+    }
+    let (status, reason) = match outcome {
+        Outcome::Interrupted => return Ok(WorkerExit::Interrupted),
+        Outcome::Completed => (RunState::Done, None),
+        Outcome::Diverged { epoch, batch } => (
+            RunState::Diverged,
+            Some(format!(
+                "loss became NaN or infinite in epoch {epoch}, batch {batch}"
+            )),
+        ),
+    };
+    store::write_epochs(&dir, &state.records)?;
+    let summary = store::summarize(
+        run,
+        &state.records,
+        status,
+        reason,
+        started.elapsed().as_secs_f64(),
+    );
+    store::write_summary(&dir, &summary)?;
+    checkpoint::remove(&dir);
+    if report == Report::Log {
+        match (&summary.reason, &summary.last) {
+            (Some(r), _) => eprintln!("{} ({}): diverged: {r}", run.display_label(), run.id),
+            (None, Some(l)) => eprintln!(
+                "{} ({}): done, val accuracy {:.2}%",
+                run.display_label(),
+                run.id,
+                l.val_accuracy * 100.0
+            ),
+            _ => {}
+        }
+    }
+    Ok(WorkerExit::Finished(status))
+}
+
+struct WorkerObserver<'a> {
+    dir: &'a Path,
+    run: &'a Run,
+    report: Report,
+    stop: &'a AtomicBool,
+    error: Option<Error>,
+    started: Instant,
+}
+
+impl WorkerObserver<'_> {
+    fn emit(&self, e: &Event) {
+        if self.report == Report::Events {
+            let mut out = std::io::stdout().lock();
+            // A supervisor that went away is noticed through stdin; ignore write errors here.
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string(e).expect("event serializes")
+            );
+            let _ = out.flush();
+        }
+    }
+}
+
+impl Observer for WorkerObserver<'_> {
+    fn batch(&mut self, p: BatchProgress) {
+        // Throttle: a line every 20 batches and at the end of the epoch is plenty for a bar.
+        if p.batch.is_multiple_of(20) || p.batch == p.batches {
+            self.emit(&Event::Batch(p));
+        }
+    }
+
+    fn epoch(&mut self, state: &State) -> bool {
+        // Checkpoint first, then the CSV: the checkpoint's records are the truth on resume.
+        let saved = state
+            .checkpoint()
+            .map_err(|e| Error::Training(format!("cannot serialize checkpoint: {e}")))
+            .and_then(|c| checkpoint::save(self.dir, &c))
+            .and_then(|()| store::write_epochs(self.dir, &state.records));
+        if let Err(e) = saved {
+            self.error = Some(e);
+            return false;
+        }
+        let record = state.records.last().expect("an epoch was recorded");
+        self.emit(&Event::Epoch(record.clone()));
+        if self.report == Report::Log {
+            eprintln!(
+                "{} epoch {}/{}: loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1}s, {:.0} img/s, {:.0}s elapsed",
+                self.run.display_label(),
+                record.epoch,
+                self.run.epochs,
+                record.train_loss,
+                record.train_accuracy * 100.0,
+                record.val_loss,
+                record.val_accuracy * 100.0,
+                record.seconds,
+                record.images_per_sec,
+                self.started.elapsed().as_secs_f64()
+            );
+        }
+        !self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// The prefix of the one stderr line a worker's panic hook writes: the panic's message and
+/// where it happened, which the supervisor records as the run's failure reason.
+pub const PANIC_MARKER: &str = "sweep worker panicked:";
+
+/// Makes a panic in this (worker) process print one line, [`PANIC_MARKER`] + message +
+/// location, instead of the default text and backtrace.
+pub fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+            .unwrap_or_default();
+        let one_line = message.replace('\n', " ");
+        eprintln!("{PANIC_MARKER} {one_line}{at}");
+    }));
+}
+
+/// The failure reason of a worker that exited with `status`, from the last lines of its stderr:
+/// its panic message and location when it panicked, else the last lines themselves.
+pub fn crash_reason(status: &str, stderr_tail: &[String]) -> String {
+    match stderr_tail
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix(PANIC_MARKER))
+    {
+        Some(panic) => format!("worker panicked: {}", panic.trim()),
+        None => format!(
+            "worker exited with {status}: {}",
+            stderr_tail.join("\n").trim()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_line_becomes_the_reason_and_other_crashes_keep_their_tail() {
+        let tail = vec![
+            "loading".to_string(),
+            format!("{PANIC_MARKER} index out of bounds at src/model.rs:10:5"),
+        ];
+        assert_eq!(
+            crash_reason("exit status: 101", &tail),
+            "worker panicked: index out of bounds at src/model.rs:10:5"
+        );
+        assert_eq!(
+            crash_reason("signal: 9", &["last words".to_string()]),
+            "worker exited with signal: 9: last words"
+        );
+    }
+}

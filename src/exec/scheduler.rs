@@ -1,0 +1,447 @@
+//! Running a sweep: every unfinished run in its own worker process (`sweep worker`), as many at
+//! once as there are slots, longest expected run first.
+//!
+//! Why processes: burn's CPU backends keep one process-global RNG and thread pool. A child per
+//! run isolates both, gives each run its own thread budget (`RAYON_NUM_THREADS`), and is the
+//! same unit Slurm array tasks execute. Results never depend on packing: each run draws every
+//! random number from its own seeded streams.
+
+use crate::data;
+use crate::error::{Error, Result};
+use crate::exec::runner::{EXIT_BUSY, EXIT_INTERRUPTED, Event};
+use crate::results::lock;
+use crate::results::store::{self, RunState};
+use crate::spec::plan::Run;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Options of `sweep run`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub results: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    /// `cpu`, or `cuda:N` (one slot per GPU).
+    pub devices: Vec<String>,
+    /// Concurrent CPU runs.
+    pub jobs: usize,
+    /// Threads per CPU run; `None`: the cores shared among the runs that actually run at once
+    /// (one run left on two cores gets both).
+    pub threads: Option<usize>,
+    pub retry_failed: bool,
+    pub quiet: bool,
+    /// The manifest's text, kept beside the results (reports read its `[report]` tables).
+    pub manifest_source: Option<String>,
+}
+
+/// The machine's cores, for defaults.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What happened to each run of the sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Skipped(RunState),
+    Finished(RunState),
+    /// Stopped by Ctrl-C after a checkpoint (or before starting).
+    Interrupted,
+    /// Another process was training it.
+    Busy(String),
+}
+
+/// Ctrl-C presses seen so far (shared with the signal handler).
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Install the Ctrl-C / SIGTERM handler once per process.
+pub fn install_interrupt_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+        });
+    });
+}
+
+pub fn interrupts() -> usize {
+    INTERRUPTS.load(Ordering::SeqCst)
+}
+
+struct Slot {
+    device: String,
+    threads: usize,
+}
+
+struct Active {
+    run: usize,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    bar: ProgressBar,
+    started: Instant,
+}
+
+enum Msg {
+    Event(usize, Event),
+}
+
+/// Run every unfinished run of `runs` (all of one sweep). Returns one outcome per run, in order.
+pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
+    let sweep_dir = store::sweep_dir(&opts.results, sweep);
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; runs.len()];
+    let mut todo: Vec<usize> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let state = store::state(&store::run_dir(&opts.results, run))?;
+        if state.is_finished() && !state.needs_training(opts.retry_failed) {
+            outcomes[i] = Some(Outcome::Skipped(state));
+        } else {
+            todo.push(i);
+        }
+    }
+    if todo.is_empty() {
+        return Ok(outcomes.into_iter().map(|o| o.expect("set")).collect());
+    }
+    // Verify the data before anything is written, so bad data leaves results/ untouched.
+    let dataset = runs[todo[0]].data.dataset;
+    let data_dir = data::locate(dataset, opts.data_dir.as_deref())?;
+    data::load(dataset, &data_dir)?;
+
+    let _lock = match lock::try_lock(&sweep_dir.join(".lock"), "sweep run")? {
+        Ok(l) => l,
+        Err(holder) => {
+            return Err(Error::Results {
+                path: sweep_dir,
+                message: format!(
+                    "is in use ({holder}); wait for that sweep to finish, or write to another --results directory"
+                ),
+            });
+        }
+    };
+    if let Some(src) = &opts.manifest_source {
+        store::write_atomic(&sweep_dir.join("manifest.toml"), src.as_bytes())?;
+    }
+    // Longest expected first: the big runs start early and the small ones fill the gaps.
+    todo.sort_by_key(|&i| std::cmp::Reverse(runs[i].train_flops));
+    let mut queue: VecDeque<usize> = todo.into_iter().collect();
+
+    let slots = slots(opts, queue.len());
+    install_interrupt_handler();
+    let tty = std::io::stderr().is_terminal() && !opts.quiet;
+    let multi = MultiProgress::with_draw_target(if tty {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let total = queue.len();
+    let overall = multi.add(ProgressBar::new(total as u64));
+    overall.set_style(
+        ProgressStyle::with_template(
+            "{prefix:.bold} [{bar:30}] {pos}/{len} runs ({elapsed}, ETA {eta})",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    overall.set_prefix(format!("sweep {sweep}"));
+    let log = |s: String| {
+        if !opts.quiet {
+            multi.suspend(|| eprintln!("{s}"));
+        }
+    };
+    log(format!(
+        "{} runs to train ({} already finished) on {} slot(s): {}",
+        total,
+        runs.len() - total,
+        slots.len(),
+        slots
+            .iter()
+            .map(|s| format!("{} x{} thread(s)", s.device, s.threads))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Training(format!("cannot find the sweep executable: {e}")))?;
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut active: Vec<Option<Active>> = (0..slots.len()).map(|_| None).collect();
+    let mut stopping = false;
+    loop {
+        // Start runs on free slots.
+        if !stopping {
+            for (s, slot) in slots.iter().enumerate() {
+                if active[s].is_some() {
+                    continue;
+                }
+                let Some(i) = queue.pop_front() else { break };
+                let run = &runs[i];
+                let dir = store::run_dir(&opts.results, run);
+                store::write_run(&dir, run)?;
+                let mut cmd = Command::new(&exe);
+                cmd.arg("worker")
+                    .arg(dir.join("run.json"))
+                    .arg("--results")
+                    .arg(&opts.results)
+                    .arg("--data-dir")
+                    .arg(&data_dir)
+                    .arg("--device")
+                    .arg(&slot.device)
+                    .arg("--supervised")
+                    .env("RAYON_NUM_THREADS", slot.threads.to_string())
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                if opts.retry_failed {
+                    cmd.arg("--retry-failed");
+                }
+                let mut child = cmd
+                    .spawn()
+                    .map_err(|e| Error::Training(format!("cannot start a worker: {e}")))?;
+                let stdout = child.stdout.take().expect("piped");
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                        if let Ok(e) = serde_json::from_str::<Event>(&line) {
+                            let _ = tx.send(Msg::Event(s, e));
+                        }
+                    }
+                });
+                let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+                let mut stderr = child.stderr.take().expect("piped");
+                let tail = stderr_tail.clone();
+                std::thread::spawn(move || {
+                    let mut buf = String::new();
+                    let _ = stderr.read_to_string(&mut buf);
+                    let mut t = tail.lock().expect("tail lock");
+                    for l in buf.lines() {
+                        t.push_back(l.to_string());
+                        if t.len() > 20 {
+                            t.pop_front();
+                        }
+                    }
+                });
+                let bar = multi.insert_before(&overall, ProgressBar::new(0));
+                bar.set_style(
+                    ProgressStyle::with_template("  {prefix} [{bar:25}] {msg}")
+                        .expect("template")
+                        .progress_chars("=> "),
+                );
+                bar.set_prefix(run.display_label());
+                bar.set_message("starting");
+                log(format!(
+                    "started {} ({}) on {}",
+                    run.display_label(),
+                    run.id,
+                    slot.device
+                ));
+                active[s] = Some(Active {
+                    run: i,
+                    stdin: child.stdin.take(),
+                    child,
+                    stderr: stderr_tail,
+                    bar,
+                    started: Instant::now(),
+                });
+            }
+        }
+        if active.iter().all(|a| a.is_none()) {
+            break;
+        }
+
+        // Progress events.
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Msg::Event(s, e)) => {
+                if let Some(a) = &active[s] {
+                    let run = &runs[a.run];
+                    match e {
+                        Event::Started {
+                            resumed_from,
+                            batches,
+                        } => {
+                            a.bar.set_length((batches * run.epochs) as u64);
+                            a.bar.set_position((batches * resumed_from) as u64);
+                            if resumed_from > 0 {
+                                log(format!(
+                                    "  {} resumes after epoch {resumed_from}",
+                                    run.display_label()
+                                ));
+                            }
+                        }
+                        Event::Batch(p) => {
+                            a.bar
+                                .set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
+                            a.bar.set_message(format!(
+                                "epoch {}/{} batch {}/{} loss {:.4} acc {:.2}%",
+                                p.epoch,
+                                run.epochs,
+                                p.batch,
+                                p.batches,
+                                p.loss,
+                                p.accuracy * 100.0
+                            ));
+                        }
+                        Event::Epoch(r) => {
+                            if !tty {
+                                log(format!(
+                                    "  {} epoch {}/{}: loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1}s, {:.0} img/s",
+                                    run.display_label(),
+                                    r.epoch,
+                                    run.epochs,
+                                    r.train_loss,
+                                    r.train_accuracy * 100.0,
+                                    r.val_loss,
+                                    r.val_accuracy * 100.0,
+                                    r.seconds,
+                                    r.images_per_sec
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {}
+        }
+
+        // Ctrl-C: first stops starting runs and asks workers to stop at their next checkpoint;
+        // second kills them now (their last checkpoint still resumes).
+        let presses = interrupts();
+        if presses >= 1 && !stopping {
+            stopping = true;
+            log("interrupted: finishing the current epochs, then stopping (Ctrl-C again to abort now)".into());
+            for a in active.iter_mut().flatten() {
+                if let Some(stdin) = a.stdin.as_mut() {
+                    let _ = writeln!(stdin, "stop");
+                    let _ = stdin.flush();
+                }
+            }
+        }
+        if presses >= 2 {
+            for a in active.iter_mut().flatten() {
+                let _ = a.child.kill();
+                let _ = a.child.wait();
+                a.bar.finish_and_clear();
+            }
+            for i in queue.drain(..) {
+                outcomes[i] = Some(Outcome::Interrupted);
+            }
+            for a in active.iter().flatten() {
+                outcomes[a.run] = Some(Outcome::Interrupted);
+            }
+            log("aborted; the last checkpoints resume on the next `sweep run`".into());
+            return Err(Error::Interrupted);
+        }
+
+        // Finished workers.
+        for (s, slot_state) in active.iter_mut().enumerate() {
+            let Some(a) = slot_state else { continue };
+            let Some(status) = a
+                .child
+                .try_wait()
+                .map_err(|e| Error::Training(format!("worker: {e}")))?
+            else {
+                continue;
+            };
+            let a = slot_state.take().expect("active");
+            a.bar.finish_and_clear();
+            let run = &runs[a.run];
+            let dir = store::run_dir(&opts.results, run);
+            let outcome = match status.code() {
+                Some(0) | Some(1) => match store::read_summary(&dir)? {
+                    Some(sum) => Outcome::Finished(sum.status),
+                    None => Outcome::Finished(RunState::Failed),
+                },
+                Some(EXIT_INTERRUPTED) => Outcome::Interrupted,
+                Some(EXIT_BUSY) => Outcome::Busy("another process is training it".into()),
+                _ if stopping => Outcome::Interrupted,
+                _ => {
+                    // A crash (panic, OOM kill, ...): record it, keep the sweep going. Its
+                    // checkpoint is kept, so --retry-failed resumes it.
+                    // Give the stderr reader a moment to collect the last lines.
+                    std::thread::sleep(Duration::from_millis(50));
+                    let tail: Vec<String> =
+                        a.stderr.lock().expect("tail").iter().cloned().collect();
+                    let records = store::read_epochs(&dir.join("epochs.csv")).unwrap_or_default();
+                    let reason = crate::exec::runner::crash_reason(&status.to_string(), &tail);
+                    let sum = store::summarize(
+                        run,
+                        &records,
+                        RunState::Failed,
+                        Some(reason),
+                        a.started.elapsed().as_secs_f64(),
+                    );
+                    store::write_summary(&dir, &sum)?;
+                    Outcome::Finished(RunState::Failed)
+                }
+            };
+            let line = match &outcome {
+                Outcome::Finished(RunState::Done) => {
+                    let acc = store::read_summary(&dir)?
+                        .and_then(|s| s.last)
+                        .map(|l| l.val_accuracy * 100.0)
+                        .unwrap_or(f64::NAN);
+                    format!(
+                        "done {} ({}): val accuracy {acc:.2}% in {:.0}s",
+                        run.display_label(),
+                        run.id,
+                        a.started.elapsed().as_secs_f64()
+                    )
+                }
+                Outcome::Finished(st) => {
+                    let why = store::read_summary(&dir)?
+                        .and_then(|s| s.reason)
+                        .unwrap_or_default();
+                    format!("{st:?} {} ({}): {why}", run.display_label(), run.id).to_lowercase()
+                }
+                Outcome::Interrupted => format!(
+                    "stopped {} ({}) after a checkpoint",
+                    run.display_label(),
+                    run.id
+                ),
+                Outcome::Busy(h) => format!("skipped {} ({}): {h}", run.display_label(), run.id),
+                Outcome::Skipped(_) => unreachable!(),
+            };
+            log(line);
+            overall.inc(1);
+            outcomes[a.run] = Some(outcome);
+            let _ = s;
+        }
+        if stopping {
+            for i in queue.drain(..) {
+                outcomes[i] = Some(Outcome::Interrupted);
+            }
+        }
+    }
+    overall.finish_and_clear();
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::Interrupted))
+        .collect())
+}
+
+/// Slots from the devices: each CPU device gives `jobs` slots (no more than there are runs);
+/// each GPU one.
+fn slots(opts: &Options, runs: usize) -> Vec<Slot> {
+    let mut out = Vec::new();
+    for d in &opts.devices {
+        if d == "cpu" {
+            let jobs = opts.jobs.clamp(1, runs.max(1));
+            let threads = opts.threads.unwrap_or(cores() / jobs).max(1);
+            for _ in 0..jobs {
+                out.push(Slot {
+                    device: d.clone(),
+                    threads,
+                });
+            }
+        } else {
+            out.push(Slot {
+                device: d.clone(),
+                threads: 1,
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,174 @@
+//! Where every run of a sweep stands: from the result files (the truth) and, for sweeps sent to
+//! Slurm, from its queue (queued or running tasks and their job ids).
+
+use crate::error::{Error, Result};
+use crate::exec::slurm::QueueState;
+use crate::results::store::{self, RunState};
+use crate::spec::manifest::{self, Manifest};
+use crate::spec::plan::Run;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tabled::Tabled;
+
+/// One run's line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub id: String,
+    pub label: String,
+    pub seed: u64,
+    pub state: RunState,
+    pub epochs_done: usize,
+    pub epochs: usize,
+    pub val_accuracy: Option<f64>,
+    /// `job_task` while Slurm has it.
+    pub job: Option<String>,
+}
+
+/// The manifest and results directory a `status`/`wait` PATH names: a manifest (its sweep under
+/// `results`) or a `results/<sweep>` directory holding the manifest copy `sweep run`/`submit` keep.
+pub fn resolve(path: &Path, results: &Path) -> Result<(Manifest, PathBuf)> {
+    if path.is_file() {
+        let m = manifest::load(path)?;
+        let dir = store::sweep_dir(results, &m.sweep.name);
+        return Ok((m, dir));
+    }
+    let copy = path.join("manifest.toml");
+    if copy.is_file() {
+        return Ok((manifest::load(&copy)?, path.to_path_buf()));
+    }
+    Err(Error::Usage(format!(
+        "{}: neither a manifest nor a results/<sweep> directory holding manifest.toml; pass the sweep's manifest",
+        path.display()
+    )))
+}
+
+/// Every run's state, in plan order, from the results under `sweep_dir` (`results/<sweep>`).
+pub fn collect(
+    runs: &[Run],
+    sweep_dir: &Path,
+    queue: Option<&HashMap<String, QueueState>>,
+) -> Result<Vec<Row>> {
+    let results = sweep_dir.parent().unwrap_or(Path::new(""));
+    runs.iter()
+        .map(|run| {
+            let loaded = store::load_run(&store::run_dir(results, run))?;
+            let queued = queue.and_then(|q| q.get(&run.id));
+            let file_state = loaded.as_ref().map_or(RunState::NotStarted, |l| l.state);
+            // The files decide, but for what only the queue knows: a task queued or started.
+            let state = match (file_state, queued) {
+                (s, _) if s.is_finished() || s == RunState::Running => s,
+                (_, Some(QueueState::Running { .. })) => RunState::Running,
+                (_, Some(QueueState::Queued { .. })) => RunState::Queued,
+                (s, None) => s,
+            };
+            let records = loaded.as_ref().map(|l| l.records.as_slice()).unwrap_or(&[]);
+            Ok(Row {
+                id: run.id.clone(),
+                label: run.label.clone(),
+                seed: run.seed,
+                state,
+                epochs_done: records.len(),
+                epochs: run.epochs,
+                val_accuracy: records.last().map(|r| r.val_accuracy),
+                job: queued.map(|q| q.job().to_string()),
+            })
+        })
+        .collect()
+}
+
+/// Counts per state, in a fixed order, leaving out zeros: "3 done, 1 running, 2 queued".
+pub fn summary(rows: &[Row]) -> String {
+    let mut counts: Vec<(RunState, usize)> = Vec::new();
+    for r in rows {
+        match counts.iter_mut().find(|(s, _)| *s == r.state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((r.state, 1)),
+        }
+    }
+    counts.sort();
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.name()))
+        .collect();
+    format!("{} runs: {}", rows.len(), parts.join(", "))
+}
+
+#[derive(Tabled)]
+struct TableRow {
+    #[tabled(rename = "run id")]
+    id: String,
+    label: String,
+    seed: u64,
+    state: String,
+    epochs: String,
+    #[tabled(rename = "val acc")]
+    val: String,
+    #[tabled(rename = "slurm job")]
+    job: String,
+}
+
+/// The status table and its summary line.
+pub fn render(sweep: &str, rows: &[Row]) -> String {
+    let t = rows.iter().map(|r| TableRow {
+        id: r.id.clone(),
+        label: r.label.clone(),
+        seed: r.seed,
+        state: r.state.name().to_string(),
+        epochs: format!("{}/{}", r.epochs_done, r.epochs),
+        val: r
+            .val_accuracy
+            .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
+        job: r.job.clone().unwrap_or_else(|| "-".into()),
+    });
+    let mut table = tabled::Table::new(t);
+    table.with(tabled::settings::Style::sharp());
+    format!("sweep `{sweep}`\n{table}\n{}\n", summary(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(state: RunState) -> Row {
+        Row {
+            id: "x".into(),
+            label: "l".into(),
+            seed: 0,
+            state,
+            epochs_done: 0,
+            epochs: 1,
+            val_accuracy: None,
+            job: None,
+        }
+    }
+
+    #[test]
+    fn summary_counts_states_in_a_fixed_order() {
+        let rows = [
+            row(RunState::Queued),
+            row(RunState::Done),
+            row(RunState::Queued),
+            row(RunState::Failed),
+        ];
+        assert_eq!(summary(&rows), "4 runs: 1 done, 2 queued, 1 failed");
+    }
+
+    #[test]
+    fn queue_says_queued_or_running_files_say_finished() {
+        let d = tempfile::tempdir().unwrap();
+        let m = manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/ci.toml"))
+            .unwrap();
+        let runs = crate::spec::plan::expand(&m).unwrap();
+        let mut q = HashMap::new();
+        q.insert(
+            runs[0].id.clone(),
+            QueueState::Running { job: "9_0".into() },
+        );
+        q.insert(runs[1].id.clone(), QueueState::Queued { job: "9_1".into() });
+        let rows = collect(&runs[..3], &d.path().join("ci"), Some(&q)).unwrap();
+        assert_eq!(rows[0].state, RunState::Running);
+        assert_eq!(rows[0].job.as_deref(), Some("9_0"));
+        assert_eq!(rows[1].state, RunState::Queued);
+        assert_eq!(rows[2].state, RunState::NotStarted);
+    }
+}

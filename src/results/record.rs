@@ -1,0 +1,29 @@
+//! What a training run records, as plain data: a row of `epochs.csv` and the batch loop's
+//! progress. No burn here, so the store, the reporter and the CI gate read results without
+//! depending on the trainer.
+
+use serde::{Deserialize, Serialize};
+
+/// One epoch's metrics: a row of `epochs.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    /// Wall time of the epoch, training and validation (a timing column).
+    pub seconds: f64,
+    /// Training images per second (a timing column).
+    pub images_per_sec: f64,
+}
+
+/// Progress of the batch loop, for progress bars.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BatchProgress {
+    pub epoch: usize,
+    pub batch: usize,
+    pub batches: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+}

@@ -1,0 +1,718 @@
+//! `sweep report`: load a results directory (finished runs and runs still going), aggregate over
+//! seeds, rank configurations, build the manifest's comparison tables, and render them.
+//!
+//! Building a [`Report`] is separate from rendering it: each output format is a pure function
+//! of the report in its own file, snapshot-tested; only `write_outputs` touches the disk.
+
+pub mod aggregate;
+pub mod csv;
+#[doc(hidden)]
+pub mod fixture;
+pub mod json;
+pub mod markdown;
+pub mod plot;
+pub mod sections;
+pub mod table;
+
+use crate::error::{Error, Result};
+use crate::results::store;
+pub use crate::results::store::{Loaded, RunState};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A metric a report can show, rank by, or a baseline can gate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Metric {
+    TrainAccuracy,
+    TrainLoss,
+    ValAccuracy,
+    ValLoss,
+    BestValAccuracy,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 5] = [
+        Metric::TrainAccuracy,
+        Metric::TrainLoss,
+        Metric::ValAccuracy,
+        Metric::ValLoss,
+        Metric::BestValAccuracy,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::TrainAccuracy => "train_accuracy",
+            Metric::TrainLoss => "train_loss",
+            Metric::ValAccuracy => "val_accuracy",
+            Metric::ValLoss => "val_loss",
+            Metric::BestValAccuracy => "best_val_accuracy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// Column heading for tables.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Metric::TrainAccuracy => "train acc",
+            Metric::TrainLoss => "train loss",
+            Metric::ValAccuracy => "val acc",
+            Metric::ValLoss => "val loss",
+            Metric::BestValAccuracy => "best val acc",
+        }
+    }
+
+    /// Accuracies go up when things get better; losses go down.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::TrainLoss | Metric::ValLoss)
+    }
+
+    pub fn is_accuracy(self) -> bool {
+        self.higher_is_better()
+    }
+
+    /// A run's final value of this metric.
+    pub fn of(self, r: &RunRow) -> Option<f64> {
+        match self {
+            Metric::TrainAccuracy => r.train_accuracy,
+            Metric::TrainLoss => r.train_loss,
+            Metric::ValAccuracy => r.val_accuracy,
+            Metric::ValLoss => r.val_loss,
+            Metric::BestValAccuracy => r.best_val_accuracy,
+        }
+    }
+
+    /// Format a value as a reader expects: accuracies in percent with 2 decimals, losses with 4.
+    pub fn format(self, v: f64) -> String {
+        if self.is_accuracy() {
+            format!("{:.2}%", v * 100.0)
+        } else {
+            format!("{v:.4}")
+        }
+    }
+
+    /// Format mean ± std with the same precision.
+    pub fn format_stats(self, s: &Stats) -> String {
+        match (s.std, s.n) {
+            (Some(sd), n) if n > 1 => {
+                if self.is_accuracy() {
+                    format!("{:.2} ± {:.2}%", s.mean * 100.0, sd * 100.0)
+                } else {
+                    format!("{:.4} ± {sd:.4}", s.mean)
+                }
+            }
+            _ => self.format(s.mean),
+        }
+    }
+}
+
+/// One row of the runs table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    pub id: String,
+    pub config_id: String,
+    pub label: String,
+    pub model: String,
+    pub params: usize,
+    pub optimizer: String,
+    pub lr: f64,
+    pub momentum: Option<f64>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub epochs_done: usize,
+    pub train_accuracy: Option<f64>,
+    pub train_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub best_val_accuracy: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub wall_seconds: f64,
+    pub images_per_sec: Option<f64>,
+    pub status: RunState,
+}
+
+/// Mean, sample standard deviation and count of a metric over a configuration's seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct Stats {
+    pub mean: f64,
+    pub std: Option<f64>,
+    pub n: usize,
+}
+
+/// A configuration: the runs that differ only by seed, aggregated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigRow {
+    pub config_id: String,
+    pub label: String,
+    pub model: String,
+    pub optimizer: String,
+    pub lr: f64,
+    pub momentum: Option<f64>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Runs with results (any epochs done).
+    pub n: usize,
+    /// Per metric, in [`Metric::ALL`] order.
+    pub metrics: Vec<(Metric, Option<Stats>)>,
+}
+
+impl ConfigRow {
+    pub fn stat(&self, m: Metric) -> Option<Stats> {
+        self.metrics
+            .iter()
+            .find(|(k, _)| *k == m)
+            .and_then(|(_, s)| *s)
+    }
+}
+
+/// A `[[report.compare]]` table from the manifest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub title: String,
+    pub columns: Vec<Metric>,
+    /// (configuration label, its row if it has results).
+    pub rows: Vec<(String, Option<ConfigRow>)>,
+}
+
+/// Everything a report shows for one sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub sweep: String,
+    pub runs: Vec<RunRow>,
+    pub configs: Vec<ConfigRow>,
+    pub rank_by: Metric,
+    /// (rank, index into `configs`), best first; ties share a rank.
+    pub ranking: Vec<(usize, usize)>,
+    pub comparisons: Vec<Comparison>,
+    /// Plot files (relative to the report), when plots were written.
+    pub plots: Vec<(String, String)>,
+}
+
+/// Read every run of a sweep directory (`results/<sweep>`).
+pub fn load_sweep(dir: &Path) -> Result<Vec<Loaded>> {
+    let runs_dir = dir.join("runs");
+    let entries = match std::fs::read_dir(&runs_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(Error::Read {
+                path: runs_dir,
+                source,
+            });
+        }
+    };
+    let dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // Thousands of small files: read them on every core.
+    let mut out: Vec<Loaded> = dirs
+        .par_iter()
+        .map(|d| store::load_run(d))
+        .collect::<Result<Vec<Option<Loaded>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    // Stable order: as a plan lists them would need the manifest; label then seed reads well.
+    out.sort_by(|a, b| {
+        a.run
+            .label
+            .cmp(&b.run.label)
+            .then(a.run.seed.cmp(&b.run.seed))
+            .then(a.run.id.cmp(&b.run.id))
+    });
+    Ok(out)
+}
+
+/// The runs table row of a loaded run.
+pub fn run_row(l: &Loaded) -> RunRow {
+    let last = l.records.last();
+    let best = store::best_epoch(&l.records);
+    let r = &l.run;
+    RunRow {
+        id: r.id.clone(),
+        config_id: r.config_id(),
+        label: r.label.clone(),
+        model: r.model.clone(),
+        params: r.params,
+        optimizer: r.optimizer_name.clone(),
+        lr: r.optimizer.lr(),
+        momentum: r.optimizer.momentum(),
+        epochs: r.epochs,
+        batch_size: r.batch_size,
+        seed: r.seed,
+        epochs_done: l.records.len(),
+        train_accuracy: last.map(|e| e.train_accuracy),
+        train_loss: last.map(|e| e.train_loss),
+        val_accuracy: last.map(|e| e.val_accuracy),
+        val_loss: last.map(|e| e.val_loss),
+        best_val_accuracy: best.map(|e| e.val_accuracy),
+        best_epoch: best.map(|e| e.epoch),
+        wall_seconds: l.summary.as_ref().map_or_else(
+            || l.records.iter().map(|e| e.seconds).sum(),
+            |s| s.wall_seconds,
+        ),
+        images_per_sec: if l.records.is_empty() {
+            None
+        } else {
+            Some(l.records.iter().map(|e| e.images_per_sec).sum::<f64>() / l.records.len() as f64)
+        },
+        status: l.state,
+    }
+}
+
+/// Build the report of one sweep from its loaded runs and (optionally) its manifest's
+/// `[report]` table.
+pub fn build(
+    sweep: &str,
+    loaded: &[Loaded],
+    report_cfg: Option<&toml::Table>,
+    rank_by: Metric,
+) -> Result<Report> {
+    let runs: Vec<RunRow> = loaded.par_iter().map(run_row).collect();
+    let configs = aggregate::by_config(&runs)?;
+    let ranking = rank(&configs, rank_by);
+    let comparisons = comparisons(report_cfg, &configs)?;
+    Ok(Report {
+        sweep: sweep.to_string(),
+        runs,
+        configs,
+        rank_by,
+        ranking,
+        comparisons,
+        plots: Vec::new(),
+    })
+}
+
+/// Rank configurations with results by `metric` (best first); equal values at display
+/// precision share a rank (1, 1, 3).
+pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<(usize, usize)> {
+    let key = |c: &ConfigRow| c.stat(metric).map(|s| (s.mean * 1e4).round() as i64);
+    let mut idx: Vec<usize> = (0..configs.len())
+        .filter(|&i| key(&configs[i]).is_some())
+        .collect();
+    idx.sort_by(|&a, &b| {
+        let (ka, kb) = (key(&configs[a]).unwrap_or(0), key(&configs[b]).unwrap_or(0));
+        let ord = if metric.higher_is_better() {
+            kb.cmp(&ka)
+        } else {
+            ka.cmp(&kb)
+        };
+        ord.then_with(|| configs[a].label.cmp(&configs[b].label))
+    });
+    let mut out = Vec::with_capacity(idx.len());
+    for (pos, &i) in idx.iter().enumerate() {
+        let rank = match out.last() {
+            Some(&(r, prev)) if key(&configs[prev]) == key(&configs[i]) => r,
+            _ => pos + 1,
+        };
+        out.push((rank, i));
+    }
+    out
+}
+
+/// The `[[report.compare]]` tables: `title`, `runs` (configuration labels), `columns` (metrics).
+fn comparisons(cfg: Option<&toml::Table>, configs: &[ConfigRow]) -> Result<Vec<Comparison>> {
+    let Some(cfg) = cfg else {
+        return Ok(Vec::new());
+    };
+    let bad = |m: String| Error::Usage(format!("[report] in the manifest: {m}"));
+    let Some(list) = cfg.get("compare") else {
+        return Ok(Vec::new());
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| bad("`compare` must be an array of tables ([[report.compare]])".into()))?;
+    let mut out = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        let t = c
+            .as_table()
+            .ok_or_else(|| bad(format!("compare #{} is not a table", i + 1)))?;
+        if let Some(k) = t
+            .keys()
+            .find(|k| !["title", "runs", "columns"].contains(&k.as_str()))
+        {
+            return Err(bad(format!(
+                "compare #{}: unknown key `{k}` (accepted: title, runs, columns)",
+                i + 1
+            )));
+        }
+        let title = t
+            .get("title")
+            .and_then(|v| v.as_str())
+            .unwrap_or("Comparison")
+            .to_string();
+        let labels: Vec<String> = t
+            .get("runs")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| {
+                bad(format!(
+                    "compare `{title}`: `runs` must list configuration labels"
+                ))
+            })?
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        let columns = match t.get("columns").and_then(|v| v.as_array()) {
+            None => vec![Metric::TrainAccuracy, Metric::ValAccuracy],
+            Some(cols) => cols
+                .iter()
+                .map(|v| {
+                    let s = v.as_str().unwrap_or_default();
+                    Metric::parse(s).ok_or_else(|| {
+                        bad(format!(
+                            "compare `{title}`: unknown column `{s}` (accepted: {})",
+                            Metric::ALL.map(|m| m.name()).join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let rows = labels.into_iter().map(|l| {
+            let row = configs.iter().find(|c| c.label == l).cloned();
+            (l, row)
+        });
+        out.push(Comparison {
+            title,
+            columns,
+            rows: rows.collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// The sweeps a PATH argument names: a sweep directory, a results directory holding sweeps, or
+/// a manifest (whose sweep is looked up under `results`).
+pub fn resolve_targets(
+    path: Option<&Path>,
+    results: &Path,
+) -> Result<Vec<(String, PathBuf, Option<toml::Table>)>> {
+    let manifest_report = |dir: &Path| -> Option<toml::Table> {
+        let text = std::fs::read_to_string(dir.join("manifest.toml")).ok()?;
+        let v: toml::Table = toml::from_str(&text).ok()?;
+        v.get("report").and_then(|r| r.as_table()).cloned()
+    };
+    let sweep_of = |dir: &Path| {
+        (
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            dir.to_path_buf(),
+        )
+    };
+    match path {
+        Some(p) if p.is_file() => {
+            let m = crate::spec::manifest::load(p)?;
+            let dir = store::sweep_dir(results, &m.sweep.name);
+            Ok(vec![(m.sweep.name.clone(), dir, m.report.clone())])
+        }
+        Some(p) if p.join("runs").is_dir() => {
+            let (name, dir) = sweep_of(p);
+            let cfg = manifest_report(&dir);
+            Ok(vec![(name, dir, cfg)])
+        }
+        Some(p) if p.is_dir() => all_sweeps(p, &manifest_report),
+        Some(p) => Err(Error::Usage(format!(
+            "{}: no such manifest or results directory; pass a manifest, results/<sweep>, or a directory of sweeps",
+            p.display()
+        ))),
+        None => all_sweeps(results, &manifest_report),
+    }
+}
+
+type Target = (String, PathBuf, Option<toml::Table>);
+
+fn all_sweeps(
+    dir: &Path,
+    manifest_report: &dyn Fn(&Path) -> Option<toml::Table>,
+) -> Result<Vec<Target>> {
+    let mut out = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.join("runs").is_dir() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let cfg = manifest_report(&p);
+            out.push((name, p, cfg));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    if out.is_empty() {
+        return Err(Error::Usage(format!(
+            "no sweep results under {} (run `sweep run <manifest>` first)",
+            dir.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// Tidy per-epoch rows of every run: one per run x epoch. The record's fields are repeated
+/// here rather than `#[serde(flatten)]`ed because the csv crate cannot serialize flattened maps.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochRow<'a> {
+    pub sweep: &'a str,
+    pub run_id: &'a str,
+    pub label: &'a str,
+    pub model: &'a str,
+    pub optimizer: &'a str,
+    pub lr: f64,
+    pub momentum: Option<f64>,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub seconds: f64,
+    pub images_per_sec: f64,
+}
+
+pub fn epoch_rows<'a>(sweep: &'a str, loaded: &'a [Loaded]) -> Vec<EpochRow<'a>> {
+    loaded
+        .iter()
+        .flat_map(|l| {
+            l.records.iter().map(move |record| EpochRow {
+                sweep,
+                run_id: &l.run.id,
+                label: &l.run.label,
+                model: &l.run.model,
+                optimizer: &l.run.optimizer_name,
+                lr: l.run.optimizer.lr(),
+                momentum: l.run.optimizer.momentum(),
+                batch_size: l.run.batch_size,
+                seed: l.run.seed,
+                epoch: record.epoch,
+                train_loss: record.train_loss,
+                train_accuracy: record.train_accuracy,
+                val_loss: record.val_loss,
+                val_accuracy: record.val_accuracy,
+                seconds: record.seconds,
+                images_per_sec: record.images_per_sec,
+            })
+        })
+        .collect()
+}
+
+/// Write plots for a report under `plots_dir` and record their paths relative to `base`.
+pub fn write_plots(
+    report: &mut Report,
+    loaded: &[Loaded],
+    plots_dir: &Path,
+    base: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(plots_dir).map_err(|source| Error::Write {
+        path: plots_dir.to_path_buf(),
+        source,
+    })?;
+    let rel = |p: &Path| {
+        p.strip_prefix(base)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .replace('\\', "/")
+    };
+    let mut plots = Vec::new();
+    for c in &report.configs {
+        let runs: Vec<&Loaded> = loaded
+            .iter()
+            .filter(|l| l.run.config_id() == c.config_id)
+            .collect();
+        let path = plots_dir.join(format!("{}.svg", slug(&c.label, &c.config_id)));
+        store::write_atomic(&path, plot::curves(&c.label, &runs).as_bytes())?;
+        plots.push((c.label.clone(), rel(&path)));
+    }
+    for (i, cmp) in report.comparisons.iter().enumerate() {
+        let series: Vec<(String, Vec<&Loaded>)> = cmp
+            .rows
+            .iter()
+            .filter_map(|(label, row)| {
+                row.as_ref().map(|r| {
+                    (
+                        label.clone(),
+                        loaded
+                            .iter()
+                            .filter(|l| l.run.config_id() == r.config_id)
+                            .collect(),
+                    )
+                })
+            })
+            .collect();
+        let path = plots_dir.join(format!("compare-{}.svg", i + 1));
+        store::write_atomic(&path, plot::overlay(&cmp.title, &series).as_bytes())?;
+        plots.push((cmp.title.clone(), rel(&path)));
+    }
+    report.plots = plots;
+    Ok(())
+}
+
+/// A filename-safe name for a configuration.
+fn slug(label: &str, id: &str) -> String {
+    let s: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let s = s
+        .split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    format!("{s}-{}", &id[..6.min(id.len())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_report() -> (Report, Vec<Loaded>) {
+        let mut loaded = fixture::synthetic(3, 2, 4);
+        // One run still going (2 of 4 epochs), one diverged.
+        loaded[5].records.truncate(2);
+        loaded[5].summary = None;
+        loaded[5].state = RunState::Running;
+        loaded[4].state = RunState::Diverged;
+        let mut cfg = toml::Table::new();
+        let cmp: toml::Value = toml::from_str::<toml::Table>(
+            "compare = [{ title = \"Config 0 vs 1\", runs = [\"config 00000\", \"config 00001\", \"config 00009\"], columns = [\"train_accuracy\", \"val_accuracy\"] }]",
+        )
+        .unwrap()
+        .remove("compare")
+        .unwrap();
+        cfg.insert("compare".into(), cmp);
+        (
+            build("synthetic", &loaded, Some(&cfg), Metric::ValAccuracy).unwrap(),
+            loaded,
+        )
+    }
+
+    #[test]
+    fn markdown_snapshot() {
+        insta::assert_snapshot!(markdown::render(&fixture_report().0));
+    }
+
+    #[test]
+    fn table_snapshot() {
+        insta::assert_snapshot!(table::render(&fixture_report().0));
+    }
+
+    #[test]
+    fn seeds_are_aggregated_with_sample_std() {
+        let (r, _) = fixture_report();
+        assert_eq!(r.configs.len(), 3);
+        let c = &r.configs[0];
+        assert_eq!(c.n, 2);
+        let vals: Vec<f64> = r
+            .runs
+            .iter()
+            .filter(|x| x.config_id == c.config_id)
+            .map(|x| x.val_accuracy.unwrap())
+            .collect();
+        let mean = (vals[0] + vals[1]) / 2.0;
+        let sd = ((vals[0] - mean).powi(2) + (vals[1] - mean).powi(2)).sqrt(); // ddof 1 with n = 2
+        let s = c.stat(Metric::ValAccuracy).unwrap();
+        assert!(
+            (s.mean - mean).abs() < 1e-12 && (s.std.unwrap() - sd).abs() < 1e-12,
+            "{s:?} vs {mean} {sd}"
+        );
+    }
+
+    #[test]
+    fn ties_share_a_rank() {
+        let mut configs = aggregate::by_config(
+            &fixture::synthetic(3, 1, 2)
+                .iter()
+                .map(run_row)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let v = configs[0].stat(Metric::ValAccuracy).unwrap();
+        configs[2].metrics = configs[0].metrics.clone();
+        let ranks: Vec<usize> = rank(&configs, Metric::ValAccuracy)
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert!(
+            ranks == [1, 1, 3] || ranks == [1, 2, 2],
+            "{ranks:?} ({v:?})"
+        );
+    }
+
+    #[test]
+    fn csv_outputs_read_back_with_polars() {
+        use polars::prelude::*;
+        let (r, loaded) = fixture_report();
+        let dir = tempfile::tempdir().unwrap();
+        let runs_csv = dir.path().join("runs.csv");
+        std::fs::write(&runs_csv, csv::render(&r)).unwrap();
+        let df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(runs_csv))
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(df.height(), 6);
+        let schema = df.schema();
+        for (name, dtype) in [
+            ("run_id", DataType::String),
+            ("label", DataType::String),
+            ("params", DataType::Int64),
+            ("lr", DataType::Float64),
+            ("seed", DataType::Int64),
+            ("val_accuracy", DataType::Float64),
+            ("best_epoch", DataType::Int64),
+            ("status", DataType::String),
+        ] {
+            assert_eq!(schema.get(name), Some(&dtype), "column {name}");
+        }
+        let epochs_csv = dir.path().join("epochs.csv");
+        std::fs::write(
+            &epochs_csv,
+            csv::render_epochs(&epoch_rows("synthetic", &loaded)),
+        )
+        .unwrap();
+        let df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(epochs_csv))
+            .unwrap()
+            .finish()
+            .unwrap();
+        assert_eq!(df.height(), 5 * 4 + 2);
+        let cols: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                "sweep",
+                "run_id",
+                "label",
+                "model",
+                "optimizer",
+                "lr",
+                "momentum",
+                "batch_size",
+                "seed",
+                "epoch",
+                "train_loss",
+                "train_accuracy",
+                "val_loss",
+                "val_accuracy",
+                "seconds",
+                "images_per_sec"
+            ]
+        );
+        assert_eq!(df.schema().get("epoch"), Some(&DataType::Int64));
+        assert_eq!(df.schema().get("val_accuracy"), Some(&DataType::Float64));
+    }
+}

@@ -1,0 +1,345 @@
+//! The one table of grid axes ([`AXES`]): each hyperparameter a grid, an include / exclude
+//! entry or an explicit run can set, with its manifest key, its type, the optimizer parameter it
+//! sets (if any) and how it shows in a run's label. Parsing ([`crate::spec::manifest`]), expansion,
+//! include / exclude matching and labels ([`crate::spec::plan`]) and the optimizer's parameters
+//! ([`crate::spec::optim::OptimizerSpec::set`]) all read it; adding an axis is one row here (and, for a
+//! new optimizer parameter, the optimizer's own code).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+
+/// A grid axis, in expansion order (the first is outermost).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Axis {
+    Model,
+    Optimizer,
+    Lr,
+    Momentum,
+    Epochs,
+    BatchSize,
+    Seed,
+}
+
+/// The type of an axis's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A name defined elsewhere in the manifest (a model, an optimizer).
+    Name,
+    /// A real number (integers are accepted too).
+    Float,
+    /// A whole number, 0 or more.
+    Int,
+}
+
+/// How an axis shows in the label of a run that sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Label {
+    /// The label starts with it (model, then optimizer).
+    Head,
+    /// ` <prefix><value>` whenever the run sets it.
+    Set(&'static str),
+    /// ` <prefix><value>` when it varies: a grid axis with several values, or an explicit run
+    /// that sets it.
+    Varied(&'static str),
+    /// Never shown (seeds are listed beside the label).
+    Never,
+}
+
+/// One row of the axis table.
+#[derive(Debug, Clone, Copy)]
+pub struct AxisDef {
+    pub axis: Axis,
+    /// The manifest key.
+    pub key: &'static str,
+    pub kind: Kind,
+    /// The optimizer parameter the axis sets; only optimizers that take it accept it.
+    pub optimizer_param: Option<&'static str>,
+    pub label: Label,
+}
+
+/// Every axis, in expansion order.
+pub const AXES: [AxisDef; 7] = [
+    AxisDef {
+        axis: Axis::Model,
+        key: "model",
+        kind: Kind::Name,
+        optimizer_param: None,
+        label: Label::Head,
+    },
+    AxisDef {
+        axis: Axis::Optimizer,
+        key: "optimizer",
+        kind: Kind::Name,
+        optimizer_param: None,
+        label: Label::Head,
+    },
+    AxisDef {
+        axis: Axis::Lr,
+        key: "lr",
+        kind: Kind::Float,
+        optimizer_param: Some("lr"),
+        label: Label::Set("lr="),
+    },
+    AxisDef {
+        axis: Axis::Momentum,
+        key: "momentum",
+        kind: Kind::Float,
+        optimizer_param: Some("momentum"),
+        label: Label::Set("m="),
+    },
+    AxisDef {
+        axis: Axis::Epochs,
+        key: "epochs",
+        kind: Kind::Int,
+        optimizer_param: None,
+        label: Label::Varied("e="),
+    },
+    AxisDef {
+        axis: Axis::BatchSize,
+        key: "batch_size",
+        kind: Kind::Int,
+        optimizer_param: None,
+        label: Label::Set("b="),
+    },
+    AxisDef {
+        axis: Axis::Seed,
+        key: "seed",
+        kind: Kind::Int,
+        optimizer_param: None,
+        label: Label::Never,
+    },
+];
+
+impl Axis {
+    /// This axis's row of [`AXES`].
+    pub fn def(self) -> &'static AxisDef {
+        &AXES[self as usize]
+    }
+
+    /// The manifest key.
+    pub fn key(self) -> &'static str {
+        self.def().key
+    }
+
+    /// The axis a manifest key names.
+    pub fn from_key(key: &str) -> Option<Axis> {
+        AXES.iter().find(|d| d.key == key).map(|d| d.axis)
+    }
+}
+
+/// The manifest keys of every axis, for messages.
+pub fn keys() -> String {
+    AXES.iter().map(|d| d.key).collect::<Vec<_>>().join(", ")
+}
+
+/// A value on an axis, compared by type: `1e-3` and `0.001` are the same learning rate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Name(String),
+    Float(f64),
+    Int(u64),
+}
+
+impl Value {
+    /// `value` (from TOML) as a value of `kind`, or what is wrong with it.
+    pub fn parse(kind: Kind, value: &toml::Value) -> Result<Value, String> {
+        match (kind, value) {
+            (Kind::Name, toml::Value::String(s)) => Ok(Value::Name(s.clone())),
+            (Kind::Float, toml::Value::Float(f)) => Ok(Value::Float(*f)),
+            (Kind::Float, toml::Value::Integer(i)) => Ok(Value::Float(*i as f64)),
+            (Kind::Int, toml::Value::Integer(i)) if *i >= 0 => Ok(Value::Int(*i as u64)),
+            (Kind::Int, toml::Value::Integer(i)) => Err(format!(
+                "invalid value: {i}, expected a whole number, 0 or more"
+            )),
+            (kind, other) => Err(format!(
+                "invalid type: {} `{other}`, expected {}",
+                other.type_str(),
+                match kind {
+                    Kind::Name => "a quoted name",
+                    Kind::Float => "a number",
+                    Kind::Int => "a whole number",
+                }
+            )),
+        }
+    }
+
+    pub fn as_name(&self) -> Option<&str> {
+        match self {
+            Value::Name(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<u64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Name(s) => f.write_str(s),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::Int(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// The values a grid combination, an include / exclude entry or an explicit run sets; an axis
+/// that is absent is "not set here".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entry {
+    pub label: Option<String>,
+    pub values: BTreeMap<Axis, Value>,
+    /// Where it came from, for error messages.
+    pub span: Range<usize>,
+}
+
+impl Entry {
+    pub fn get(&self, axis: Axis) -> Option<&Value> {
+        self.values.get(&axis)
+    }
+
+    pub fn name(&self, axis: Axis) -> Option<&str> {
+        self.get(axis).and_then(Value::as_name)
+    }
+
+    pub fn float(&self, axis: Axis) -> Option<f64> {
+        self.get(axis).and_then(Value::as_float)
+    }
+
+    pub fn int(&self, axis: Axis) -> Option<u64> {
+        self.get(axis).and_then(Value::as_int)
+    }
+
+    /// Whether every value `self` (an exclude entry) sets is the same in `combo`.
+    pub fn matches(&self, combo: &Entry) -> bool {
+        self.values
+            .iter()
+            .all(|(axis, v)| combo.get(*axis) == Some(v))
+    }
+}
+
+/// The `[grid]` section: each present axis with its values (in [`AXES`] order), and the
+/// include / exclude lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grid {
+    pub axes: BTreeMap<Axis, Vec<Value>>,
+    pub include: Vec<Entry>,
+    pub exclude: Vec<Entry>,
+    pub span: Range<usize>,
+    /// Where each axis that is present is written, for error messages.
+    pub axis_spans: BTreeMap<Axis, Range<usize>>,
+}
+
+impl Grid {
+    /// The values of `axis` (empty when the grid does not have it).
+    pub fn values(&self, axis: Axis) -> &[Value] {
+        self.axes.get(&axis).map_or(&[], |v| v.as_slice())
+    }
+
+    /// The Cartesian product of the present axes (first axis outermost), then exclude, then
+    /// include (GitHub Actions matrix semantics: an include entry extends every combination
+    /// whose original axis values it does not contradict, adding its other keys; if it extends
+    /// none, it becomes a combination of its own).
+    pub fn expand(&self) -> Vec<Entry> {
+        let mut combos = if self.axes.is_empty() {
+            Vec::new()
+        } else {
+            vec![Entry {
+                span: self.span.clone(),
+                ..Entry::default()
+            }]
+        };
+        for (axis, values) in &self.axes {
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    values.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.values.insert(*axis, v.clone());
+                        c
+                    })
+                })
+                .collect();
+        }
+        combos.retain(|c| !self.exclude.iter().any(|x| x.matches(c)));
+
+        let original = |axis: &Axis| self.axes.contains_key(axis);
+        let mut added = Vec::new();
+        for inc in &self.include {
+            let mut extended = false;
+            for c in combos.iter_mut() {
+                let compatible = inc
+                    .values
+                    .iter()
+                    .all(|(axis, v)| !original(axis) || c.get(*axis) == Some(v));
+                if compatible {
+                    // Original values are never overwritten; values added by earlier
+                    // includes may be.
+                    for (axis, v) in &inc.values {
+                        if !original(axis) {
+                            c.values.insert(*axis, v.clone());
+                        }
+                    }
+                    if inc.label.is_some() {
+                        c.label = inc.label.clone();
+                    }
+                    extended = true;
+                }
+            }
+            if !extended {
+                added.push(inc.clone());
+            }
+        }
+        combos.extend(added);
+        combos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_in_axis_order_and_keys_round_trip() {
+        for (i, d) in AXES.iter().enumerate() {
+            assert_eq!(d.axis as usize, i, "{}", d.key);
+            assert_eq!(Axis::from_key(d.key), Some(d.axis));
+            assert_eq!(d.axis.key(), d.key);
+        }
+        assert_eq!(Axis::from_key("lr_decay"), None);
+    }
+
+    #[test]
+    fn values_compare_by_type_not_by_spelling() {
+        let a = Value::parse(Kind::Float, &toml::Value::Float(1e-3)).unwrap();
+        let b = Value::parse(Kind::Float, &toml::Value::Float(0.001)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            Value::parse(Kind::Float, &toml::Value::Integer(1)).unwrap(),
+            Value::Float(1.0)
+        );
+        assert!(
+            Value::parse(Kind::Int, &toml::Value::Integer(-1))
+                .unwrap_err()
+                .contains("0 or more")
+        );
+        assert!(
+            Value::parse(Kind::Name, &toml::Value::Integer(3))
+                .unwrap_err()
+                .contains("invalid type")
+        );
+    }
+}

@@ -1,0 +1,773 @@
+//! The TOML manifest: its serde shape (unknown keys refused) and the checks that need more than
+//! types (references, optimizer parameters, layer shapes). Every problem is reported with
+//! `file:line:column` before any training starts.
+
+use crate::error::{Error, Location, ManifestError, Result};
+use crate::spec::arch::{self, Activation, Layer, Shape};
+use crate::spec::grid::{self, Axis, Entry, Grid, Value};
+use crate::spec::optim::{OptimizerKind, OptimizerSpec, Param};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The paper's four models, in manifest format, embedded in the binary.
+pub const BUILTIN_MODELS: &str = include_str!("builtin_models.toml");
+
+/// Datasets `sweep` knows how to read and verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dataset {
+    #[serde(rename = "mnist")]
+    Mnist,
+    #[serde(rename = "fashion-mnist")]
+    FashionMnist,
+}
+
+impl Dataset {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Mnist => "mnist",
+            Dataset::FashionMnist => "fashion-mnist",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "mnist" => Some(Dataset::Mnist),
+            "fashion-mnist" => Some(Dataset::FashionMnist),
+            _ => None,
+        }
+    }
+
+    /// Every image of both datasets is 28x28 grey.
+    pub fn input_shape(self) -> Shape {
+        Shape::Image { c: 1, h: 28, w: 28 }
+    }
+
+    pub fn classes(self) -> usize {
+        10
+    }
+}
+
+/// What the model is validated on after each epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Validation {
+    /// The test set, as the paper did.
+    Test,
+    /// The last `fraction` of the training set, held out (Keras's `validation_split`).
+    Holdout(f64),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    sweep: Spanned<RawSweep>,
+    #[serde(default)]
+    models: BTreeMap<Spanned<String>, Spanned<RawModel>>,
+    #[serde(default)]
+    optimizers: BTreeMap<Spanned<String>, Spanned<RawOptimizer>>,
+    /// Axes by key ([`crate::spec::grid::AXES`]), plus `include` / `exclude` (read with their
+    /// entries' spans by [`GridLists`]).
+    grid: Option<Spanned<RawTable>>,
+    #[serde(default)]
+    runs: Vec<Spanned<RawTable>>,
+    /// Report settings (comparison tables), read by the reporter.
+    #[serde(default)]
+    report: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    name: Spanned<String>,
+    dataset: Spanned<Dataset>,
+    validation: Option<Spanned<toml::Value>>,
+    batch_size: Option<Spanned<usize>>,
+    epochs: Option<Spanned<usize>>,
+    seeds: Option<Spanned<Vec<u64>>>,
+    train_subset: Option<Spanned<usize>>,
+    test_subset: Option<Spanned<usize>>,
+    devices: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    #[serde(default)]
+    description: Option<String>,
+    layers: Vec<Spanned<Layer>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOptimizer {
+    kind: Spanned<OptimizerKind>,
+    lr: Option<Spanned<f64>>,
+    momentum: Option<Spanned<f64>>,
+    nesterov: Option<Spanned<bool>>,
+    rho: Option<Spanned<f64>>,
+    beta1: Option<Spanned<f64>>,
+    beta2: Option<Spanned<f64>>,
+    epsilon: Option<Spanned<f64>>,
+}
+
+/// A table whose keys and values keep their places in the file: a `[[runs]]` entry, a grid
+/// include / exclude entry, the `[grid]` section. Keys are checked against the axis table.
+type RawTable = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+/// The grid's include / exclude lists, each entry with its span (a second, lenient read of the
+/// file: everything else in it is ignored here and checked by [`RawManifest`]).
+#[derive(Debug, Default, Deserialize)]
+struct GridLists {
+    #[serde(default)]
+    include: Vec<Spanned<RawTable>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<RawTable>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GridListsFile {
+    grid: Option<GridLists>,
+}
+
+/// A named architecture, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub name: String,
+    pub description: Option<String>,
+    pub layers: Vec<Layer>,
+    pub infos: Vec<arch::LayerInfo>,
+    pub builtin: bool,
+}
+
+impl Model {
+    pub fn params(&self) -> usize {
+        arch::total_params(&self.infos)
+    }
+}
+
+/// The `[sweep]` section, with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSettings {
+    pub name: String,
+    pub dataset: Dataset,
+    pub validation: Validation,
+    pub batch_size: usize,
+    pub epochs: Option<usize>,
+    pub seeds: Vec<u64>,
+    pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+    /// Default devices for `sweep run` (`cpu`, `cuda:N`).
+    pub devices: Option<Vec<String>>,
+}
+
+/// A parsed and validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub source: String,
+    pub sweep: SweepSettings,
+    /// Built-ins first, then the manifest's own, each in file order.
+    pub models: Vec<Model>,
+    pub optimizers: BTreeMap<String, OptimizerSpec>,
+    pub grid: Option<Grid>,
+    pub runs: Vec<Entry>,
+    pub report: Option<toml::Table>,
+}
+
+impl Manifest {
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// A located error at byte span `span` of this manifest.
+    pub fn error_at(
+        &self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> ManifestError {
+        ManifestError {
+            location: Location::from_offset(&self.path, &self.source, span.start),
+            message: message.into(),
+            help,
+        }
+    }
+}
+
+/// Read and validate the manifest at `path`.
+pub fn load(path: &Path) -> Result<Manifest> {
+    let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &source).map_err(Error::Manifest)
+}
+
+/// Parse and validate manifest text; `path` is only used in messages.
+pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<ManifestError>> {
+    let raw: RawManifest =
+        toml::from_str(source).map_err(|e| vec![toml_error(path, source, &e)])?;
+    let mut errors = Vec::new();
+    let at = |span: Range<usize>, message: String, help: Option<String>| ManifestError {
+        location: Location::from_offset(path, source, span.start),
+        message,
+        help,
+    };
+
+    let mut models = builtin_models();
+    let mut own: Vec<_> = raw.models.iter().collect();
+    own.sort_by_key(|(k, _)| k.span().start);
+    for (name, model) in own {
+        if models.iter().any(|m| m.name == *name.get_ref()) {
+            errors.push(at(
+                name.span(),
+                format!("model `{}` is already defined as a built-in", name.get_ref()),
+                Some("choose another name; built-ins are simple_nn, enhanced_nn, simple_cnn, enhanced_cnn".into()),
+            ));
+            continue;
+        }
+        match validate_model(
+            name.get_ref(),
+            model.get_ref(),
+            raw.sweep.get_ref().dataset.get_ref(),
+        ) {
+            Ok(m) => models.push(m),
+            Err((layer_span, message, help)) => {
+                errors.push(at(layer_span.unwrap_or(model.span()), message, Some(help)))
+            }
+        }
+    }
+
+    let mut optimizers = OptimizerSpec::builtins();
+    for (name, opt) in &raw.optimizers {
+        if optimizers.contains_key(name.get_ref()) {
+            errors.push(at(
+                name.span(),
+                format!(
+                    "optimizer `{}` is already defined as a built-in (Keras defaults)",
+                    name.get_ref()
+                ),
+                Some("choose another name, e.g. `my_sgd`; built-ins are sgd, rmsprop, adam".into()),
+            ));
+            continue;
+        }
+        match validate_optimizer(opt.get_ref()) {
+            Ok(spec) => {
+                optimizers.insert(name.get_ref().clone(), spec);
+            }
+            Err((span, message, help)) => errors.push(at(span, message, Some(help))),
+        }
+    }
+
+    let s = raw.sweep.get_ref();
+    let validation = match &s.validation {
+        None => Validation::Test,
+        Some(v) => match v.get_ref() {
+            toml::Value::String(t) if t == "test" => Validation::Test,
+            toml::Value::Float(f) if *f > 0.0 && *f < 1.0 => Validation::Holdout(*f),
+            other => {
+                errors.push(at(
+                    v.span(),
+                    format!("invalid validation `{other}`"),
+                    Some("use \"test\" (validate on the test set, as the paper did) or a fraction of the training set to hold out, e.g. 0.1".into()),
+                ));
+                Validation::Test
+            }
+        },
+    };
+    let positive = |v: &Option<Spanned<usize>>, what: &str, errors: &mut Vec<ManifestError>| {
+        if let Some(v) = v
+            && *v.get_ref() == 0
+        {
+            errors.push(at(v.span(), format!("{what} must be at least 1"), None));
+        }
+    };
+    positive(&s.batch_size, "batch_size", &mut errors);
+    positive(&s.epochs, "epochs", &mut errors);
+    positive(&s.train_subset, "train_subset", &mut errors);
+    positive(&s.test_subset, "test_subset", &mut errors);
+    if let Some(seeds) = &s.seeds
+        && seeds.get_ref().is_empty()
+    {
+        errors.push(at(
+            seeds.span(),
+            "seeds is empty".into(),
+            Some("give at least one seed, e.g. seeds = [1]".into()),
+        ));
+    }
+    if s.name.get_ref().is_empty()
+        || !s
+            .name
+            .get_ref()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        errors.push(at(
+            s.name.span(),
+            format!(
+                "sweep name `{}` cannot be used as a directory name",
+                s.name.get_ref()
+            ),
+            Some("use letters, digits, '-', '_' or '.'".into()),
+        ));
+    }
+    let sweep = SweepSettings {
+        name: s.name.get_ref().clone(),
+        dataset: *s.dataset.get_ref(),
+        validation,
+        batch_size: s.batch_size.as_ref().map_or(32, |b| *b.get_ref()),
+        epochs: s.epochs.as_ref().map(|e| *e.get_ref()),
+        seeds: s.seeds.as_ref().map_or(vec![1], |v| v.get_ref().clone()),
+        train_subset: s.train_subset.as_ref().map(|v| *v.get_ref()),
+        test_subset: s.test_subset.as_ref().map(|v| *v.get_ref()),
+        devices: s.devices.as_ref().map(|v| v.get_ref().clone()),
+    };
+
+    let grid = match &raw.grid {
+        None => None,
+        Some(g) => {
+            let lists: GridListsFile =
+                toml::from_str(source).map_err(|e| vec![toml_error(path, source, &e)])?;
+            let lists = lists.grid.unwrap_or_default();
+            Some(parse_grid(g, &lists, &at, &mut errors))
+        }
+    };
+    let runs: Vec<Entry> = raw
+        .runs
+        .iter()
+        .map(|r| parse_entry(r, &at, &mut errors))
+        .collect();
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let manifest = Manifest {
+        path: path.to_path_buf(),
+        source: source.to_string(),
+        sweep,
+        models,
+        optimizers,
+        grid,
+        runs,
+        report: raw.report.map(|r| r.into_inner()),
+    };
+    if manifest.grid.is_none() && manifest.runs.is_empty() {
+        return Err(vec![manifest.error_at(
+            0..0,
+            "the manifest declares no runs",
+            Some("add a [grid] section or one or more [[runs]] tables".into()),
+        )]);
+    }
+    Ok(manifest)
+}
+
+type At<'a> = dyn Fn(Range<usize>, String, Option<String>) -> ManifestError + 'a;
+
+/// An unknown key in a run, include / exclude entry or the grid: the keys it takes instead.
+fn unknown_key(at: &At, key: &Spanned<String>, extra: &str) -> ManifestError {
+    at(
+        key.span(),
+        format!(
+            "unknown field `{}`, expected one of {extra}{}",
+            key.get_ref(),
+            grid::keys()
+        ),
+        Some("remove or rename the key; the accepted keys are listed above".into()),
+    )
+}
+
+/// A `[[runs]]` entry or an include / exclude entry: `label` and axis values, typed by the
+/// axis table.
+fn parse_entry(raw: &Spanned<RawTable>, at: &At, errors: &mut Vec<ManifestError>) -> Entry {
+    let mut entry = Entry {
+        span: raw.span(),
+        ..Entry::default()
+    };
+    for (key, value) in raw.get_ref() {
+        if key.get_ref() == "label" {
+            match value.get_ref() {
+                toml::Value::String(s) => entry.label = Some(s.clone()),
+                other => errors.push(at(
+                    value.span(),
+                    format!(
+                        "invalid type: {} `{other}`, expected a quoted label",
+                        other.type_str()
+                    ),
+                    Some("check the value's type (quoted string, integer, float, array)".into()),
+                )),
+            }
+            continue;
+        }
+        let Some(axis) = Axis::from_key(key.get_ref()) else {
+            errors.push(unknown_key(at, key, "label, "));
+            continue;
+        };
+        match Value::parse(axis.def().kind, value.get_ref()) {
+            Ok(v) => {
+                entry.values.insert(axis, v);
+            }
+            Err(message) => errors.push(at(value.span(), message, None)),
+        }
+    }
+    entry
+}
+
+/// The `[grid]` section: each axis an array of values of its type, not empty.
+fn parse_grid(
+    raw: &Spanned<RawTable>,
+    lists: &GridLists,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> Grid {
+    let mut grid = Grid {
+        span: raw.span(),
+        include: lists
+            .include
+            .iter()
+            .map(|e| parse_entry(e, at, errors))
+            .collect(),
+        exclude: lists
+            .exclude
+            .iter()
+            .map(|e| parse_entry(e, at, errors))
+            .collect(),
+        ..Grid::default()
+    };
+    for (key, value) in raw.get_ref() {
+        if matches!(key.get_ref().as_str(), "include" | "exclude") {
+            continue;
+        }
+        let Some(axis) = Axis::from_key(key.get_ref()) else {
+            errors.push(unknown_key(at, key, "include, exclude, "));
+            continue;
+        };
+        let toml::Value::Array(items) = value.get_ref() else {
+            errors.push(at(
+                value.span(),
+                format!("grid axis `{}` must be an array of values", key.get_ref()),
+                Some(format!("write {} = [ ... ]", key.get_ref())),
+            ));
+            continue;
+        };
+        if items.is_empty() {
+            errors.push(at(
+                value.span(),
+                format!(
+                    "grid axis `{}` is empty, so the grid expands to nothing",
+                    key.get_ref()
+                ),
+                Some(format!(
+                    "give `{}` at least one value, or remove it",
+                    key.get_ref()
+                )),
+            ));
+        }
+        let mut values = Vec::with_capacity(items.len());
+        for item in items {
+            match Value::parse(axis.def().kind, item) {
+                Ok(v) => values.push(v),
+                Err(message) => errors.push(at(value.span(), message, None)),
+            }
+        }
+        grid.axes.insert(axis, values);
+        grid.axis_spans.insert(axis, value.span());
+    }
+    grid
+}
+
+/// The built-in models, parsed from the embedded TOML.
+pub fn builtin_models() -> Vec<Model> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        models: BTreeMap<Spanned<String>, Spanned<RawModel>>,
+    }
+    let file: File = toml::from_str(BUILTIN_MODELS).expect("built-in models parse");
+    let mut entries: Vec<_> = file.models.iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    entries
+        .into_iter()
+        .map(|(name, model)| {
+            let mut m = validate_model(name.get_ref(), model.get_ref(), &Dataset::Mnist)
+                .unwrap_or_else(|e| {
+                    panic!("built-in model {} is invalid: {}", name.get_ref(), e.1)
+                });
+            m.builtin = true;
+            m
+        })
+        .collect()
+}
+
+type SpannedProblem = (Option<Range<usize>>, String, String);
+
+fn validate_model(
+    name: &str,
+    raw: &RawModel,
+    dataset: &Dataset,
+) -> std::result::Result<Model, SpannedProblem> {
+    let layers: Vec<Layer> = raw.layers.iter().map(|l| l.get_ref().clone()).collect();
+    let span_of = |i: usize| raw.layers.get(i).map(|l| l.span());
+    if layers.is_empty() {
+        return Err((
+            None,
+            format!("model `{name}` has no layers"),
+            format!(
+                "add layers, e.g. {{ type = \"flatten\" }}, {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
+                dataset.classes()
+            ),
+        ));
+    }
+    let infos = arch::infer(&layers, dataset.input_shape()).map_err(|e| {
+        (
+            span_of(e.layer),
+            format!("model `{name}`, layer {}: {}", e.layer + 1, e.message),
+            e.help,
+        )
+    })?;
+    for (i, layer) in layers.iter().enumerate() {
+        if layer.activation() == Activation::Softmax && i + 1 != layers.len() {
+            return Err((
+                span_of(i),
+                format!(
+                    "model `{name}`, layer {}: softmax is only supported on the output layer",
+                    i + 1
+                ),
+                "use relu, sigmoid or tanh on hidden layers".into(),
+            ));
+        }
+    }
+    let last = layers.len() - 1;
+    match &layers[last] {
+        Layer::Dense {
+            units,
+            activation: Activation::Softmax,
+        } if *units == dataset.classes() => {}
+        _ => {
+            return Err((
+                span_of(last),
+                format!(
+                    "model `{name}`: the output layer must be dense with {} units and softmax",
+                    dataset.classes()
+                ),
+                format!(
+                    "end the layer list with {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
+                    dataset.classes()
+                ),
+            ));
+        }
+    }
+    Ok(Model {
+        name: name.to_string(),
+        description: raw.description.clone(),
+        layers,
+        infos,
+        builtin: false,
+    })
+}
+
+fn validate_optimizer(
+    raw: &RawOptimizer,
+) -> std::result::Result<OptimizerSpec, (Range<usize>, String, String)> {
+    let kind = *raw.kind.get_ref();
+    let allowed = kind.parameters();
+    let given: [(&str, Option<Range<usize>>); 7] = [
+        ("lr", raw.lr.as_ref().map(|v| v.span())),
+        ("momentum", raw.momentum.as_ref().map(|v| v.span())),
+        ("nesterov", raw.nesterov.as_ref().map(|v| v.span())),
+        ("rho", raw.rho.as_ref().map(|v| v.span())),
+        ("beta1", raw.beta1.as_ref().map(|v| v.span())),
+        ("beta2", raw.beta2.as_ref().map(|v| v.span())),
+        ("epsilon", raw.epsilon.as_ref().map(|v| v.span())),
+    ];
+    for (param, span) in given.clone() {
+        if let Some(span) = span
+            && !allowed.contains(&param)
+        {
+            return Err((
+                span,
+                format!("`{param}` is not a parameter of {}", kind.name()),
+                format!("{} takes: {}", kind.name(), allowed.join(", ")),
+            ));
+        }
+    }
+    let mut spec = OptimizerSpec::keras_default(kind);
+    let floats = [
+        ("lr", &raw.lr),
+        ("momentum", &raw.momentum),
+        ("rho", &raw.rho),
+        ("beta1", &raw.beta1),
+        ("beta2", &raw.beta2),
+        ("epsilon", &raw.epsilon),
+    ];
+    for (param, v) in floats {
+        if let Some(v) = v {
+            spec.set(param, Param::Float(*v.get_ref())).map_err(|e| {
+                (
+                    v.span(),
+                    e,
+                    "see the optimizer reference in the README".into(),
+                )
+            })?;
+        }
+    }
+    if let Some(v) = &raw.nesterov {
+        spec.set("nesterov", Param::Bool(*v.get_ref()))
+            .map_err(|e| {
+                (
+                    v.span(),
+                    e,
+                    "see the optimizer reference in the README".into(),
+                )
+            })?;
+    }
+    spec.check().map_err(|(param, msg)| {
+        let span = given
+            .iter()
+            .find(|(p, _)| *p == param)
+            .and_then(|(_, s)| s.clone())
+            .unwrap_or(raw.kind.span());
+        (
+            span,
+            msg,
+            "see the optimizer reference in the README".to_string(),
+        )
+    })?;
+    Ok(spec)
+}
+
+/// Turn a TOML/serde error into a located manifest error with a hint.
+fn toml_error(path: &Path, source: &str, e: &toml::de::Error) -> ManifestError {
+    let offset = e.span().map_or(0, |s| s.start);
+    let message = e.message().trim().to_string();
+    let help = if message.contains("unknown field") {
+        Some("remove or rename the key; the accepted keys are listed above".into())
+    } else if message.contains("unknown variant") {
+        Some("use one of the values listed above".into())
+    } else if message.contains("missing field") {
+        Some("add the missing key".into())
+    } else if message.contains("invalid type") {
+        Some("check the value's type (quoted string, integer, float, array)".into())
+    } else if message.contains("duplicate key") {
+        Some("each name may be defined once".into())
+    } else {
+        None
+    };
+    ManifestError {
+        location: Location::from_offset(path, source, offset),
+        message,
+        help,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> std::result::Result<Manifest, Vec<ManifestError>> {
+        parse(Path::new("m.toml"), s)
+    }
+
+    const HEAD: &str = "[sweep]\nname = \"t\"\ndataset = \"mnist\"\n";
+
+    #[test]
+    fn builtin_totals_match_the_paper() {
+        let totals: Vec<_> = builtin_models()
+            .iter()
+            .map(|m| (m.name.clone(), m.params()))
+            .collect();
+        assert_eq!(
+            totals,
+            vec![
+                ("simple_nn".to_string(), 25_450),
+                ("enhanced_nn".to_string(), 109_386),
+                ("simple_cnn".to_string(), 90_678),
+                ("enhanced_cnn".to_string(), 475_434),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let src = format!(
+            "{HEAD}bacth_size = 3\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n"
+        );
+        let e = &parse_str(&src).unwrap_err()[0];
+        assert_eq!((e.location.line, e.location.column), (4, 1), "{e}");
+        assert!(e.message.contains("bacth_size"), "{e}");
+        assert!(e.message.contains("batch_size"), "lists accepted keys: {e}");
+    }
+
+    #[test]
+    fn momentum_on_adam_is_refused() {
+        let src = format!(
+            "{HEAD}[optimizers.a]\nkind = \"adam\"\nmomentum = 0.9\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"a\"\nepochs = 1\n"
+        );
+        let e = &parse_str(&src).unwrap_err()[0];
+        assert_eq!(e.location.line, 6, "{e}");
+        assert!(e.message.contains("not a parameter of adam"), "{e}");
+    }
+
+    #[test]
+    fn dense_without_flatten_points_at_the_layer() {
+        let src = format!(
+            "{HEAD}[models.m]\nlayers = [\n  {{ type = \"dense\", units = 10, activation = \"softmax\" }},\n]\n[[runs]]\nmodel = \"m\"\noptimizer = \"sgd\"\nepochs = 1\n"
+        );
+        let e = &parse_str(&src).unwrap_err()[0];
+        assert_eq!((e.location.line, e.location.column), (6, 3), "{e}");
+        assert!(e.help.as_deref().unwrap().contains("flatten"), "{e}");
+    }
+
+    #[test]
+    fn unknown_layer_type_lists_the_accepted_ones() {
+        let src = format!(
+            "{HEAD}[models.m]\nlayers = [{{ type = \"conv3d\" }}]\n[[runs]]\nmodel = \"m\"\noptimizer = \"sgd\"\nepochs = 1\n"
+        );
+        let e = &parse_str(&src).unwrap_err()[0];
+        assert_eq!(e.location.line, 5, "{e}");
+        assert!(
+            e.message.contains("conv3d") && e.message.contains("max_pool"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let src = format!(
+            "{HEAD}batch_size = \"32\"\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n"
+        );
+        let e = &parse_str(&src).unwrap_err()[0];
+        assert_eq!(e.location.line, 4, "{e}");
+        assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn builtin_name_cannot_be_redefined() {
+        let src = format!(
+            "{HEAD}[models.simple_nn]\nlayers = [{{ type = \"flatten\" }}, {{ type = \"dense\", units = 10, activation = \"softmax\" }}]\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n"
+        );
+        let e = &parse_str(&src).unwrap_err()[0];
+        assert!(e.message.contains("already defined"), "{e}");
+    }
+
+    #[test]
+    fn validation_accepts_test_or_fraction() {
+        let ok = format!(
+            "{HEAD}validation = 0.1\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n"
+        );
+        assert_eq!(
+            parse_str(&ok).unwrap().sweep.validation,
+            Validation::Holdout(0.1)
+        );
+        let bad = format!(
+            "{HEAD}validation = \"train\"\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n"
+        );
+        assert!(
+            parse_str(&bad).unwrap_err()[0]
+                .message
+                .contains("invalid validation")
+        );
+    }
+}

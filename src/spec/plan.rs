@@ -1,0 +1,486 @@
+//! Expand a manifest into fully resolved runs: the grid's Cartesian product (first axis
+//! outermost) with GitHub-Actions-style `include` / `exclude`, then the explicit `[[runs]]`,
+//! each repeated over the sweep's seeds unless it sets its own.
+
+use crate::data;
+use crate::error::{Error, ManifestError, Result};
+use crate::spec::arch::{self, Layer};
+use crate::spec::grid::{AXES, Axis, Entry, Label};
+use crate::spec::manifest::{Dataset, Manifest, Validation};
+use crate::spec::optim::{OptimizerSpec, Param};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::ops::Range;
+
+/// The data a run trains and validates on. Part of its identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    pub dataset: Dataset,
+    /// Digest of the canonical files (their published SHA-256s), so a different dataset
+    /// release is a different run.
+    pub digest: String,
+    pub validation: Validation,
+    pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+}
+
+impl DataSpec {
+    /// Number of training examples per epoch (after any subset and hold-out).
+    pub fn train_examples(&self) -> usize {
+        let n = self.train_subset.unwrap_or(60_000).min(60_000);
+        match self.validation {
+            Validation::Test => n,
+            Validation::Holdout(f) => n - data::holdout_len(n, f),
+        }
+    }
+}
+
+/// One fully resolved training run: everything needed to train it, nothing left to defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Run {
+    /// Short, filename-safe hash of the run's meaning (see `Run::identity`).
+    pub id: String,
+    /// The configuration's name for tables: same for runs that differ only by seed.
+    pub label: String,
+    pub sweep: String,
+    pub model: String,
+    pub layers: Vec<Layer>,
+    pub params: usize,
+    pub optimizer_name: String,
+    pub optimizer: OptimizerSpec,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub data: DataSpec,
+    /// Estimated training FLOPs for the whole run (forward + backward, every epoch).
+    pub train_flops: u64,
+}
+
+/// What makes two runs the same run. Names, labels and estimates are left out: renaming a model
+/// does not change what is trained. Bump `format` only when training semantics change.
+#[derive(Serialize)]
+struct Identity<'a> {
+    format: u32,
+    layers: &'a [Layer],
+    optimizer: &'a OptimizerSpec,
+    epochs: usize,
+    batch_size: usize,
+    seed: u64,
+    data: &'a DataSpec,
+}
+
+const IDENTITY_FORMAT: u32 = 1;
+
+impl Run {
+    fn identity_json(&self) -> String {
+        serde_json::to_string(&Identity {
+            format: IDENTITY_FORMAT,
+            layers: &self.layers,
+            optimizer: &self.optimizer,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            data: &self.data,
+        })
+        .expect("identity serializes")
+    }
+
+    /// The run id: the first 12 hex digits of SHA-256 over the canonical identity JSON.
+    pub fn compute_id(&self) -> String {
+        hex::encode(Sha256::digest(self.identity_json().as_bytes()))[..12].to_string()
+    }
+
+    /// The seed that drives this run's random draws, derived from the manifest seed and the
+    /// run's identity (never from order or timing), so different runs get independent streams.
+    pub fn training_seed(&self) -> u64 {
+        let h = Sha256::digest(format!("training-seed:{}", self.identity_json()).as_bytes());
+        u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
+    }
+
+    /// Identifies the configuration: the run's identity without its seed. Runs that differ only
+    /// by seed share it, and are aggregated together in reports.
+    pub fn config_id(&self) -> String {
+        let mut unseeded = self.clone();
+        unseeded.seed = 0;
+        unseeded.compute_id()
+    }
+
+    /// Label including the seed, unique within a sweep.
+    pub fn display_label(&self) -> String {
+        format!("{} seed={}", self.label, self.seed)
+    }
+}
+
+/// The expanded runs of a manifest, in a stable order.
+pub fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
+    let mut errors = Vec::new();
+    let mut entries: Vec<(Entry, Range<usize>, bool)> = Vec::new();
+    if let Some(grid) = &manifest.grid {
+        for e in grid.expand() {
+            let span = e.span.clone();
+            entries.push((e, span, true));
+        }
+    }
+    for e in &manifest.runs {
+        entries.push((e.clone(), e.span.clone(), false));
+    }
+
+    let mut runs: Vec<Run> = Vec::new();
+    // Run id -> index in `runs`: duplicates found in O(1) each, so planning stays linear.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (entry, span, from_grid) in entries {
+        match resolve(manifest, &entry, from_grid) {
+            Ok(mut rs) => {
+                for r in rs.drain(..) {
+                    if let Some(prev) = seen.get(&r.id).map(|&i| &runs[i]) {
+                        errors.push(
+                            manifest.error_at(
+                                span.clone(),
+                                format!(
+                                    "this entry repeats run {} ({})",
+                                    r.id,
+                                    prev.display_label()
+                                ),
+                                Some(
+                                    "remove the duplicate, or change a hyperparameter or the seed"
+                                        .into(),
+                                ),
+                            ),
+                        );
+                    } else {
+                        seen.insert(r.id.clone(), runs.len());
+                        runs.push(r);
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if runs.is_empty() && errors.is_empty() {
+        errors.push(manifest.error_at(
+            manifest.grid.as_ref().map_or(0..0, |g| g.span.clone()),
+            "the grid expands to no runs (every combination is excluded)",
+            Some("loosen the exclude list or add include entries".into()),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(runs)
+    } else {
+        errors.dedup();
+        Err(Error::Manifest(errors))
+    }
+}
+
+/// Resolve one combination or explicit run into runs (one per seed).
+fn resolve(
+    m: &Manifest,
+    e: &Entry,
+    from_grid: bool,
+) -> std::result::Result<Vec<Run>, ManifestError> {
+    let axis_span = |axis: Axis| {
+        if from_grid {
+            m.grid
+                .as_ref()
+                .and_then(|g| g.axis_spans.get(&axis).cloned())
+                .unwrap_or_else(|| e.span.clone())
+        } else {
+            e.span.clone()
+        }
+    };
+    let model_names = || {
+        m.models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(model_name) = e.name(Axis::Model) else {
+        return Err(m.error_at(
+            e.span.clone(),
+            "no model given for this run",
+            Some(format!("set model = one of: {}", model_names())),
+        ));
+    };
+    let Some(model) = m.model(model_name) else {
+        return Err(m.error_at(
+            axis_span(Axis::Model),
+            format!("unknown model `{model_name}`"),
+            Some(format!(
+                "defined models: {}; declare others under [models.<name>]",
+                model_names()
+            )),
+        ));
+    };
+    let opt_names = || m.optimizers.keys().cloned().collect::<Vec<_>>().join(", ");
+    let Some(opt_name) = e.name(Axis::Optimizer) else {
+        return Err(m.error_at(
+            e.span.clone(),
+            "no optimizer given for this run",
+            Some(format!("set optimizer = one of: {}", opt_names())),
+        ));
+    };
+    let Some(base) = m.optimizers.get(opt_name) else {
+        return Err(m.error_at(
+            axis_span(Axis::Optimizer),
+            format!("unknown optimizer `{opt_name}`"),
+            Some(format!(
+                "defined optimizers: {}; declare others under [optimizers.<name>]",
+                opt_names()
+            )),
+        ));
+    };
+    // The axes that set optimizer parameters, on the optimizer that takes them.
+    let mut optimizer = base.clone();
+    for def in AXES.iter() {
+        let (Some(param), Some(value)) = (def.optimizer_param, e.float(def.axis)) else {
+            continue;
+        };
+        if !base.kind().parameters().contains(&param) {
+            let takers: Vec<&str> = crate::spec::optim::OptimizerKind::ALL
+                .iter()
+                .filter(|k| k.parameters().contains(&param))
+                .map(|k| k.name())
+                .collect();
+            return Err(m.error_at(
+                axis_span(def.axis),
+                format!(
+                    "{} does not apply to optimizer `{opt_name}` ({})",
+                    def.key,
+                    base.kind().name()
+                ),
+                Some(format!(
+                    "{} applies to {}; use grid.exclude to skip this combination",
+                    def.key,
+                    takers.join(" and ")
+                )),
+            ));
+        }
+        optimizer
+            .set(param, Param::Float(value))
+            .map_err(|msg| m.error_at(axis_span(def.axis), msg, None))?;
+    }
+    if let Err((param, msg)) = optimizer.check() {
+        let axis = Axis::from_key(param).unwrap_or(Axis::Optimizer);
+        return Err(m.error_at(axis_span(axis), msg, None));
+    }
+    let Some(epochs) = e.int(Axis::Epochs).map(|v| v as usize).or(m.sweep.epochs) else {
+        return Err(m.error_at(
+            e.span.clone(),
+            "no epochs given for this run",
+            Some("set epochs here, in [grid], or a default in [sweep]".into()),
+        ));
+    };
+    if epochs == 0 {
+        return Err(m.error_at(axis_span(Axis::Epochs), "epochs must be at least 1", None));
+    }
+    let batch_size = e
+        .int(Axis::BatchSize)
+        .map_or(m.sweep.batch_size, |v| v as usize);
+    if batch_size == 0 {
+        return Err(m.error_at(
+            axis_span(Axis::BatchSize),
+            "batch_size must be at least 1",
+            None,
+        ));
+    }
+    let seeds = match e.int(Axis::Seed) {
+        Some(s) => vec![s],
+        None => m.sweep.seeds.clone(),
+    };
+    let label = e.label.clone().unwrap_or_else(|| label(m, e, from_grid));
+    let data = DataSpec {
+        dataset: m.sweep.dataset,
+        digest: data::dataset_digest(m.sweep.dataset),
+        validation: m.sweep.validation,
+        train_subset: m.sweep.train_subset,
+        test_subset: m.sweep.test_subset,
+    };
+    let train_flops =
+        arch::training_flops_per_example(&model.infos) * (data.train_examples() * epochs) as u64;
+    Ok(seeds
+        .into_iter()
+        .map(|seed| {
+            let mut run = Run {
+                id: String::new(),
+                label: label.clone(),
+                sweep: m.sweep.name.clone(),
+                model: model.name.clone(),
+                layers: model.layers.clone(),
+                params: model.params(),
+                optimizer_name: opt_name.to_string(),
+                optimizer: optimizer.clone(),
+                epochs,
+                batch_size,
+                seed,
+                data: data.clone(),
+                train_flops,
+            };
+            run.id = run.compute_id();
+            run
+        })
+        .collect())
+}
+
+/// A configuration's default label, from the axis table: `model optimizer` then ` lr=...` and
+/// the like for the axes it sets (see [`Label`]).
+fn label(m: &Manifest, e: &Entry, from_grid: bool) -> String {
+    let head: Vec<&str> = AXES
+        .iter()
+        .filter(|d| d.label == Label::Head)
+        .filter_map(|d| e.name(d.axis))
+        .collect();
+    let mut l = head.join(" ");
+    for def in AXES.iter() {
+        let Some(value) = e.get(def.axis) else {
+            continue;
+        };
+        let shown = match def.label {
+            Label::Head | Label::Never => None,
+            Label::Set(prefix) => Some(prefix),
+            Label::Varied(prefix) => {
+                let varied = if from_grid {
+                    m.grid
+                        .as_ref()
+                        .is_some_and(|g| g.values(def.axis).len() > 1)
+                } else {
+                    true
+                };
+                varied.then_some(prefix)
+            }
+        };
+        if let Some(prefix) = shown {
+            l.push_str(&format!(" {prefix}{value}"));
+        }
+    }
+    l
+}
+
+/// Totals shown under a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Totals {
+    pub runs: usize,
+    pub epochs: usize,
+    pub train_flops: u64,
+}
+
+pub fn totals(runs: &[Run]) -> Totals {
+    Totals {
+        runs: runs.len(),
+        epochs: runs.iter().map(|r| r.epochs).sum(),
+        train_flops: runs.iter().map(|r| r.train_flops).sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn plan(src: &str) -> Result<Vec<Run>> {
+        let m = crate::spec::manifest::parse(Path::new("m.toml"), src).map_err(Error::Manifest)?;
+        expand(&m)
+    }
+
+    const HEAD: &str = "[sweep]\nname = \"t\"\ndataset = \"mnist\"\nepochs = 1\n";
+
+    #[test]
+    fn grid_order_is_pinned_first_axis_outermost() {
+        let runs = plan(&format!("{HEAD}[grid]\nmodel = [\"simple_nn\", \"simple_cnn\"]\noptimizer = [\"sgd\", \"adam\"]\nseed = [1, 2]\n")).unwrap();
+        let got: Vec<_> = runs
+            .iter()
+            .map(|r| format!("{} {} {}", r.model, r.optimizer_name, r.seed))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "simple_nn sgd 1",
+                "simple_nn sgd 2",
+                "simple_nn adam 1",
+                "simple_nn adam 2",
+                "simple_cnn sgd 1",
+                "simple_cnn sgd 2",
+                "simple_cnn adam 1",
+                "simple_cnn adam 2",
+            ]
+        );
+    }
+
+    #[test]
+    fn include_and_exclude_follow_github_actions() {
+        let runs = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\", \"simple_cnn\"]\noptimizer = [\"sgd\", \"adam\"]\n\
+             exclude = [{{ model = \"simple_cnn\", optimizer = \"sgd\" }}]\n\
+             include = [{{ optimizer = \"sgd\", epochs = 3 }}, {{ model = \"enhanced_cnn\", optimizer = \"rmsprop\" }}]\n"
+        ))
+        .unwrap();
+        let got: Vec<_> = runs
+            .iter()
+            .map(|r| format!("{} {} {}", r.model, r.optimizer_name, r.epochs))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "simple_nn sgd 3",
+                "simple_nn adam 1",
+                "simple_cnn adam 1",
+                "enhanced_cnn rmsprop 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn momentum_axis_on_adam_is_an_error() {
+        let e = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nmomentum = [0.9]\n"
+        ))
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.contains("momentum does not apply") && s.contains("m.toml:8:"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn unknown_model_lists_known_ones() {
+        let e = plan(&format!(
+            "{HEAD}[[runs]]\nmodel = \"resnet\"\noptimizer = \"sgd\"\n"
+        ))
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(
+            s.contains("unknown model `resnet`") && s.contains("simple_cnn"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn run_ids_are_stable_and_mean_something() {
+        let a = plan(&format!(
+            "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n"
+        ))
+        .unwrap();
+        // Pinned: changing this id means every stored result is orphaned. Only change it with
+        // IDENTITY_FORMAT, on purpose.
+        assert_eq!(a[0].id, "a3148c40c4b1");
+        let b = plan(&format!(
+            "{HEAD}[[runs]]\nlabel = \"renamed\"\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n"
+        ))
+        .unwrap();
+        assert_eq!(a[0].id, b[0].id, "labels do not change identity");
+        let c = plan(&format!(
+            "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nlr = 0.02\n"
+        ))
+        .unwrap();
+        assert_ne!(a[0].id, c[0].id);
+        assert_ne!(a[0].training_seed(), c[0].training_seed());
+    }
+
+    #[test]
+    fn duplicate_runs_are_reported() {
+        let e = plan(&format!("{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nlr = 0.01\n")).unwrap_err();
+        assert!(e.to_string().contains("repeats run"), "{e}");
+    }
+}

@@ -1,0 +1,284 @@
+//! Training one run with burn: Keras semantics (inputs / 255, categorical cross-entropy,
+//! running-mean training metrics over the epoch, the last partial batch kept), deterministic
+//! shuffling and dropout from the run's seed. Also home to the network ([`model`]), the backend
+//! choice ([`backend`]) and our CPU kernels ([`conv`]).
+
+pub mod backend;
+pub mod conv;
+pub mod model;
+
+use crate::data::{IMAGE, Split};
+use crate::results::checkpoint::Checkpoint;
+use crate::results::record::{BatchProgress, EpochRecord};
+use crate::spec::optim::OptimizerSpec;
+use crate::spec::plan::Run;
+use crate::train::model::{Network, dropout_mask};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{
+    AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, RmsPropConfig, SgdConfig,
+};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+/// How training ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Completed,
+    /// The loss became NaN or infinite during `epoch` (1-based).
+    Diverged {
+        epoch: usize,
+        batch: usize,
+    },
+    /// Stopped on request after the last completed epoch.
+    Interrupted,
+}
+
+/// Callbacks from the training loop.
+pub trait Observer {
+    fn batch(&mut self, _p: BatchProgress) {}
+    /// Called after each completed epoch (its record is the last of `state.records`);
+    /// return `false` to stop after it.
+    fn epoch(&mut self, _state: &State) -> bool {
+        true
+    }
+}
+
+/// Observes nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Everything a run's training carries from one epoch to the next.
+pub struct State {
+    pub network: Network,
+    pub optimizer: ModuleOptimizer,
+    /// Completed epochs.
+    pub records: Vec<EpochRecord>,
+}
+
+impl State {
+    /// A fresh start: Keras-initialised weights from the run's stream 0, a new optimizer.
+    pub fn new(run: &Run, ad: &Device) -> Self {
+        let input = run.data.dataset.input_shape();
+        State {
+            network: Network::new(&run.layers, input, &mut rng(run, 0), ad),
+            optimizer: burn_optimizer(&run.optimizer),
+            records: Vec::new(),
+        }
+    }
+
+    /// Serialize into a checkpoint.
+    pub fn checkpoint(&self) -> Result<Checkpoint, String> {
+        let model = self
+            .network
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| format!("{e:?}"))?;
+        let optimizer = self
+            .optimizer
+            .to_record()
+            .into_bytes()
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Checkpoint {
+            records: self.records.clone(),
+            model: model.to_vec(),
+            optimizer: optimizer.to_vec(),
+        })
+    }
+
+    /// Rebuild the state a checkpoint was taken from.
+    pub fn restore(run: &Run, ad: &Device, c: &Checkpoint) -> Result<Self, String> {
+        let fresh = State::new(run, ad);
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(c.model.clone()))
+            .map_err(|e| format!("{e:?}"))?;
+        let network = fresh
+            .network
+            .try_load_record(record)
+            .map_err(|e| format!("{e:?}"))?;
+        let orecord = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(c.optimizer.clone()))
+            .map_err(|e| format!("{e:?}"))?;
+        let optimizer = fresh.optimizer.load_record(orecord);
+        Ok(State {
+            network,
+            optimizer,
+            records: c.records.clone(),
+        })
+    }
+}
+
+/// The run's RNG for stream `stream`: 0 initialises weights, `e` drives epoch `e`'s shuffle and
+/// dropout, so any epoch can be replayed (or resumed) without replaying the ones before it.
+pub fn rng(run: &Run, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(run.training_seed());
+    r.set_stream(stream);
+    r
+}
+
+/// Train `run` from `state` (after its completed epochs) to the last epoch, on `train`,
+/// validating on `val`. `ad` must be an autodiff device.
+pub fn train(
+    run: &Run,
+    train: &Split,
+    val: &Split,
+    ad: &Device,
+    mut state: State,
+    observer: &mut dyn Observer,
+) -> (State, Outcome) {
+    let lr = run.optimizer.lr();
+    let loss_fn = CrossEntropyLossConfig::new().init(ad);
+    let n = train.len();
+    let batches = n.div_ceil(run.batch_size);
+    for epoch in state.records.len() + 1..=run.epochs {
+        let start = Instant::now();
+        let mut r = rng(run, epoch as u64);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut r);
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        for (b, chunk) in order.chunks(run.batch_size).enumerate() {
+            let (images, labels) = batch(train, chunk, ad);
+            let masks: Vec<_> = state
+                .network
+                .dropout_shapes(chunk.len())
+                .into_iter()
+                .map(|(rows, cols, rate)| dropout_mask(&mut r, rows, cols, rate, ad))
+                .collect();
+            let logits = state.network.forward(images, Some(&masks)); // [batch, classes]
+            let loss = loss_fn.forward(logits.clone(), labels.clone()); // [1]
+            let loss_value = loss.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                return (
+                    state,
+                    Outcome::Diverged {
+                        epoch,
+                        batch: b + 1,
+                    },
+                );
+            }
+            correct += count_correct(logits, labels);
+            loss_sum += loss_value * chunk.len() as f64;
+            seen += chunk.len();
+            let grads = GradientsParams::from_grads(loss.backward(), &state.network);
+            state.network = state.optimizer.step(lr, state.network, grads);
+            observer.batch(BatchProgress {
+                epoch,
+                batch: b + 1,
+                batches,
+                loss: loss_sum / seen as f64,
+                accuracy: correct as f64 / seen as f64,
+            });
+        }
+        let train_seconds = start.elapsed().as_secs_f64();
+        let (val_loss, val_accuracy) = evaluate(&state.network, val, ad);
+        state.records.push(EpochRecord {
+            epoch,
+            train_loss: loss_sum / seen as f64,
+            train_accuracy: correct as f64 / seen as f64,
+            val_loss,
+            val_accuracy,
+            seconds: start.elapsed().as_secs_f64(),
+            images_per_sec: seen as f64 / train_seconds,
+        });
+        if !val_loss.is_finite() {
+            return (
+                state,
+                Outcome::Diverged {
+                    epoch,
+                    batch: batches,
+                },
+            );
+        }
+        if !observer.epoch(&state) && epoch < run.epochs {
+            return (state, Outcome::Interrupted);
+        }
+    }
+    (state, Outcome::Completed)
+}
+
+/// Mean loss and accuracy of `network` on `split`, without dropout or gradients.
+pub fn evaluate(network: &Network, split: &Split, device: &Device) -> (f64, f64) {
+    let net = network.valid();
+    let device = device.clone().without_autodiff();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let idx: Vec<usize> = (0..split.len()).collect();
+    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    for chunk in idx.chunks(1000) {
+        let (images, labels) = batch(split, chunk, &device);
+        let logits = net.forward(images, None);
+        loss_sum += loss_fn
+            .forward(logits.clone(), labels.clone())
+            .into_scalar::<f32>() as f64
+            * chunk.len() as f64;
+        correct += count_correct(logits, labels);
+    }
+    let n = split.len().max(1) as f64;
+    (loss_sum / n, correct as f64 / n)
+}
+
+fn batch(split: &Split, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+    let mut images = Vec::with_capacity(idx.len() * IMAGE);
+    let mut labels = Vec::with_capacity(idx.len());
+    for &i in idx {
+        images.extend_from_slice(&split.images[i * IMAGE..(i + 1) * IMAGE]);
+        labels.push(split.labels[i] as i64);
+    }
+    (
+        Tensor::from_data(TensorData::new(images, [idx.len(), 1, 28, 28]), device),
+        Tensor::from_data(TensorData::new(labels, [idx.len()]), device),
+    )
+}
+
+fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
+    let n = labels.dims()[0];
+    let predicted = logits.argmax(1).reshape([n]); // [batch]
+    predicted.equal(labels).int().sum().into_scalar::<i64>() as usize
+}
+
+/// The burn optimizer with exactly `spec`'s hyperparameters.
+///
+/// Remaining differences from Keras, documented in the README: Adam adds epsilon to the
+/// bias-corrected sqrt(v_hat) (PyTorch's form), where Keras adds it to sqrt(v) before the
+/// bias correction folds into the step size; with epsilon 1e-7 the two differ only while
+/// sqrt(v) is ~1e-7. RMSprop divides by sqrt(v) + epsilon, as Keras 3 does.
+pub fn burn_optimizer(spec: &OptimizerSpec) -> ModuleOptimizer {
+    match *spec {
+        OptimizerSpec::Sgd {
+            momentum, nesterov, ..
+        } => {
+            // Keras's momentum has no dampening: v = m * v + g, same as burn's with dampening 0.
+            let m = (momentum > 0.0).then(|| {
+                MomentumConfig::new()
+                    .with_momentum(momentum)
+                    .with_dampening(0.0)
+                    .with_nesterov(nesterov)
+            });
+            SgdConfig::new().with_momentum(m).init()
+        }
+        OptimizerSpec::Rmsprop {
+            rho,
+            momentum,
+            epsilon,
+            ..
+        } => RmsPropConfig::new()
+            .with_alpha(rho as f32)
+            .with_momentum(momentum as f32)
+            .with_epsilon(epsilon as f32)
+            .with_centered(false)
+            .init(),
+        OptimizerSpec::Adam {
+            beta1,
+            beta2,
+            epsilon,
+            ..
+        } => AdamConfig::new()
+            .with_beta_1(beta1 as f32)
+            .with_beta_2(beta2 as f32)
+            .with_epsilon(epsilon as f32)
+            .init(),
+    }
+}
