@@ -1047,17 +1047,6 @@ pub fn human_flops(f: u64) -> String {
     format!("{f:.0}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-}
-
 /// A count flag (`--jobs`, `--threads`, ...): a whole number of at least 1.
 fn positive_count(s: &str) -> std::result::Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -1082,5 +1071,16 @@ fn non_negative(s: &str) -> std::result::Result<f64, String> {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         Ok(_) => Err("must be a finite number, 0 or more".into()),
         Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }
