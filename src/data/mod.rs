@@ -243,27 +243,28 @@ pub struct Loaded {
 
 impl Loaded {
     /// The training and validation splits a run uses.
+    /// The training, validation and test splits of a run: with `Validation::Test` the validation
+    /// split is the test set and there is no separate test split; with a hold-out, validation is
+    /// the last part of the training set and the test split is the test set (both after subsets).
     pub fn splits(
         &self,
         validation: Validation,
         train_subset: Option<usize>,
         test_subset: Option<usize>,
-    ) -> (Split, Split) {
+    ) -> (Split, Split, Option<Split>) {
         let train = match train_subset {
             Some(n) => self.train.head(n),
             None => self.train.clone(),
         };
+        let test = match test_subset {
+            Some(n) => self.test.head(n),
+            None => self.test.clone(),
+        };
         match validation {
-            Validation::Test => {
-                let test = match test_subset {
-                    Some(n) => self.test.head(n),
-                    None => self.test.clone(),
-                };
-                (train, test)
-            }
+            Validation::Test => (train, test, None),
             Validation::Holdout(f) => {
                 let keep = train.len() - holdout_len(train.len(), f);
-                (train.head(keep), train.tail_from(keep))
+                (train.head(keep), train.tail_from(keep), Some(test))
             }
         }
     }

@@ -83,28 +83,63 @@ pub fn work(
         Ok(l) => l,
         Err(holder) => return Ok(WorkerExit::Busy(holder)),
     };
-    if let Some(s) = store::read_summary(&dir)? {
-        if !s.status.needs_training(retry) {
-            return Ok(WorkerExit::AlreadyFinished(s.status));
+    if let Some(l) = store::load_run(&dir)? {
+        if l.state.is_finished() && !l.state.needs_training(retry) {
+            return Ok(WorkerExit::AlreadyFinished(l.state));
         }
-        std::fs::remove_file(dir.join("summary.json")).map_err(|source| Error::Write {
-            path: dir.join("summary.json"),
-            source,
-        })?;
+        if let Some(problem) = &l.problem {
+            // Files that disagree cannot be resumed from or trusted: keep them aside, start over.
+            eprintln!(
+                "warning: {problem}; training run {} again from scratch (the old files are kept with a .corrupt suffix)",
+                run.id
+            );
+            for f in ["summary.json", "epochs.csv", checkpoint::FILE] {
+                let p = dir.join(f);
+                if p.exists() {
+                    std::fs::rename(&p, dir.join(format!("{f}.corrupt"))).map_err(|source| {
+                        Error::Write {
+                            path: p.clone(),
+                            source,
+                        }
+                    })?;
+                }
+            }
+        } else if l.summary.is_some() {
+            std::fs::remove_file(dir.join("summary.json")).map_err(|source| Error::Write {
+                path: dir.join("summary.json"),
+                source,
+            })?;
+        }
     }
     store::write_run(&dir, run)?;
-    let (train_split, val_split) = data.splits(
+    let (train_split, val_split, test_split) = data.splits(
         run.data.validation,
         run.data.train_subset,
         run.data.test_subset,
     );
     let ad = device.clone().autodiff();
-    let state = match checkpoint::load(&dir)? {
-        Some(c) => State::restore(run, &ad, &c).map_err(|e| Error::Results {
-            path: checkpoint::path(&dir),
-            message: format!("cannot restore checkpoint ({e}); delete it to restart the run"),
-        })?,
-        None => State::new(run, &ad),
+    // A damaged checkpoint (checksum, sizes, or a record burn cannot load) is never resumed
+    // from: it is kept aside as checkpoint.bin.corrupt and the run starts from scratch.
+    let restored = match checkpoint::load(&dir) {
+        Ok(Some(c)) => State::restore(run, &ad, &c).map(Some),
+        Ok(None) => Ok(None),
+        Err(Error::Results { message, .. }) => Err(message),
+        Err(e) => return Err(e),
+    };
+    let state = match restored {
+        Ok(Some(s)) => s,
+        Ok(None) => State::new(run, &ad),
+        Err(why) => {
+            let aside = dir.join(format!("{}.corrupt", checkpoint::FILE));
+            let _ = std::fs::rename(checkpoint::path(&dir), &aside);
+            eprintln!(
+                "warning: {}: {why}; training run {} from scratch (the file is kept as {})",
+                checkpoint::path(&dir).display(),
+                run.id,
+                aside.display()
+            );
+            State::new(run, &ad)
+        }
     };
     let batches = train_split.len().div_ceil(run.batch_size);
     let mut obs = WorkerObserver {
@@ -136,8 +171,17 @@ pub fn work(
     let pool = rayon::ThreadPoolBuilder::new()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the training threads: {e}")))?;
-    let (state, outcome) =
-        pool.install(|| train::train(run, &train_split, &val_split, &ad, state, &mut obs));
+    let (state, outcome) = pool.install(|| {
+        train::train(
+            run,
+            &train_split,
+            &val_split,
+            test_split.as_ref(),
+            &ad,
+            state,
+            &mut obs,
+        )
+    });
     if let Some(e) = obs.error.take() {
         return Err(e);
     }

@@ -365,6 +365,8 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                     let tail: Vec<String> =
                         a.stderr.lock().expect("tail").iter().cloned().collect();
                     let records = store::read_epochs(&dir.join("epochs.csv")).unwrap_or_default();
+                    // Rewritten from what was read, so the summary's digest is of this file.
+                    store::write_epochs(&dir, &records)?;
                     let reason = crate::exec::runner::crash_reason(&status.to_string(), &tail);
                     let sum = store::summarize(
                         run,

@@ -333,6 +333,9 @@ mod tests {
                             mean: if m.is_accuracy() { val } else { 1.0 - val },
                             std,
                             n,
+                            min: None,
+                            max: None,
+                            ci95: None,
                         }),
                     )
                 })

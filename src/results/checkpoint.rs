@@ -28,6 +28,21 @@ struct Header {
     records: Vec<EpochRecord>,
     model_len: usize,
     optimizer_len: usize,
+    /// SHA-256 over the records (as JSON) and both blobs: a checkpoint damaged anywhere is
+    /// refused, never resumed from.
+    sha256: String,
+}
+
+const FORMAT: u32 = 2;
+
+fn digest(records: &[EpochRecord], model: &[u8], optimizer: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(records).expect("records serialize"));
+    h.update((model.len() as u64).to_le_bytes());
+    h.update(model);
+    h.update(optimizer);
+    hex::encode(h.finalize())
 }
 
 pub fn path(run_dir: &Path) -> PathBuf {
@@ -37,10 +52,11 @@ pub fn path(run_dir: &Path) -> PathBuf {
 /// Write the checkpoint atomically: a JSON header line, then the two byte blobs.
 pub fn save(run_dir: &Path, c: &Checkpoint) -> Result<()> {
     let header = Header {
-        format: 1,
+        format: FORMAT,
         records: c.records.clone(),
         model_len: c.model.len(),
         optimizer_len: c.optimizer.len(),
+        sha256: digest(&c.records, &c.model, &c.optimizer),
     };
     let mut bytes = serde_json::to_vec(&header).expect("header serializes");
     bytes.push(b'\n');
@@ -49,7 +65,8 @@ pub fn save(run_dir: &Path, c: &Checkpoint) -> Result<()> {
     store::write_atomic(&path(run_dir), &bytes)
 }
 
-/// Read the checkpoint, if there is one.
+/// Read the checkpoint, if there is one; an error if it is damaged (its checksum, sizes or
+/// header disagree), which the worker answers by starting the run afresh.
 pub fn load(run_dir: &Path) -> Result<Option<Checkpoint>> {
     let p = path(run_dir);
     let bytes = match std::fs::read(&p) {
@@ -59,7 +76,7 @@ pub fn load(run_dir: &Path) -> Result<Option<Checkpoint>> {
     };
     let bad = |m: &str| Error::Results {
         path: p.clone(),
-        message: format!("unreadable checkpoint ({m}); delete it to restart the run"),
+        message: format!("damaged checkpoint ({m})"),
     };
     let nl = bytes
         .iter()
@@ -67,13 +84,23 @@ pub fn load(run_dir: &Path) -> Result<Option<Checkpoint>> {
         .ok_or_else(|| bad("no header"))?;
     let h: Header = serde_json::from_slice(&bytes[..nl]).map_err(|_| bad("bad header"))?;
     let body = &bytes[nl + 1..];
-    if h.format != 1 || body.len() != h.model_len + h.optimizer_len {
+    if h.format != FORMAT {
+        return Err(bad(&format!(
+            "format {}, this build reads format {FORMAT}",
+            h.format
+        )));
+    }
+    if body.len() != h.model_len + h.optimizer_len {
         return Err(bad("wrong size"));
+    }
+    let (model, optimizer) = body.split_at(h.model_len);
+    if digest(&h.records, model, optimizer) != h.sha256 {
+        return Err(bad("checksum mismatch"));
     }
     Ok(Some(Checkpoint {
         records: h.records,
-        model: body[..h.model_len].to_vec(),
-        optimizer: body[h.model_len..].to_vec(),
+        model: model.to_vec(),
+        optimizer: optimizer.to_vec(),
     }))
 }
 

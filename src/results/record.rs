@@ -12,6 +12,14 @@ pub struct EpochRecord {
     pub train_accuracy: f64,
     pub val_loss: f64,
     pub val_accuracy: f64,
+    /// Test-set loss and accuracy, for runs validated on a held-out part of the training set:
+    /// measured after the last epoch and after every epoch that improved the best validation
+    /// accuracy (so the best epoch's weights are the ones evaluated), empty otherwise. Runs
+    /// validated on the test set leave them empty: their validation columns are the test.
+    #[serde(default)]
+    pub test_loss: Option<f64>,
+    #[serde(default)]
+    pub test_accuracy: Option<f64>,
     /// Wall time of the epoch, training and validation (a timing column).
     pub seconds: f64,
     /// Training images per second (a timing column).

@@ -24,6 +24,9 @@ pub enum RunState {
     NotStarted,
     Failed,
     Diverged,
+    /// Its files disagree (a digest, the epoch count, or its identity): never averaged, ranked
+    /// or gated on; `sweep run` sets the files aside and trains it again.
+    Corrupt,
 }
 
 impl RunState {
@@ -36,6 +39,7 @@ impl RunState {
             RunState::NotStarted => "not started",
             RunState::Failed => "failed",
             RunState::Diverged => "diverged",
+            RunState::Corrupt => "corrupt",
         }
     }
 
@@ -55,6 +59,7 @@ impl RunState {
         match self {
             RunState::Done => false,
             RunState::Failed | RunState::Diverged => retry_failed,
+            // Corrupt included: its files cannot be trusted, so it is trained again.
             _ => true,
         }
     }
@@ -77,8 +82,59 @@ pub struct Summary {
     pub best_val_accuracy: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_epoch: Option<usize>,
+    /// Test-set metrics after the last epoch (`test_*`) and at the best validation epoch
+    /// (`best_epoch_test_*`), and the number of test images. When the run is validated on the
+    /// test set (`test_is_validation`), these are its validation metrics: the same images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch_test_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch_test_loss: Option<f64>,
+    #[serde(default)]
+    pub test_images: usize,
+    #[serde(default)]
+    pub test_is_validation: bool,
+    /// SHA-256 of `epochs.csv` as written with this summary: readers verify it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs_sha256: Option<String>,
     pub wall_seconds: f64,
     pub sweep_version: String,
+    /// The build that trained it: version, commit, and whether the tree had uncommitted changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+}
+
+/// The build of this binary, as recorded in summaries: `0.1.0 (commit 1a2b3c4d5e6f)`, with
+/// `+ uncommitted changes` when built from a modified tree.
+pub fn build_description() -> String {
+    let commit = option_env!("SWEEP_GIT_COMMIT").unwrap_or("");
+    let dirty = option_env!("SWEEP_GIT_DIRTY") == Some("1");
+    match (commit.is_empty(), dirty) {
+        (true, _) => format!("{} (commit unknown)", env!("CARGO_PKG_VERSION")),
+        (false, false) => format!("{} (commit {commit})", env!("CARGO_PKG_VERSION")),
+        (false, true) => format!(
+            "{} (commit {commit} + uncommitted changes)",
+            env!("CARGO_PKG_VERSION")
+        ),
+    }
+}
+
+/// The test metrics of a record: its own test columns, or its validation ones when the run is
+/// validated on the test set.
+pub fn test_of(run: &Run, r: &EpochRecord) -> (Option<f64>, Option<f64>) {
+    match run.data.validation {
+        crate::spec::manifest::Validation::Test => (Some(r.val_loss), Some(r.val_accuracy)),
+        crate::spec::manifest::Validation::Holdout(_) => (r.test_loss, r.test_accuracy),
+    }
+}
+
+/// SHA-256 (hex) of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Write `bytes` to `path` atomically.
@@ -127,11 +183,17 @@ pub fn epochs_csv(records: &[EpochRecord]) -> Result<Vec<u8>> {
 
 /// Read `epochs.csv` back.
 pub fn read_epochs(path: &Path) -> Result<Vec<EpochRecord>> {
-    let mut r = csv::Reader::from_path(path).map_err(|e| Error::Results {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     })?;
-    r.deserialize()
+    parse_epochs(path, &bytes)
+}
+
+/// Parse the bytes of `epochs.csv` (read from `path`, named in errors).
+fn parse_epochs(path: &Path, bytes: &[u8]) -> Result<Vec<EpochRecord>> {
+    csv::Reader::from_reader(bytes)
+        .deserialize()
         .collect::<std::result::Result<Vec<EpochRecord>, _>>()
         .map_err(|e| Error::Results {
             path: path.to_path_buf(),
@@ -186,15 +248,15 @@ pub struct Loaded {
     pub records: Vec<EpochRecord>,
     pub summary: Option<Summary>,
     pub state: RunState,
+    /// Why the run is [`RunState::Corrupt`]: which file, what is wrong.
+    pub problem: Option<String>,
 }
 
-/// The state of the run in `dir` from its files: the summary's when finished, else running
-/// (its lock is held), incomplete (started: run.json exists) or not started.
+/// The state of the run in `dir` from its files (verified as [`load_run`] does): the summary's
+/// when finished, corrupt when the files disagree, else running (its lock is held), incomplete
+/// (started: run.json exists) or not started.
 pub fn state(dir: &Path) -> Result<RunState> {
-    Ok(match read_summary(dir)? {
-        Some(s) => s.status,
-        None => unfinished_state(dir),
-    })
+    Ok(load_run(dir)?.map_or(RunState::NotStarted, |l| l.state))
 }
 
 /// [`state`] of a run without a summary.
@@ -208,8 +270,74 @@ fn unfinished_state(dir: &Path) -> RunState {
     }
 }
 
+/// What is wrong with a run's files, if anything: the directory must be named by the id in
+/// run.json, run.json must hash to that id, and a summary must be of that run and agree with
+/// `epochs.csv` (its SHA-256 and its number of epochs).
+fn verify(
+    dir: &Path,
+    run: &Run,
+    csv: Option<&[u8]>,
+    records: &[EpochRecord],
+    summary: Option<&Summary>,
+) -> Option<String> {
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    if name.as_deref() != Some(run.id.as_str()) {
+        return Some(format!(
+            "{}: the directory is named {} but holds run {} (a copied or renamed run directory)",
+            dir.display(),
+            name.unwrap_or_default(),
+            run.id
+        ));
+    }
+    let id = run.compute_id();
+    if id != run.id {
+        return Some(format!(
+            "{}: describes run {id}, not run {} (the file was edited)",
+            dir.join("run.json").display(),
+            run.id
+        ));
+    }
+    let s = summary?;
+    let csv_path = dir.join("epochs.csv");
+    if s.id != run.id {
+        return Some(format!(
+            "{}: is the summary of run {}, not of run {}",
+            dir.join("summary.json").display(),
+            s.id,
+            run.id
+        ));
+    }
+    if let Some(want) = &s.epochs_sha256 {
+        match csv {
+            None => {
+                return Some(format!(
+                    "{}: missing (summary.json records it)",
+                    csv_path.display()
+                ));
+            }
+            Some(bytes) if &sha256_hex(bytes) != want => {
+                return Some(format!(
+                    "{}: its SHA-256 is not the one summary.json records (the file was changed after the run finished)",
+                    csv_path.display()
+                ));
+            }
+            _ => {}
+        }
+    }
+    if records.len() != s.epochs_completed {
+        return Some(format!(
+            "{}: {} epochs, summary.json records {}",
+            csv_path.display(),
+            records.len(),
+            s.epochs_completed
+        ));
+    }
+    None
+}
+
 /// The one reader of a run directory (report, check, status, scheduler, Slurm and the worker
-/// all go through it or [`state`]); `None` when `dir` has no run.json (not a run).
+/// all go through it or [`state`]); `None` when `dir` has no run.json (not a run). The files
+/// are verified against each other: a run whose files disagree is [`RunState::Corrupt`].
 pub fn load_run(dir: &Path) -> Result<Option<Loaded>> {
     let run_json = dir.join("run.json");
     let bytes = match std::fs::read(&run_json) {
@@ -226,21 +354,34 @@ pub fn load_run(dir: &Path) -> Result<Option<Loaded>> {
         path: run_json.clone(),
         message: format!("not a run description: {e}"),
     })?;
-    let csv = dir.join("epochs.csv");
-    let records = if csv.exists() {
-        read_epochs(&csv)?
-    } else {
-        Vec::new()
+    let csv_path = dir.join("epochs.csv");
+    let csv = match std::fs::read(&csv_path) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(Error::Read {
+                path: csv_path,
+                source,
+            });
+        }
+    };
+    let records = match &csv {
+        Some(b) => parse_epochs(&csv_path, b)?,
+        None => Vec::new(),
     };
     let summary = read_summary(dir)?;
-    let state = summary
-        .as_ref()
-        .map_or_else(|| unfinished_state(dir), |s| s.status);
+    let problem = verify(dir, &run, csv.as_deref(), &records, summary.as_ref());
+    let state = match (&problem, &summary) {
+        (Some(_), _) => RunState::Corrupt,
+        (None, Some(s)) => s.status,
+        (None, None) => unfinished_state(dir),
+    };
     Ok(Some(Loaded {
         run,
         records,
         summary,
         state,
+        problem,
     }))
 }
 
@@ -254,6 +395,9 @@ pub fn summarize(
 ) -> Summary {
     debug_assert!(status.is_finished(), "a summary records a finished state");
     let best = best_epoch(records);
+    let (test_loss, test_accuracy) = records.last().map_or((None, None), |r| test_of(run, r));
+    let (best_epoch_test_loss, best_epoch_test_accuracy) =
+        best.map_or((None, None), |r| test_of(run, r));
     Summary {
         id: run.id.clone(),
         label: run.display_label(),
@@ -263,8 +407,16 @@ pub fn summarize(
         last: records.last().cloned(),
         best_val_accuracy: best.map(|b| b.val_accuracy),
         best_epoch: best.map(|b| b.epoch),
+        test_accuracy,
+        test_loss,
+        best_epoch_test_accuracy,
+        best_epoch_test_loss,
+        test_images: run.data.test_examples(),
+        test_is_validation: run.data.validation == crate::spec::manifest::Validation::Test,
+        epochs_sha256: epochs_csv(records).ok().map(|b| sha256_hex(&b)),
         wall_seconds,
         sweep_version: env!("CARGO_PKG_VERSION").to_string(),
+        build: Some(build_description()),
     }
 }
 
@@ -295,6 +447,8 @@ mod tests {
             train_accuracy: 0.9,
             val_loss: 0.4,
             val_accuracy: 0.91,
+            test_loss: None,
+            test_accuracy: Some(0.9),
             seconds: 1.0,
             images_per_sec: 10.0,
         }];

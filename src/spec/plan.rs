@@ -34,6 +34,12 @@ impl DataSpec {
             Validation::Holdout(f) => n - data::holdout_len(n, f),
         }
     }
+
+    /// Number of test images a run is evaluated on (the validation images themselves when it is
+    /// validated on the test set).
+    pub fn test_examples(&self) -> usize {
+        self.test_subset.unwrap_or(10_000).min(10_000)
+    }
 }
 
 /// One fully resolved training run: everything needed to train it, nothing left to defaults.

@@ -121,11 +121,15 @@ pub fn rng(run: &Run, stream: u64) -> ChaCha8Rng {
 }
 
 /// Train `run` from `state` (after its completed epochs) to the last epoch, on `train`,
-/// validating on `val`. `ad` must be an autodiff device.
+/// validating on `val`. With a separate `test` split (runs validated on a hold-out), the test
+/// metrics are measured after the last epoch and after every epoch that improves the best
+/// validation accuracy ([`crate::results::store::best_epoch`]'s rule), so the best epoch's
+/// weights are evaluated while they are the current ones. `ad` must be an autodiff device.
 pub fn train(
     run: &Run,
     train: &Split,
     val: &Split,
+    test: Option<&Split>,
     ad: &Device,
     mut state: State,
     observer: &mut dyn Observer,
@@ -175,12 +179,22 @@ pub fn train(
         }
         let train_seconds = start.elapsed().as_secs_f64();
         let (val_loss, val_accuracy) = evaluate(&state.network, val, ad);
+        let new_best = state.records.iter().all(|r| val_accuracy > r.val_accuracy);
+        let (test_loss, test_accuracy) = match test {
+            Some(t) if new_best || epoch == run.epochs => {
+                let (l, a) = evaluate(&state.network, t, ad);
+                (Some(l), Some(a))
+            }
+            _ => (None, None),
+        };
         state.records.push(EpochRecord {
             epoch,
             train_loss: loss_sum / seen as f64,
             train_accuracy: correct as f64 / seen as f64,
             val_loss,
             val_accuracy,
+            test_loss,
+            test_accuracy,
             seconds: start.elapsed().as_secs_f64(),
             images_per_sec: seen as f64 / train_seconds,
         });

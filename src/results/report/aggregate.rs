@@ -1,113 +1,97 @@
-//! Seed aggregation with polars: runs that differ only by seed are one configuration; each
-//! metric becomes mean, sample standard deviation (ddof 1) and count. Only finished runs
-//! count: a run still going, failed or diverged is shown in the runs table, never averaged.
+//! Seed aggregation: runs that differ only by seed are one configuration; each metric becomes
+//! count, mean, sample standard deviation (n - 1), min, max and a 95% Student-t interval of the
+//! mean (statrs). Only finished runs count: a run still going, failed, diverged or corrupt is
+//! shown in the runs table, never averaged.
 
 use super::{ConfigRow, Metric, RunRow, RunState, Stats};
-use crate::error::{Error, Result};
-use polars::prelude::*;
+use crate::error::Result;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::statistics::Statistics;
+use std::collections::HashMap;
 
-fn polars_err(e: PolarsError) -> Error {
-    Error::Training(format!("aggregation failed: {e}"))
+impl Stats {
+    /// The statistics of some values (`None` when there are none).
+    pub fn of(values: &[f64]) -> Option<Stats> {
+        let n = values.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = values.mean();
+        let std = (n > 1).then(|| values.std_dev());
+        let ci95 = std.and_then(|sd| {
+            let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).ok()?;
+            let half = t.inverse_cdf(0.975) * sd / (n as f64).sqrt();
+            Some([mean - half, mean + half])
+        });
+        Some(Stats {
+            mean,
+            std,
+            n,
+            min: Some(values.min()),
+            max: Some(values.max()),
+            ci95,
+        })
+    }
 }
 
 /// One row per configuration, in order of first appearance in `runs`.
 pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
-    if runs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut columns = vec![Column::new(
-        "config_id".into(),
-        runs.iter().map(|r| r.config_id.clone()).collect::<Vec<_>>(),
-    )];
-    for m in Metric::ALL {
-        columns.push(Column::new(
-            m.name().into(),
-            runs.iter()
-                .map(|r| m.of(r).filter(|_| r.status == RunState::Done))
-                .collect::<Vec<Option<f64>>>(),
-        ));
-    }
-    let df = DataFrame::new_infer_height(columns).map_err(polars_err)?;
-    let mut aggs = vec![len().alias("n")];
-    for m in Metric::ALL {
-        aggs.push(col(m.name()).mean().alias(format!("{}_mean", m.name())));
-        aggs.push(col(m.name()).std(1).alias(format!("{}_std", m.name())));
-        aggs.push(col(m.name()).count().alias(format!("{}_n", m.name())));
-    }
-    let out = df
-        .lazy()
-        .group_by_stable([col("config_id")])
-        .agg(aggs)
-        .collect()
-        .map_err(polars_err)?;
-    // Rechunk before indexing: `ChunkedArray::get(i)` searches the chunks on every call, which
-    // made 5,000 configurations take 0.4 s.
-    let ids = out
-        .column("config_id")
-        .map_err(polars_err)?
-        .str()
-        .map_err(polars_err)?
-        .rechunk()
-        .into_owned();
-    let f64_col = |name: String| -> Result<Float64Chunked> {
-        Ok(out
-            .column(&name)
-            .map_err(polars_err)?
-            .cast(&DataType::Float64)
-            .map_err(polars_err)?
-            .f64()
-            .map_err(polars_err)?
-            .rechunk()
-            .into_owned())
-    };
-    // config id -> (first run, runs with results): one pass, not a scan of every run per
-    // configuration (that was 2 x 50M comparisons for 10,000 runs).
-    let mut index: std::collections::HashMap<&str, (usize, usize)> =
-        std::collections::HashMap::with_capacity(runs.len());
-    for (i, r) in runs.iter().enumerate() {
-        let e = index.entry(r.config_id.as_str()).or_insert((i, 0));
-        e.1 += usize::from(r.epochs_done > 0);
-    }
-    let mut rows = Vec::with_capacity(out.height());
-    let stats: Vec<_> = Metric::ALL
-        .iter()
-        .map(|m| {
-            Ok((
-                *m,
-                f64_col(format!("{}_mean", m.name()))?,
-                f64_col(format!("{}_std", m.name()))?,
-                f64_col(format!("{}_n", m.name()))?,
-            ))
-        })
-        .collect::<Result<_>>()?;
-    for i in 0..out.height() {
-        let id = ids.get(i).unwrap_or_default().to_string();
-        let (first, with_results) = index[id.as_str()];
-        let first = &runs[first];
-        let metrics = stats
-            .iter()
-            .map(|(m, mean, std, n)| {
-                let n = n.get(i).unwrap_or(0.0) as usize;
-                let s = mean.get(i).filter(|_| n > 0).map(|mean| Stats {
-                    mean,
-                    std: std.get(i).filter(|_| n > 1),
-                    n,
-                });
-                (*m, s)
-            })
-            .collect();
-        rows.push(ConfigRow {
-            config_id: id.clone(),
-            label: first.label.clone(),
-            model: first.model.clone(),
-            optimizer: first.optimizer.clone(),
-            lr: first.lr,
-            momentum: first.momentum,
-            epochs: first.epochs,
-            batch_size: first.batch_size,
-            n: with_results,
-            metrics,
+    // config id -> index into `groups`, in order of first appearance: one pass.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(runs.len());
+    let mut groups: Vec<Vec<&RunRow>> = Vec::new();
+    for r in runs {
+        let g = *index.entry(r.config_id.as_str()).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
         });
+        groups[g].push(r);
     }
-    Ok(rows)
+    Ok(groups
+        .into_iter()
+        .map(|members| {
+            let first = members[0];
+            let metrics = Metric::ALL
+                .iter()
+                .map(|&m| {
+                    let values: Vec<f64> = members
+                        .iter()
+                        .filter(|r| r.status == RunState::Done)
+                        .filter_map(|r| m.of(r))
+                        .collect();
+                    (m, Stats::of(&values))
+                })
+                .collect();
+            ConfigRow {
+                config_id: first.config_id.clone(),
+                label: first.label.clone(),
+                model: first.model.clone(),
+                optimizer: first.optimizer.clone(),
+                lr: first.lr,
+                momentum: first.momentum,
+                epochs: first.epochs,
+                batch_size: first.batch_size,
+                n: members.iter().filter(|r| r.epochs_done > 0).count(),
+                metrics,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_match_hand_computed_values() {
+        let s = Stats::of(&[0.97, 0.98, 0.99]).unwrap();
+        assert!((s.mean - 0.98).abs() < 1e-12);
+        assert!((s.std.unwrap() - 0.01).abs() < 1e-12);
+        // t(0.975, 2 df) = 4.302653; half width = 4.302653 * 0.01 / sqrt(3).
+        let [lo, hi] = s.ci95.unwrap();
+        assert!((hi - lo - 2.0 * 4.302_653 * 0.01 / 3f64.sqrt()).abs() < 1e-6);
+        assert_eq!((s.min, s.max), (Some(0.97), Some(0.99)));
+        let one = Stats::of(&[0.5]).unwrap();
+        assert_eq!((one.std, one.ci95), (None, None));
+        assert_eq!(Stats::of(&[]), None);
+    }
 }

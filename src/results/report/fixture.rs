@@ -46,6 +46,8 @@ pub fn synthetic(configs: usize, seeds: usize, epochs: usize) -> Vec<Loaded> {
                         train_accuracy: (skill + 0.01).min(1.0),
                         val_loss: 0.65 * (1.0 - progress) + 0.04 + wobble,
                         val_accuracy: skill.min(1.0),
+                        test_loss: None,
+                        test_accuracy: None,
                         seconds: 10.0 + (c % 3) as f64,
                         images_per_sec: 6000.0 + (c % 3) as f64 * 100.0,
                     }
@@ -63,6 +65,7 @@ pub fn synthetic(configs: usize, seeds: usize, epochs: usize) -> Vec<Loaded> {
                 records,
                 summary: Some(summary),
                 state: RunState::Done,
+                problem: None,
             });
         }
     }

@@ -31,15 +31,24 @@ pub enum Metric {
     ValAccuracy,
     ValLoss,
     BestValAccuracy,
+    /// After the last epoch, on the test set (the validation set itself when a run is
+    /// validated on the test set).
+    TestAccuracy,
+    TestLoss,
+    /// On the test set, with the weights of the best validation epoch.
+    BestEpochTestAccuracy,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 8] = [
         Metric::TrainAccuracy,
         Metric::TrainLoss,
         Metric::ValAccuracy,
         Metric::ValLoss,
         Metric::BestValAccuracy,
+        Metric::TestAccuracy,
+        Metric::TestLoss,
+        Metric::BestEpochTestAccuracy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +58,9 @@ impl Metric {
             Metric::ValAccuracy => "val_accuracy",
             Metric::ValLoss => "val_loss",
             Metric::BestValAccuracy => "best_val_accuracy",
+            Metric::TestAccuracy => "test_accuracy",
+            Metric::TestLoss => "test_loss",
+            Metric::BestEpochTestAccuracy => "best_epoch_test_accuracy",
         }
     }
 
@@ -64,12 +76,15 @@ impl Metric {
             Metric::ValAccuracy => "val acc",
             Metric::ValLoss => "val loss",
             Metric::BestValAccuracy => "best val acc",
+            Metric::TestAccuracy => "test acc",
+            Metric::TestLoss => "test loss",
+            Metric::BestEpochTestAccuracy => "test acc at best val",
         }
     }
 
     /// Accuracies go up when things get better; losses go down.
     pub fn higher_is_better(self) -> bool {
-        !matches!(self, Metric::TrainLoss | Metric::ValLoss)
+        !matches!(self, Metric::TrainLoss | Metric::ValLoss | Metric::TestLoss)
     }
 
     pub fn is_accuracy(self) -> bool {
@@ -84,6 +99,9 @@ impl Metric {
             Metric::ValAccuracy => r.val_accuracy,
             Metric::ValLoss => r.val_loss,
             Metric::BestValAccuracy => r.best_val_accuracy,
+            Metric::TestAccuracy => r.test_accuracy,
+            Metric::TestLoss => r.test_loss,
+            Metric::BestEpochTestAccuracy => r.best_epoch_test_accuracy,
         }
     }
 
@@ -132,17 +150,32 @@ pub struct RunRow {
     pub val_loss: Option<f64>,
     pub best_val_accuracy: Option<f64>,
     pub best_epoch: Option<usize>,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+    pub best_epoch_test_accuracy: Option<f64>,
+    /// Validated on the test set: the test columns are the validation ones.
+    pub test_is_validation: bool,
+    /// What is wrong with the run's files, when it is corrupt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     pub wall_seconds: f64,
     pub images_per_sec: Option<f64>,
     pub status: RunState,
 }
 
-/// Mean, sample standard deviation and count of a metric over a configuration's seeds.
+/// A metric over a configuration's seeds: count, mean, sample standard deviation, extremes and
+/// the 95% Student-t confidence interval of the mean ([`Stats::of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Stats {
     pub mean: f64,
     pub std: Option<f64>,
     pub n: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci95: Option<[f64; 2]>,
 }
 
 /// A configuration: the runs that differ only by seed, aggregated.
@@ -232,6 +265,8 @@ pub fn run_row(l: &Loaded) -> RunRow {
     let last = l.records.last();
     let best = store::best_epoch(&l.records);
     let r = &l.run;
+    let (test_loss, test_accuracy) = last.map_or((None, None), |e| store::test_of(r, e));
+    let best_epoch_test_accuracy = best.and_then(|e| store::test_of(r, e).1);
     RunRow {
         id: r.id.clone(),
         config_id: r.config_id(),
@@ -251,6 +286,11 @@ pub fn run_row(l: &Loaded) -> RunRow {
         val_loss: last.map(|e| e.val_loss),
         best_val_accuracy: best.map(|e| e.val_accuracy),
         best_epoch: best.map(|e| e.epoch),
+        test_accuracy,
+        test_loss,
+        best_epoch_test_accuracy,
+        test_is_validation: r.data.validation == crate::spec::manifest::Validation::Test,
+        problem: l.problem.clone(),
         wall_seconds: l.summary.as_ref().map_or_else(
             || l.records.iter().map(|e| e.seconds).sum(),
             |s| s.wall_seconds,
@@ -470,6 +510,8 @@ pub struct EpochRow<'a> {
     pub train_accuracy: f64,
     pub val_loss: f64,
     pub val_accuracy: f64,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
     pub seconds: f64,
     pub images_per_sec: f64,
 }
@@ -493,6 +535,8 @@ pub fn epoch_rows<'a>(sweep: &'a str, loaded: &'a [Loaded]) -> Vec<EpochRow<'a>>
                 train_accuracy: record.train_accuracy,
                 val_loss: record.val_loss,
                 val_accuracy: record.val_accuracy,
+                test_loss: record.test_loss,
+                test_accuracy: record.test_accuracy,
                 seconds: record.seconds,
                 images_per_sec: record.images_per_sec,
             })
@@ -648,49 +692,53 @@ mod tests {
         );
     }
 
-    #[test]
-    fn csv_outputs_read_back_with_polars() {
-        use polars::prelude::*;
-        let (r, loaded) = fixture_report();
-        let dir = tempfile::tempdir().unwrap();
-        let runs_csv = dir.path().join("runs.csv");
-        std::fs::write(&runs_csv, csv::render(&r)).unwrap();
-        let df = CsvReadOptions::default()
-            .try_into_reader_with_file_path(Some(runs_csv))
-            .unwrap()
-            .finish()
-            .unwrap();
-        assert_eq!(df.height(), 6);
-        let schema = df.schema();
-        for (name, dtype) in [
-            ("run_id", DataType::String),
-            ("label", DataType::String),
-            ("params", DataType::Int64),
-            ("lr", DataType::Float64),
-            ("seed", DataType::Int64),
-            ("val_accuracy", DataType::Float64),
-            ("best_epoch", DataType::Int64),
-            ("status", DataType::String),
-        ] {
-            assert_eq!(schema.get(name), Some(&dtype), "column {name}");
+    /// Reads a CSV output back as a data tool would: its header, and every value of the named
+    /// columns parsed as the named type.
+    fn read_back(text: &str, typed: &[(&str, &str)]) -> (Vec<String>, usize) {
+        let mut r = ::csv::Reader::from_reader(text.as_bytes());
+        let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+        let mut rows = 0;
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            assert_eq!(rec.len(), headers.len(), "a ragged row");
+            for (name, kind) in typed {
+                let i = headers.iter().position(|h| h == name).expect(name);
+                let v = &rec[i];
+                let ok = match *kind {
+                    "int" => v.is_empty() || v.parse::<i64>().is_ok(),
+                    "float" => v.is_empty() || v.parse::<f64>().is_ok(),
+                    _ => !v.is_empty(),
+                };
+                assert!(ok, "column {name}: {v:?} is not {kind}");
+            }
+            rows += 1;
         }
-        let epochs_csv = dir.path().join("epochs.csv");
-        std::fs::write(
-            &epochs_csv,
-            csv::render_epochs(&epoch_rows("synthetic", &loaded)),
-        )
-        .unwrap();
-        let df = CsvReadOptions::default()
-            .try_into_reader_with_file_path(Some(epochs_csv))
-            .unwrap()
-            .finish()
-            .unwrap();
-        assert_eq!(df.height(), 5 * 4 + 2);
-        let cols: Vec<String> = df
-            .get_column_names()
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
+        (headers, rows)
+    }
+
+    #[test]
+    fn csv_outputs_read_back_with_their_types() {
+        let (r, loaded) = fixture_report();
+        let (_, rows) = read_back(
+            &csv::render(&r),
+            &[
+                ("run_id", "string"),
+                ("label", "string"),
+                ("params", "int"),
+                ("lr", "float"),
+                ("seed", "int"),
+                ("val_accuracy", "float"),
+                ("test_accuracy", "float"),
+                ("best_epoch", "int"),
+                ("status", "string"),
+            ],
+        );
+        assert_eq!(rows, 6);
+        let (cols, rows) = read_back(
+            &csv::render_epochs(&epoch_rows("synthetic", &loaded)),
+            &[("epoch", "int"), ("val_accuracy", "float")],
+        );
+        assert_eq!(rows, 5 * 4 + 2);
         assert_eq!(
             cols,
             [
@@ -708,11 +756,11 @@ mod tests {
                 "train_accuracy",
                 "val_loss",
                 "val_accuracy",
+                "test_loss",
+                "test_accuracy",
                 "seconds",
                 "images_per_sec"
             ]
         );
-        assert_eq!(df.schema().get("epoch"), Some(&DataType::Int64));
-        assert_eq!(df.schema().get("val_accuracy"), Some(&DataType::Float64));
     }
 }
