@@ -691,6 +691,17 @@ pub fn run(cli: Cli) -> Result<i32> {
                     message: "no runs here".into(),
                 });
             }
+            let corrupt: Vec<String> = loaded.iter().filter_map(|l| l.problem.clone()).collect();
+            if !corrupt.is_empty() {
+                return Err(Error::Results {
+                    path: dir.clone(),
+                    message: format!(
+                        "{} corrupt run(s), so no verdict can be trusted:\n  {}\n(`sweep run <manifest>` trains them again)",
+                        corrupt.len(),
+                        corrupt.join("\n  ")
+                    ),
+                });
+            }
             let report = crate::results::report::build(
                 name,
                 &loaded,

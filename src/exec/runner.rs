@@ -188,11 +188,9 @@ pub fn work(
     let (status, reason) = match outcome {
         Outcome::Interrupted => return Ok(WorkerExit::Interrupted),
         Outcome::Completed => (RunState::Done, None),
-        Outcome::Diverged { epoch, batch } => (
+        Outcome::Diverged { epoch, batch, why } => (
             RunState::Diverged,
-            Some(format!(
-                "loss became NaN or infinite in epoch {epoch}, batch {batch}"
-            )),
+            Some(format!("{why} in epoch {epoch}, batch {batch}")),
         ),
     };
     store::write_epochs(&dir, &state.records)?;

@@ -91,6 +91,18 @@ enum Msg {
     Event(usize, Event),
 }
 
+/// The executable workers start from: on Linux the very binary this process runs
+/// (`/proc/self/exe`, which stays that build even when `cargo build` or `cargo install` replaces
+/// the file under a running sweep), elsewhere the path it was started from.
+fn worker_executable() -> Result<std::path::PathBuf> {
+    let this = std::path::Path::new("/proc/self/exe");
+    if cfg!(target_os = "linux") && this.exists() {
+        return Ok(this.to_path_buf());
+    }
+    std::env::current_exe()
+        .map_err(|e| Error::Usage(format!("cannot find the sweep executable: {e}")))
+}
+
 /// Run every unfinished run of `runs` (all of one sweep). Returns one outcome per run, in order.
 pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
     let sweep_dir = store::sweep_dir(&opts.results, sweep);
@@ -165,8 +177,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
             .join(", ")
     ));
 
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Training(format!("cannot find the sweep executable: {e}")))?;
+    let exe = worker_executable()?;
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut active: Vec<Option<Active>> = (0..slots.len()).map(|_| None).collect();
     let mut stopping = false;

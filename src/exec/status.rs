@@ -22,6 +22,8 @@ pub struct Row {
     pub val_accuracy: Option<f64>,
     /// `job_task` while Slurm has it.
     pub job: Option<String>,
+    /// What is wrong with its files, when it is corrupt.
+    pub problem: Option<String>,
 }
 
 /// The manifest and results directory a `status`/`wait` PATH names: a manifest (its sweep under
@@ -71,6 +73,7 @@ pub fn collect(
                 epochs: run.epochs,
                 val_accuracy: records.last().map(|r| r.val_accuracy),
                 job: queued.map(|q| q.job().to_string()),
+                problem: loaded.as_ref().and_then(|l| l.problem.clone()),
             })
         })
         .collect()
@@ -122,7 +125,15 @@ pub fn render(sweep: &str, rows: &[Row]) -> String {
     });
     let mut table = tabled::Table::new(t);
     table.with(tabled::settings::Style::sharp());
-    format!("sweep `{sweep}`\n{table}\n{}\n", summary(rows))
+    let problems: String = rows
+        .iter()
+        .filter_map(|r| {
+            r.problem
+                .as_ref()
+                .map(|p| format!("corrupt {}: {p}\n", r.id))
+        })
+        .collect();
+    format!("sweep `{sweep}`\n{table}\n{problems}{}\n", summary(rows))
 }
 
 #[cfg(test)]
@@ -139,6 +150,7 @@ mod tests {
             epochs: 1,
             val_accuracy: None,
             job: None,
+            problem: None,
         }
     }
 

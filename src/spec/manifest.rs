@@ -90,6 +90,7 @@ struct RawSweep {
     train_subset: Option<Spanned<usize>>,
     test_subset: Option<Spanned<usize>>,
     devices: Option<Spanned<Vec<String>>>,
+    max_loss: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +162,8 @@ pub struct SweepSettings {
     pub test_subset: Option<usize>,
     /// Default devices for `sweep run` (`cpu`, `cuda:N`).
     pub devices: Option<Vec<String>>,
+    /// The divergence bound on the training loss, when set (see [`crate::spec::plan::Run::max_loss`]).
+    pub max_loss: Option<f64>,
 }
 
 /// A parsed and validated manifest.
@@ -289,6 +292,15 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
     positive(&s.epochs, "epochs", &mut errors);
     positive(&s.train_subset, "train_subset", &mut errors);
     positive(&s.test_subset, "test_subset", &mut errors);
+    if let Some(v) = &s.max_loss
+        && !(v.get_ref().is_finite() && *v.get_ref() > 0.0)
+    {
+        errors.push(at(
+            v.span(),
+            format!("max_loss must be a positive number, not {}", v.get_ref()),
+            Some("the default is 10 x ln(classes), 23.03 for MNIST: ten times the loss of a uniform guess".into()),
+        ));
+    }
     if let Some(seeds) = &s.seeds
         && seeds.get_ref().is_empty()
     {
@@ -324,6 +336,7 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
         train_subset: s.train_subset.as_ref().map(|v| *v.get_ref()),
         test_subset: s.test_subset.as_ref().map(|v| *v.get_ref()),
         devices: s.devices.as_ref().map(|v| v.get_ref().clone()),
+        max_loss: s.max_loss.as_ref().map(|v| *v.get_ref()),
     };
 
     let grid = match &raw.grid {

@@ -62,6 +62,31 @@ pub struct Run {
     pub data: DataSpec,
     /// Estimated training FLOPs for the whole run (forward + backward, every epoch).
     pub train_flops: u64,
+    /// The run is diverged when the epoch's running training loss exceeds this (`[sweep]
+    /// max_loss`; default [`Run::max_loss`]). A stopping rule, not part of the run's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_loss: Option<f64>,
+}
+
+/// A run's random streams ([`Run::stream_seed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Initial weights.
+    Init,
+    /// The order of the training data, epoch by epoch.
+    Data,
+    /// Dropout masks, epoch by epoch.
+    Dropout,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Init => "init",
+            Stream::Data => "data",
+            Stream::Dropout => "dropout",
+        }
+    }
 }
 
 /// What makes two runs the same run. Names, labels and estimates are left out: renaming a model
@@ -77,7 +102,8 @@ struct Identity<'a> {
     data: &'a DataSpec,
 }
 
-const IDENTITY_FORMAT: u32 = 1;
+/// 2: random streams shared across configurations (common random numbers, [`Stream`]).
+const IDENTITY_FORMAT: u32 = 2;
 
 impl Run {
     fn identity_json(&self) -> String {
@@ -93,15 +119,40 @@ impl Run {
         .expect("identity serializes")
     }
 
+    /// The divergence bound on the running training loss: the manifest's `max_loss`, else
+    /// 10 x ln(classes) (23.03 for 10 classes), ten times the loss of a uniform guess. A
+    /// learning network stays far below it; a diverging one passes it within a few batches.
+    pub fn max_loss(&self) -> f64 {
+        self.max_loss
+            .unwrap_or_else(|| 10.0 * (self.data.dataset.classes() as f64).ln())
+    }
+
     /// The run id: the first 12 hex digits of SHA-256 over the canonical identity JSON.
     pub fn compute_id(&self) -> String {
         hex::encode(Sha256::digest(self.identity_json().as_bytes()))[..12].to_string()
     }
 
-    /// The seed that drives this run's random draws, derived from the manifest seed and the
-    /// run's identity (never from order or timing), so different runs get independent streams.
-    pub fn training_seed(&self) -> u64 {
-        let h = Sha256::digest(format!("training-seed:{}", self.identity_json()).as_bytes());
+    /// The seed of one of the run's random streams. Each derives from the manifest seed and
+    /// only what that stream draws for (common random numbers): runs with the same seed share
+    /// their initial weights when their layers are the same, the order of their training data
+    /// when they train on the same images (held-out validation or not), and their dropout masks when their layers are the same,
+    /// whatever their optimizer, learning rate or number of epochs. Differences between
+    /// configurations are then not blurred by different draws, and a run trained for fewer
+    /// epochs is exactly the start of a longer one. Never from order or timing.
+    pub fn stream_seed(&self, stream: Stream) -> u64 {
+        let what = match stream {
+            Stream::Init | Stream::Dropout => {
+                serde_json::to_string(&(&self.layers, self.data.dataset)).expect("serializes")
+            }
+            // The training images themselves: the first `train_examples` of this release.
+            Stream::Data => serde_json::to_string(&(
+                self.data.dataset,
+                &self.data.digest,
+                self.data.train_examples(),
+            ))
+            .expect("serializes"),
+        };
+        let h = Sha256::digest(format!("{}-seed:{}:{what}", stream.name(), self.seed).as_bytes());
         u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
     }
 
@@ -322,6 +373,7 @@ fn resolve(
                 seed,
                 data: data.clone(),
                 train_flops,
+                max_loss: m.sweep.max_loss,
             };
             run.id = run.compute_id();
             run
@@ -470,7 +522,7 @@ mod tests {
         .unwrap();
         // Pinned: changing this id means every stored result is orphaned. Only change it with
         // IDENTITY_FORMAT, on purpose.
-        assert_eq!(a[0].id, "a3148c40c4b1");
+        assert_eq!(a[0].id, "PIN");
         let b = plan(&format!(
             "{HEAD}[[runs]]\nlabel = \"renamed\"\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n"
         ))
@@ -481,7 +533,38 @@ mod tests {
         ))
         .unwrap();
         assert_ne!(a[0].id, c[0].id);
-        assert_ne!(a[0].training_seed(), c[0].training_seed());
+        // Common random numbers: another learning rate, or optimizer, or number of epochs,
+        // draws the same; another seed, or other data, draws differently.
+        let other = |extra: &str| {
+            plan(&format!(
+                "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\nepochs = 7\n{extra}"
+            ))
+            .unwrap()
+            .remove(0)
+        };
+        for s in [Stream::Init, Stream::Data, Stream::Dropout] {
+            assert_eq!(a[0].stream_seed(s), c[0].stream_seed(s));
+            assert_eq!(a[0].stream_seed(s), other("").stream_seed(s));
+            assert_ne!(a[0].stream_seed(s), other("seed = 2\n").stream_seed(s));
+        }
+        assert_ne!(
+            a[0].stream_seed(Stream::Init),
+            a[0].stream_seed(Stream::Data),
+            "streams are independent of each other"
+        );
+        let enhanced = plan(&format!(
+            "{HEAD}[[runs]]\nmodel = \"enhanced_nn\"\noptimizer = \"sgd\"\n"
+        ))
+        .unwrap()
+        .remove(0);
+        assert_eq!(
+            a[0].stream_seed(Stream::Data),
+            enhanced.stream_seed(Stream::Data)
+        );
+        assert_ne!(
+            a[0].stream_seed(Stream::Init),
+            enhanced.stream_seed(Stream::Init)
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::data::{IMAGE, Split};
 use crate::results::checkpoint::Checkpoint;
 use crate::results::record::{BatchProgress, EpochRecord};
 use crate::spec::optim::OptimizerSpec;
-use crate::spec::plan::Run;
+use crate::spec::plan::{Run, Stream};
 use crate::train::model::{Network, dropout_mask};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -30,10 +30,12 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Completed,
-    /// The loss became NaN or infinite during `epoch` (1-based).
+    /// The loss became NaN or infinite, or the epoch's running training loss passed
+    /// [`Run::max_loss`], at `batch` of `epoch` (1-based).
     Diverged {
         epoch: usize,
         batch: usize,
+        why: String,
     },
     /// Stopped on request after the last completed epoch.
     Interrupted,
@@ -66,7 +68,7 @@ impl State {
     pub fn new(run: &Run, ad: &Device) -> Self {
         let input = run.data.dataset.input_shape();
         State {
-            network: Network::new(&run.layers, input, &mut rng(run, 0), ad),
+            network: Network::new(&run.layers, input, &mut rng(run, Stream::Init, 0), ad),
             optimizer: burn_optimizer(&run.optimizer),
             records: Vec::new(),
         }
@@ -112,11 +114,12 @@ impl State {
     }
 }
 
-/// The run's RNG for stream `stream`: 0 initialises weights, `e` drives epoch `e`'s shuffle and
-/// dropout, so any epoch can be replayed (or resumed) without replaying the ones before it.
-pub fn rng(run: &Run, stream: u64) -> ChaCha8Rng {
-    let mut r = ChaCha8Rng::seed_from_u64(run.training_seed());
-    r.set_stream(stream);
+/// The run's random stream `stream` ([`Run::stream_seed`]) for `epoch` (0 for the initial
+/// weights): each epoch draws its shuffle and dropout from streams of its own, so any epoch can
+/// be replayed (or resumed) without replaying the ones before it.
+pub fn rng(run: &Run, stream: Stream, epoch: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(run.stream_seed(stream));
+    r.set_stream(epoch);
     r
 }
 
@@ -135,14 +138,15 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> (State, Outcome) {
     let lr = run.optimizer.lr();
+    let max_loss = run.max_loss();
     let loss_fn = CrossEntropyLossConfig::new().init(ad);
     let n = train.len();
     let batches = n.div_ceil(run.batch_size);
     for epoch in state.records.len() + 1..=run.epochs {
         let start = Instant::now();
-        let mut r = rng(run, epoch as u64);
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut r);
+        order.shuffle(&mut rng(run, Stream::Data, epoch as u64));
+        let mut r = rng(run, Stream::Dropout, epoch as u64);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         for (b, chunk) in order.chunks(run.batch_size).enumerate() {
             let (images, labels) = batch(train, chunk, ad);
@@ -161,12 +165,26 @@ pub fn train(
                     Outcome::Diverged {
                         epoch,
                         batch: b + 1,
+                        why: "the loss became NaN or infinite".into(),
                     },
                 );
             }
             correct += count_correct(logits, labels);
             loss_sum += loss_value * chunk.len() as f64;
             seen += chunk.len();
+            let running = loss_sum / seen as f64;
+            if running > max_loss {
+                return (
+                    state,
+                    Outcome::Diverged {
+                        epoch,
+                        batch: b + 1,
+                        why: format!(
+                            "the training loss reached {running:.4e}, above the divergence bound {max_loss:.4} (max_loss)"
+                        ),
+                    },
+                );
+            }
             let grads = GradientsParams::from_grads(loss.backward(), &state.network);
             state.network = state.optimizer.step(lr, state.network, grads);
             observer.batch(BatchProgress {
@@ -204,6 +222,7 @@ pub fn train(
                 Outcome::Diverged {
                     epoch,
                     batch: batches,
+                    why: "the validation loss became NaN or infinite".into(),
                 },
             );
         }

@@ -9,6 +9,9 @@ fn escape(s: &str) -> String {
 
 pub fn render(report: &Report) -> String {
     let mut out = format!("# Sweep `{}`\n", report.sweep);
+    for n in &report.notes {
+        out.push_str(&format!("\n> {}\n", n));
+    }
     for s in sections(report) {
         out.push_str(&format!("\n## {}\n\n", s.title));
         out.push_str(&format!(

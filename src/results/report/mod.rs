@@ -225,6 +225,46 @@ pub struct Report {
     pub comparisons: Vec<Comparison>,
     /// Plot files (relative to the report), when plots were written.
     pub plots: Vec<(String, String)>,
+    /// What a reader must know before reading the tables: corrupt runs left out, and what the
+    /// validation and test columns were measured on.
+    pub notes: Vec<String>,
+}
+
+/// The report's notes ([`Report::notes`]) for these runs.
+pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
+    let mut out = Vec::new();
+    let corrupt: Vec<&RunRow> = runs.iter().filter(|r| r.problem.is_some()).collect();
+    if !corrupt.is_empty() {
+        out.push(format!(
+            "Warning: {} corrupt run(s) are left out of every mean, ranking and comparison (`sweep run` trains them again): {}",
+            corrupt.len(),
+            corrupt
+                .iter()
+                .map(|r| format!("{} ({}): {}", r.label, r.id, r.problem.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    let on_test = runs.iter().filter(|r| r.test_is_validation).count();
+    if on_test > 0 {
+        out.push(format!(
+            "Validation and test are the same images in {} of {} runs (validation = \"test\", as the paper did): their val and test columns are the same numbers, and their best epoch is chosen on the test set.",
+            on_test,
+            runs.len()
+        ));
+    }
+    if let Some(l) = loaded
+        .iter()
+        .find(|l| l.run.data.validation != crate::spec::manifest::Validation::Test)
+    {
+        let d = &l.run.data;
+        out.push(format!(
+            "Held-out runs: validated on the last part of the training set ({} training images per epoch); test columns on {} test images, after the last epoch and with the weights of the best validation epoch.",
+            d.train_examples(),
+            d.test_examples()
+        ));
+    }
+    out
 }
 
 /// Read every run of a sweep directory (`results/<sweep>`).
@@ -316,6 +356,7 @@ pub fn build(
     let configs = aggregate::by_config(&runs)?;
     let ranking = rank(&configs, rank_by);
     let comparisons = comparisons(report_cfg, &configs)?;
+    let notes = notes(&runs, loaded);
     Ok(Report {
         sweep: sweep.to_string(),
         runs,
@@ -324,6 +365,7 @@ pub fn build(
         ranking,
         comparisons,
         plots: Vec::new(),
+        notes,
     })
 }
 

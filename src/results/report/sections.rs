@@ -42,6 +42,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
             "val acc",
             "val loss",
             "best val acc (epoch)",
+            "test acc",
             "time",
             "images/s",
             "status",
@@ -74,6 +75,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                         (Some(a), Some(e)) => format!("{} ({e})", Metric::ValAccuracy.format(a)),
                         _ => "-".into(),
                     },
+                    opt(Metric::TestAccuracy, x.test_accuracy),
                     duration(x.wall_seconds),
                     x.images_per_sec.map_or("-".into(), |v| format!("{v:.0}")),
                     x.status.name().into(),
@@ -88,6 +90,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
             Metric::ValAccuracy,
             Metric::ValLoss,
             Metric::BestValAccuracy,
+            Metric::TestAccuracy,
         ];
         let mut headers = vec!["configuration".to_string(), "n".into()];
         headers.extend(metrics.iter().map(|m| m.heading().to_string()));

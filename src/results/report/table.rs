@@ -7,6 +7,9 @@ use tabled::settings::{Alignment, Style, object::Columns};
 
 pub fn render(report: &Report) -> String {
     let mut out = format!("sweep {}\n", report.sweep);
+    for n in &report.notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
     for s in sections(report) {
         let mut b = Builder::default();
         b.push_record(s.headers.clone());
