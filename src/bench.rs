@@ -34,7 +34,12 @@ pub fn report(
         let t = Instant::now();
         let loaded = report::load_sweep(&dir.path().join("synthetic"))?;
         let t_load = t.elapsed().as_secs_f64();
-        let r = report::build("synthetic", &loaded, None, Metric::ValAccuracy)?;
+        let r = report::build(
+            "synthetic",
+            &loaded,
+            &Default::default(),
+            Metric::ValAccuracy,
+        )?;
         let t_build = t.elapsed().as_secs_f64() - t_load;
         let md = report::markdown::render(&r);
         let total = t.elapsed().as_secs_f64();

@@ -352,11 +352,34 @@ pub fn run(cli: Cli) -> Result<i32> {
             match format {
                 PlanFormat::Table => emit(&plan_table(&m, &runs)),
                 PlanFormat::Json => {
-                    let v = serde_json::json!({ "sweep": m.sweep.name, "runs": runs, "totals": plan::totals(&runs) });
-                    emit(&format!(
-                        "{}\n",
-                        serde_json::to_string_pretty(&v).expect("json")
-                    ));
+                    // Streamed: a million runs are ~900 MB of JSON, never held in memory twice.
+                    #[derive(serde::Serialize)]
+                    struct PlanJson<'a> {
+                        sweep: &'a str,
+                        runs: &'a [plan::Run],
+                        totals: plan::Totals,
+                    }
+                    use std::io::Write;
+                    let mut w =
+                        std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+                    let written = serde_json::to_writer_pretty(
+                        &mut w,
+                        &PlanJson {
+                            sweep: &m.sweep.name,
+                            runs: &runs,
+                            totals: plan::totals(&runs),
+                        },
+                    )
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(w))
+                    .and_then(|()| w.flush());
+                    match written {
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                        Err(e) => {
+                            return Err(Error::Usage(format!("cannot write to stdout: {e}")));
+                        }
+                        Ok(()) => {}
+                    }
                 }
             }
             Ok(0)
@@ -543,6 +566,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             let queue = crate::exec::slurm::queue(&crate::exec::slurm::jobs(&dir)?)?;
             let rows = crate::exec::status::collect(&runs, &dir, queue.as_ref())?;
             emit(&crate::exec::status::render(&m.sweep.name, &rows));
+            for (d, problem) in crate::exec::status::strays(&runs, &dir)? {
+                emit(&format!(
+                    "corrupt {} (not a run of this manifest): {problem}\n",
+                    d.display()
+                ));
+            }
             if queue.is_none() && dir.join("slurm").is_dir() {
                 eprintln!(
                     "note: squeue not found; queued and running Slurm tasks show as not started or incomplete"
@@ -620,8 +649,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     });
                     continue;
                 }
-                let mut report =
-                    crate::results::report::build(name, &loaded, cfg.as_ref(), rank_by)?;
+                let mut report = crate::results::report::build(name, &loaded, cfg, rank_by)?;
                 let plots_dir = plots.clone().or_else(|| {
                     (format == ReportFormat::Markdown)
                         .then_some(out.as_ref()?.parent()?.join("plots"))
@@ -705,7 +733,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let report = crate::results::report::build(
                 name,
                 &loaded,
-                None,
+                &Default::default(),
                 crate::results::report::Metric::ValAccuracy,
             )?;
             if let Some(path) = save_baseline {
@@ -1013,8 +1041,11 @@ struct PlanRow {
 }
 
 /// The plan as a terminal table followed by totals.
+/// The most runs the plan table lists; `--format json` lists every run.
+pub const PLAN_TABLE_ROWS: usize = 1000;
+
 pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
-    let rows = runs.iter().map(|r| PlanRow {
+    let rows = runs.iter().take(PLAN_TABLE_ROWS).map(|r| PlanRow {
         id: r.id.clone(),
         label: r.label.clone(),
         model: r.model.clone(),
@@ -1029,8 +1060,16 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
     let mut table = tabled::Table::new(rows);
     table.with(tabled::settings::Style::sharp());
     let t = plan::totals(runs);
+    let more = if runs.len() > PLAN_TABLE_ROWS {
+        format!(
+            "... and {} more runs (`--format json` lists every run)\n",
+            runs.len() - PLAN_TABLE_ROWS
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "sweep `{}` on {} ({} training examples per epoch)\n{table}\n{} runs, {} epochs, ~{} training FLOPs\n",
+        "sweep `{}` on {} ({} training examples per epoch)\n{table}\n{more}{} runs, {} epochs, ~{} training FLOPs\n",
         m.sweep.name,
         m.sweep.dataset.name(),
         runs.first().map_or(0, |r| r.data.train_examples()),

@@ -393,3 +393,85 @@ fn numeric_flags_refuse_zero_negative_and_non_numbers() {
     }
     assert!(!sb.results().exists(), "nothing written");
 }
+
+#[test]
+fn report_references_to_unknown_labels_or_metrics_are_manifest_errors() {
+    let sb = Sandbox::new();
+    let head = "[sweep]\nname = \"r\"\ndataset = \"mnist\"\n[[runs]]\nlabel = \"Simple NN\"\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n";
+    sb.write(
+        "label.toml",
+        &format!("{head}[[report.reference]]\nlabel = \"Simple CNN\"\nval_accuracy = 98.82\n"),
+    );
+    let out = sb
+        .sweep()
+        .args(["plan", "label.toml"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("label.toml:10:9")
+            && err.contains("no configuration is labelled `Simple CNN`")
+            && err.contains("Simple NN"),
+        "{err}"
+    );
+    sb.write(
+        "metric.toml",
+        &format!("{head}[[report.reference]]\nlabel = \"Simple NN\"\nval_acc = 98.82\n"),
+    );
+    let out = sb
+        .sweep()
+        .args(["plan", "metric.toml"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("metric.toml:11:1")
+            && err.contains("unknown metric `val_acc`")
+            && err.contains("test_accuracy"),
+        "{err}"
+    );
+    sb.write(
+        "percent.toml",
+        &format!("{head}[[report.reference]]\nlabel = \"Simple NN\"\nval_accuracy = 120\n"),
+    );
+    let out = sb
+        .sweep()
+        .args(["plan", "percent.toml"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("percent.toml:11:16") && err.contains("in percent"),
+        "{err}"
+    );
+    sb.write(
+        "compare.toml",
+        &format!("{head}[[report.compare]]\nruns = [\"Simple NN\", \"Enhanced\"]\n"),
+    );
+    let out = sb
+        .sweep()
+        .args(["plan", "compare.toml"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("compare.toml:10:22") && err.contains("`Enhanced`"),
+        "{err}"
+    );
+    // The paper's manifests, with their references, are valid.
+    for m in [
+        "experiments/paper.toml",
+        "experiments/paper-seeds.toml",
+        "experiments/fashion.toml",
+    ] {
+        sb.sweep().args(["plan"]).arg(repo(m)).assert().success();
+    }
+}

@@ -54,11 +54,12 @@ fn cmd(sb: &Sandbox, args: &[&str]) -> assert_cmd::Command {
     c
 }
 
-/// The report's "Across seeds" row of configuration `nn`: its n.
-fn seeds_in_mean(report_md: &str) -> Option<String> {
-    let section = report_md.split("## Across seeds").nth(1)?;
-    let row = section.lines().find(|l| l.starts_with("| nn |"))?;
-    row.split('|').nth(2).map(|s| s.trim().to_string())
+/// How many seeds of configuration `nn` the report averages (its JSON's `n`).
+fn seeds_in_mean(sb: &Sandbox) -> u64 {
+    let (json, _) = outputs(cmd(sb, &["report", "results/f", "--format", "json"]), 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sweeps = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+    sweeps[0]["configs"][0]["n"].as_u64().unwrap()
 }
 
 fn assert_corrupt_everywhere(sb: &Sandbox, what: &str) {
@@ -85,11 +86,7 @@ fn assert_run_repairs(sb: &Sandbox, reference: &[(String, String)]) {
 fn a_damaged_epochs_csv_is_corrupt_until_run_trains_it_again() {
     let sb = finished();
     let reference = epochs_by_run(&sb.results(), "f");
-    let (before, _) = outputs(
-        cmd(&sb, &["report", "results/f", "--format", "markdown"]),
-        0,
-    );
-    assert_eq!(seeds_in_mean(&before).as_deref(), Some("2"), "{before}");
+    assert_eq!(seeds_in_mean(&sb), 2);
     let csv = run_dirs(&sb)[0].join("epochs.csv");
     let original = std::fs::read_to_string(&csv).unwrap();
 
@@ -97,15 +94,7 @@ fn a_damaged_epochs_csv_is_corrupt_until_run_trains_it_again() {
     let lines: Vec<&str> = original.lines().collect();
     std::fs::write(&csv, lines[..lines.len() - 1].join("\n") + "\n").unwrap();
     assert_corrupt_everywhere(&sb, "removing the last row");
-    let (report, _) = outputs(
-        cmd(&sb, &["report", "results/f", "--format", "markdown"]),
-        0,
-    );
-    assert_eq!(
-        seeds_in_mean(&report).as_deref(),
-        Some("1"),
-        "the corrupt seed is still averaged:\n{report}"
-    );
+    assert_eq!(seeds_in_mean(&sb), 1, "the corrupt seed is still averaged");
     assert_run_repairs(&sb, &reference);
 
     // Emptied, then deleted.
@@ -141,11 +130,7 @@ fn copied_or_edited_run_directories_never_count_as_seeds() {
         copy_dir(&first, &first.with_file_name(format!("copy{i}")));
     }
     assert_corrupt_everywhere(&sb, "copying a run directory");
-    let (report, _) = outputs(
-        cmd(&sb, &["report", "results/f", "--format", "markdown"]),
-        0,
-    );
-    assert_eq!(seeds_in_mean(&report).as_deref(), Some("2"), "{report}");
+    assert_eq!(seeds_in_mean(&sb), 2, "copies counted as seeds");
     for i in 0..5 {
         std::fs::remove_dir_all(first.with_file_name(format!("copy{i}"))).unwrap();
     }

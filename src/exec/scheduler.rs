@@ -14,7 +14,7 @@ use crate::results::store::{self, RunState};
 use crate::spec::plan::Run;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,6 +89,8 @@ struct Active {
 
 enum Msg {
     Event(usize, Event),
+    /// A `warning:` line a worker wrote to stderr: shown even with --quiet.
+    Warning(String),
 }
 
 /// The executable workers start from: on Linux the very binary this process runs
@@ -213,23 +215,26 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                     .spawn()
                     .map_err(|e| Error::Training(format!("cannot start a worker: {e}")))?;
                 let stdout = child.stdout.take().expect("piped");
-                let tx = tx.clone();
+                let events = tx.clone();
                 std::thread::spawn(move || {
                     for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
                         if let Ok(e) = serde_json::from_str::<Event>(&line) {
-                            let _ = tx.send(Msg::Event(s, e));
+                            let _ = events.send(Msg::Event(s, e));
                         }
                     }
                 });
                 let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
                 let mut stderr = child.stderr.take().expect("piped");
                 let tail = stderr_tail.clone();
+                let warnings = tx.clone();
                 std::thread::spawn(move || {
-                    let mut buf = String::new();
-                    let _ = stderr.read_to_string(&mut buf);
-                    let mut t = tail.lock().expect("tail lock");
-                    for l in buf.lines() {
-                        t.push_back(l.to_string());
+                    for l in std::io::BufReader::new(&mut stderr).lines() {
+                        let Ok(l) = l else { break };
+                        if l.starts_with("warning:") {
+                            let _ = warnings.send(Msg::Warning(l.clone()));
+                        }
+                        let mut t = tail.lock().expect("tail lock");
+                        t.push_back(l);
                         if t.len() > 20 {
                             t.pop_front();
                         }
@@ -265,6 +270,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
 
         // Progress events.
         match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(Msg::Warning(w)) => multi.suspend(|| eprintln!("{w}")),
             Ok(Msg::Event(s, e)) => {
                 if let Some(a) = &active[s] {
                     let run = &runs[a.run];

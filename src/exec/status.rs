@@ -79,6 +79,31 @@ pub fn collect(
         .collect()
 }
 
+/// Run directories of `sweep_dir` that are not runs of the plan but are corrupt (a copied or
+/// renamed run directory, an edited run.json): (directory, what is wrong). Directories of runs
+/// the manifest no longer plans, intact, are not listed: they are old results, not damage.
+pub fn strays(runs: &[Run], sweep_dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let planned: std::collections::HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let Ok(entries) = std::fs::read_dir(sweep_dir.join("runs")) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let dir = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if planned.contains(name.as_str()) {
+            continue;
+        }
+        if let Some(l) = store::load_run(&dir)?
+            && let Some(p) = l.problem
+        {
+            out.push((dir, p));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Counts per state, in a fixed order, leaving out zeros: "3 done, 1 running, 2 queued".
 pub fn summary(rows: &[Row]) -> String {
     let mut counts: Vec<(RunState, usize)> = Vec::new();

@@ -231,7 +231,7 @@ pub fn failed(lines: &[Line]) -> bool {
 
 fn cells(l: &Line) -> Vec<String> {
     let fmt = |s: Option<Stats>| match (l.metric, s) {
-        (Some(m), Some(s)) => m.format_stats(&s),
+        (Some(m), Some(s)) => s.format(m),
         _ => "-".into(),
     };
     let unit = |v: f64| match l.metric {

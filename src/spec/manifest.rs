@@ -5,6 +5,7 @@
 use crate::error::{Error, Location, ManifestError, Result};
 use crate::spec::arch::{self, Activation, Layer, Shape};
 use crate::spec::grid::{self, Axis, Entry, Grid, Value};
+use crate::spec::metric::Metric;
 use crate::spec::optim::{OptimizerKind, OptimizerSpec, Param};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,9 +74,182 @@ struct RawManifest {
     grid: Option<Spanned<RawTable>>,
     #[serde(default)]
     runs: Vec<Spanned<RawTable>>,
-    /// Report settings (comparison tables), read by the reporter.
+    /// Report settings: comparison tables and published values ([`ReportSpec`]).
     #[serde(default)]
-    report: Option<Spanned<toml::Table>>,
+    report: Option<RawReport>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    #[serde(default)]
+    compare: Vec<RawCompare>,
+    /// Keys: `label`, `source` and metric names ([`Metric`]), read with their spans.
+    #[serde(default)]
+    reference: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompare {
+    title: Option<String>,
+    runs: Vec<Spanned<String>>,
+    columns: Option<Vec<Spanned<String>>>,
+}
+
+/// A configuration label as written in `[report]`, with where it was written (labels are
+/// checked against the plan's, see [`crate::spec::plan::expand`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRef {
+    pub label: String,
+    pub span: Range<usize>,
+}
+
+/// A `[[report.compare]]` table: configurations side by side in some metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareSpec {
+    pub title: String,
+    pub runs: Vec<LabelRef>,
+    pub columns: Vec<Metric>,
+}
+
+/// A `[[report.reference]]`: published values of one configuration (e.g. a paper's table),
+/// printed beside ours. Accuracies are written in percent, as papers print them, and kept as
+/// fractions like every accuracy here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    pub label: LabelRef,
+    pub source: Option<String>,
+    pub values: Vec<(Metric, f64)>,
+}
+
+/// The `[report]` section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportSpec {
+    pub compare: Vec<CompareSpec>,
+    pub reference: Vec<Reference>,
+}
+
+impl ReportSpec {
+    /// The published value of `metric` for configuration `label`, with its source.
+    pub fn reference(&self, label: &str, metric: Metric) -> Option<(f64, Option<&str>)> {
+        self.reference
+            .iter()
+            .filter(|r| r.label.label == label)
+            .find_map(|r| {
+                r.values
+                    .iter()
+                    .find(|(m, _)| *m == metric)
+                    .map(|(_, v)| (*v, r.source.as_deref()))
+            })
+    }
+
+    /// Every label the section names, with where.
+    pub fn labels(&self) -> impl Iterator<Item = &LabelRef> {
+        self.compare
+            .iter()
+            .flat_map(|c| c.runs.iter())
+            .chain(self.reference.iter().map(|r| &r.label))
+    }
+}
+
+fn report_spec(raw: Option<RawReport>, at: &At, errors: &mut Vec<ManifestError>) -> ReportSpec {
+    let Some(raw) = raw else {
+        return ReportSpec::default();
+    };
+    let names = || Metric::ALL.map(|m| m.name()).join(", ");
+    let metric = |s: &Spanned<String>, errors: &mut Vec<ManifestError>| {
+        let m = Metric::parse(s.get_ref());
+        if m.is_none() {
+            errors.push(at(
+                s.span(),
+                format!("unknown metric `{}`", s.get_ref()),
+                Some(format!("accepted: {}", names())),
+            ));
+        }
+        m
+    };
+    let compare = raw
+        .compare
+        .into_iter()
+        .map(|c| CompareSpec {
+            title: c.title.unwrap_or_else(|| "Comparison".into()),
+            runs: c
+                .runs
+                .into_iter()
+                .map(|r| LabelRef {
+                    span: r.span(),
+                    label: r.into_inner(),
+                })
+                .collect(),
+            columns: match c.columns {
+                None => vec![Metric::TrainAccuracy, Metric::ValAccuracy],
+                Some(cols) => cols.iter().filter_map(|c| metric(c, errors)).collect(),
+            },
+        })
+        .collect();
+    let mut reference = Vec::new();
+    for r in raw.reference {
+        let span = r.span();
+        let (mut label, mut source, mut values) = (None, None, Vec::new());
+        for (k, v) in r.into_inner() {
+            match (k.get_ref().as_str(), v.get_ref()) {
+                ("label", toml::Value::String(s)) => {
+                    label = Some(LabelRef {
+                        label: s.clone(),
+                        span: v.span(),
+                    })
+                }
+                ("source", toml::Value::String(s)) => source = Some(s.clone()),
+                ("label" | "source", _) => errors.push(at(
+                    v.span(),
+                    format!("`{}` must be a string", k.get_ref()),
+                    None,
+                )),
+                _ => {
+                    let Some(m) = metric(&k, errors) else {
+                        continue;
+                    };
+                    let x = match v.get_ref() {
+                        toml::Value::Float(f) => Some(*f),
+                        toml::Value::Integer(i) => Some(*i as f64),
+                        _ => None,
+                    };
+                    match x {
+                        Some(x) if m.is_accuracy() && (0.0..=100.0).contains(&x) => {
+                            values.push((m, x / 100.0))
+                        }
+                        Some(x) if !m.is_accuracy() && x.is_finite() && x >= 0.0 => {
+                            values.push((m, x))
+                        }
+                        _ => errors.push(at(
+                            v.span(),
+                            format!("`{}` must be a number", k.get_ref()),
+                            Some(if m.is_accuracy() {
+                                "accuracies are written in percent, from 0 to 100, e.g. 99.40"
+                                    .into()
+                            } else {
+                                "losses are non-negative numbers, e.g. 0.0345".into()
+                            }),
+                        )),
+                    }
+                }
+            }
+        }
+        match label {
+            Some(label) => reference.push(Reference {
+                label,
+                source,
+                values,
+            }),
+            None => errors.push(at(
+                span,
+                "a [[report.reference]] without a label".into(),
+                Some("name the configuration it gives values for: label = \"...\"".into()),
+            )),
+        }
+    }
+    ReportSpec { compare, reference }
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,7 +351,7 @@ pub struct Manifest {
     pub optimizers: BTreeMap<String, OptimizerSpec>,
     pub grid: Option<Grid>,
     pub runs: Vec<Entry>,
-    pub report: Option<toml::Table>,
+    pub report: ReportSpec,
 }
 
 impl Manifest {
@@ -353,6 +527,7 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
         .iter()
         .map(|r| parse_entry(r, &at, &mut errors))
         .collect();
+    let report = report_spec(raw.report, &at, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -365,7 +540,7 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
         optimizers,
         grid,
         runs,
-        report: raw.report.map(|r| r.into_inner()),
+        report,
     };
     if manifest.grid.is_none() && manifest.runs.is_empty() {
         return Err(vec![manifest.error_at(

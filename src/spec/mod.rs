@@ -5,5 +5,6 @@
 pub mod arch;
 pub mod grid;
 pub mod manifest;
+pub mod metric;
 pub mod optim;
 pub mod plan;

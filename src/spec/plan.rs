@@ -222,6 +222,22 @@ pub fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
             Some("loosen the exclude list or add include entries".into()),
         ));
     }
+    // `[report]` names configurations by label: each must be one of the plan's.
+    if errors.is_empty() {
+        let labels: std::collections::HashSet<&str> =
+            runs.iter().map(|r| r.label.as_str()).collect();
+        for l in manifest.report.labels() {
+            if !labels.contains(l.label.as_str()) {
+                let mut known: Vec<&str> = labels.iter().copied().collect();
+                known.sort();
+                errors.push(manifest.error_at(
+                    l.span.clone(),
+                    format!("no configuration is labelled `{}`", l.label),
+                    Some(format!("the labels of this manifest: {}", known.join(", "))),
+                ));
+            }
+        }
+    }
     if errors.is_empty() {
         Ok(runs)
     } else {
@@ -522,7 +538,7 @@ mod tests {
         .unwrap();
         // Pinned: changing this id means every stored result is orphaned. Only change it with
         // IDENTITY_FORMAT, on purpose.
-        assert_eq!(a[0].id, "PIN");
+        assert_eq!(a[0].id, "054fa850c48e");
         let b = plan(&format!(
             "{HEAD}[[runs]]\nlabel = \"renamed\"\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n"
         ))

@@ -9,6 +9,8 @@ pub fn data_dir() -> PathBuf {
     let dir = std::env::var_os("SWEEP_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    // Commands run in sandboxes: a relative SWEEP_DATA_DIR means relative to here.
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
     assert!(
         dir.join("mnist/train-images-idx3-ubyte.gz").is_file()
             || dir.join("mnist/train-images-idx3-ubyte").is_file(),

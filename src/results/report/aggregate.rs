@@ -56,7 +56,7 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
                     let values: Vec<f64> = members
                         .iter()
                         .filter(|r| r.status == RunState::Done)
-                        .filter_map(|r| m.of(r))
+                        .filter_map(|r| r.get(m))
                         .collect();
                     (m, Stats::of(&values))
                 })
@@ -70,7 +70,10 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
                 momentum: first.momentum,
                 epochs: first.epochs,
                 batch_size: first.batch_size,
-                n: members.iter().filter(|r| r.epochs_done > 0).count(),
+                n: members
+                    .iter()
+                    .filter(|r| r.epochs_done > 0 && r.status != RunState::Corrupt)
+                    .count(),
                 metrics,
             }
         })

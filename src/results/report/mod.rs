@@ -17,117 +17,12 @@ pub mod table;
 use crate::error::{Error, Result};
 use crate::results::store;
 pub use crate::results::store::{Loaded, RunState};
+pub use crate::spec::manifest::ReportSpec;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// A metric a report can show, rank by, or a baseline can gate on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum Metric {
-    TrainAccuracy,
-    TrainLoss,
-    ValAccuracy,
-    ValLoss,
-    BestValAccuracy,
-    /// After the last epoch, on the test set (the validation set itself when a run is
-    /// validated on the test set).
-    TestAccuracy,
-    TestLoss,
-    /// On the test set, with the weights of the best validation epoch.
-    BestEpochTestAccuracy,
-}
-
-impl Metric {
-    pub const ALL: [Metric; 8] = [
-        Metric::TrainAccuracy,
-        Metric::TrainLoss,
-        Metric::ValAccuracy,
-        Metric::ValLoss,
-        Metric::BestValAccuracy,
-        Metric::TestAccuracy,
-        Metric::TestLoss,
-        Metric::BestEpochTestAccuracy,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::TrainAccuracy => "train_accuracy",
-            Metric::TrainLoss => "train_loss",
-            Metric::ValAccuracy => "val_accuracy",
-            Metric::ValLoss => "val_loss",
-            Metric::BestValAccuracy => "best_val_accuracy",
-            Metric::TestAccuracy => "test_accuracy",
-            Metric::TestLoss => "test_loss",
-            Metric::BestEpochTestAccuracy => "best_epoch_test_accuracy",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Metric> {
-        Metric::ALL.into_iter().find(|m| m.name() == s)
-    }
-
-    /// Column heading for tables.
-    pub fn heading(self) -> &'static str {
-        match self {
-            Metric::TrainAccuracy => "train acc",
-            Metric::TrainLoss => "train loss",
-            Metric::ValAccuracy => "val acc",
-            Metric::ValLoss => "val loss",
-            Metric::BestValAccuracy => "best val acc",
-            Metric::TestAccuracy => "test acc",
-            Metric::TestLoss => "test loss",
-            Metric::BestEpochTestAccuracy => "test acc at best val",
-        }
-    }
-
-    /// Accuracies go up when things get better; losses go down.
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, Metric::TrainLoss | Metric::ValLoss | Metric::TestLoss)
-    }
-
-    pub fn is_accuracy(self) -> bool {
-        self.higher_is_better()
-    }
-
-    /// A run's final value of this metric.
-    pub fn of(self, r: &RunRow) -> Option<f64> {
-        match self {
-            Metric::TrainAccuracy => r.train_accuracy,
-            Metric::TrainLoss => r.train_loss,
-            Metric::ValAccuracy => r.val_accuracy,
-            Metric::ValLoss => r.val_loss,
-            Metric::BestValAccuracy => r.best_val_accuracy,
-            Metric::TestAccuracy => r.test_accuracy,
-            Metric::TestLoss => r.test_loss,
-            Metric::BestEpochTestAccuracy => r.best_epoch_test_accuracy,
-        }
-    }
-
-    /// Format a value as a reader expects: accuracies in percent with 2 decimals, losses with 4.
-    pub fn format(self, v: f64) -> String {
-        if self.is_accuracy() {
-            format!("{:.2}%", v * 100.0)
-        } else {
-            format!("{v:.4}")
-        }
-    }
-
-    /// Format mean ± std with the same precision.
-    pub fn format_stats(self, s: &Stats) -> String {
-        match (s.std, s.n) {
-            (Some(sd), n) if n > 1 => {
-                if self.is_accuracy() {
-                    format!("{:.2} ± {:.2}%", s.mean * 100.0, sd * 100.0)
-                } else {
-                    format!("{:.4} ± {sd:.4}", s.mean)
-                }
-            }
-            _ => self.format(s.mean),
-        }
-    }
-}
+pub use crate::spec::metric::Metric;
 
 /// One row of the runs table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -163,6 +58,23 @@ pub struct RunRow {
     pub status: RunState,
 }
 
+impl RunRow {
+    /// A run's final value of this metric.
+    pub fn get(&self, m: Metric) -> Option<f64> {
+        let r = self;
+        match m {
+            Metric::TrainAccuracy => r.train_accuracy,
+            Metric::TrainLoss => r.train_loss,
+            Metric::ValAccuracy => r.val_accuracy,
+            Metric::ValLoss => r.val_loss,
+            Metric::BestValAccuracy => r.best_val_accuracy,
+            Metric::TestAccuracy => r.test_accuracy,
+            Metric::TestLoss => r.test_loss,
+            Metric::BestEpochTestAccuracy => r.best_epoch_test_accuracy,
+        }
+    }
+}
+
 /// A metric over a configuration's seeds: count, mean, sample standard deviation, extremes and
 /// the 95% Student-t confidence interval of the mean ([`Stats::of`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
@@ -176,6 +88,23 @@ pub struct Stats {
     pub max: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci95: Option<[f64; 2]>,
+}
+
+impl Stats {
+    /// Format mean ± std with the same precision.
+    pub fn format(&self, m: Metric) -> String {
+        let s = self;
+        match (s.std, s.n) {
+            (Some(sd), n) if n > 1 => {
+                if m.is_accuracy() {
+                    format!("{:.2} ± {:.2}%", s.mean * 100.0, sd * 100.0)
+                } else {
+                    format!("{:.4} ± {sd:.4}", s.mean)
+                }
+            }
+            _ => m.format(s.mean),
+        }
+    }
 }
 
 /// A configuration: the runs that differ only by seed, aggregated.
@@ -228,6 +157,9 @@ pub struct Report {
     /// What a reader must know before reading the tables: corrupt runs left out, and what the
     /// validation and test columns were measured on.
     pub notes: Vec<String>,
+    /// The manifest's `[report]` section (published values for [`versus`]).
+    #[serde(skip)]
+    pub spec: ReportSpec,
 }
 
 /// The report's notes ([`Report::notes`]) for these runs.
@@ -346,16 +278,11 @@ pub fn run_row(l: &Loaded) -> RunRow {
 
 /// Build the report of one sweep from its loaded runs and (optionally) its manifest's
 /// `[report]` table.
-pub fn build(
-    sweep: &str,
-    loaded: &[Loaded],
-    report_cfg: Option<&toml::Table>,
-    rank_by: Metric,
-) -> Result<Report> {
+pub fn build(sweep: &str, loaded: &[Loaded], spec: &ReportSpec, rank_by: Metric) -> Result<Report> {
     let runs: Vec<RunRow> = loaded.par_iter().map(run_row).collect();
     let configs = aggregate::by_config(&runs)?;
     let ranking = rank(&configs, rank_by);
-    let comparisons = comparisons(report_cfg, &configs)?;
+    let comparisons = comparisons(spec, &configs);
     let notes = notes(&runs, loaded);
     Ok(Report {
         sweep: sweep.to_string(),
@@ -366,6 +293,7 @@ pub fn build(
         comparisons,
         plots: Vec::new(),
         notes,
+        spec: spec.clone(),
     })
 }
 
@@ -397,85 +325,88 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<(usize, usize)> {
 }
 
 /// The `[[report.compare]]` tables: `title`, `runs` (configuration labels), `columns` (metrics).
-fn comparisons(cfg: Option<&toml::Table>, configs: &[ConfigRow]) -> Result<Vec<Comparison>> {
-    let Some(cfg) = cfg else {
-        return Ok(Vec::new());
-    };
-    let bad = |m: String| Error::Usage(format!("[report] in the manifest: {m}"));
-    let Some(list) = cfg.get("compare") else {
-        return Ok(Vec::new());
-    };
-    let list = list
-        .as_array()
-        .ok_or_else(|| bad("`compare` must be an array of tables ([[report.compare]])".into()))?;
-    let mut out = Vec::new();
-    for (i, c) in list.iter().enumerate() {
-        let t = c
-            .as_table()
-            .ok_or_else(|| bad(format!("compare #{} is not a table", i + 1)))?;
-        if let Some(k) = t
-            .keys()
-            .find(|k| !["title", "runs", "columns"].contains(&k.as_str()))
-        {
-            return Err(bad(format!(
-                "compare #{}: unknown key `{k}` (accepted: title, runs, columns)",
-                i + 1
-            )));
-        }
-        let title = t
-            .get("title")
-            .and_then(|v| v.as_str())
-            .unwrap_or("Comparison")
-            .to_string();
-        let labels: Vec<String> = t
-            .get("runs")
-            .and_then(|v| v.as_array())
-            .ok_or_else(|| {
-                bad(format!(
-                    "compare `{title}`: `runs` must list configuration labels"
-                ))
-            })?
-            .iter()
-            .filter_map(|v| v.as_str().map(String::from))
-            .collect();
-        let columns = match t.get("columns").and_then(|v| v.as_array()) {
-            None => vec![Metric::TrainAccuracy, Metric::ValAccuracy],
-            Some(cols) => cols
+fn comparisons(spec: &ReportSpec, configs: &[ConfigRow]) -> Vec<Comparison> {
+    spec.compare
+        .iter()
+        .map(|c| Comparison {
+            title: c.title.clone(),
+            columns: c.columns.clone(),
+            rows: c
+                .runs
                 .iter()
-                .map(|v| {
-                    let s = v.as_str().unwrap_or_default();
-                    Metric::parse(s).ok_or_else(|| {
-                        bad(format!(
-                            "compare `{title}`: unknown column `{s}` (accepted: {})",
-                            Metric::ALL.map(|m| m.name()).join(", ")
-                        ))
-                    })
+                .map(|l| {
+                    let row = configs.iter().find(|x| x.label == l.label).cloned();
+                    (l.label.clone(), row)
                 })
-                .collect::<Result<Vec<_>>>()?,
-        };
-        let rows = labels.into_iter().map(|l| {
-            let row = configs.iter().find(|c| c.label == l).cloned();
-            (l, row)
-        });
-        out.push(Comparison {
-            title,
-            columns,
-            rows: rows.collect(),
-        });
+                .collect(),
+        })
+        .collect()
+}
+
+/// How a published value relates to ours: inside the range of our seeds, within 0.3 pp of it
+/// (accuracies; 0.003 for losses), or outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agreement {
+    WithinSpread,
+    Within0_3pp,
+    Outside,
+}
+
+impl Agreement {
+    pub const MARGIN: f64 = 0.003;
+
+    pub fn of(reference: f64, ours: &Stats) -> Agreement {
+        let (lo, hi) = (ours.min.unwrap_or(ours.mean), ours.max.unwrap_or(ours.mean));
+        if (lo..=hi).contains(&reference) {
+            Agreement::WithinSpread
+        } else if (lo - Self::MARGIN..=hi + Self::MARGIN).contains(&reference) {
+            Agreement::Within0_3pp
+        } else {
+            Agreement::Outside
+        }
     }
-    Ok(out)
+
+    pub fn text(self) -> &'static str {
+        match self {
+            Agreement::WithinSpread => "yes",
+            Agreement::Within0_3pp => "within 0.3 pp",
+            Agreement::Outside => "no",
+        }
+    }
+}
+
+/// A published value beside ours.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Versus {
+    pub reference: f64,
+    pub source: Option<String>,
+    /// Ours minus the reference (mean over seeds).
+    pub difference: f64,
+    pub agreement: Agreement,
+}
+
+/// The published value of `metric` for `config`, compared with ours, when the manifest gives one.
+pub fn versus(spec: &ReportSpec, config: &ConfigRow, metric: Metric) -> Option<Versus> {
+    let (reference, source) = spec.reference(&config.label, metric)?;
+    let ours = config.stat(metric)?;
+    Some(Versus {
+        reference,
+        source: source.map(String::from),
+        difference: ours.mean - reference,
+        agreement: Agreement::of(reference, &ours),
+    })
 }
 
 /// The sweeps a PATH argument names: a sweep directory, a results directory holding sweeps, or
 /// a manifest (whose sweep is looked up under `results`).
-pub fn resolve_targets(
-    path: Option<&Path>,
-    results: &Path,
-) -> Result<Vec<(String, PathBuf, Option<toml::Table>)>> {
-    let manifest_report = |dir: &Path| -> Option<toml::Table> {
-        let text = std::fs::read_to_string(dir.join("manifest.toml")).ok()?;
-        let v: toml::Table = toml::from_str(&text).ok()?;
-        v.get("report").and_then(|r| r.as_table()).cloned()
+pub fn resolve_targets(path: Option<&Path>, results: &Path) -> Result<Vec<Target>> {
+    // The copy `sweep run` keeps beside the results; one that no longer parses (written by an
+    // older version) gives a report without the manifest's tables.
+    let manifest_report = |dir: &Path| -> ReportSpec {
+        crate::spec::manifest::load(&dir.join("manifest.toml"))
+            .map(|m| m.report)
+            .unwrap_or_default()
     };
     let sweep_of = |dir: &Path| {
         (
@@ -505,12 +436,10 @@ pub fn resolve_targets(
     }
 }
 
-type Target = (String, PathBuf, Option<toml::Table>);
+/// A sweep to report: its name, its results directory and its manifest's `[report]`.
+pub type Target = (String, PathBuf, ReportSpec);
 
-fn all_sweeps(
-    dir: &Path,
-    manifest_report: &dyn Fn(&Path) -> Option<toml::Table>,
-) -> Result<Vec<Target>> {
+fn all_sweeps(dir: &Path, manifest_report: &dyn Fn(&Path) -> ReportSpec) -> Result<Vec<Target>> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|source| Error::Read {
         path: dir.to_path_buf(),
@@ -668,16 +597,29 @@ mod tests {
         loaded[5].summary = None;
         loaded[5].state = RunState::Running;
         loaded[4].state = RunState::Diverged;
-        let mut cfg = toml::Table::new();
-        let cmp: toml::Value = toml::from_str::<toml::Table>(
-            "compare = [{ title = \"Config 0 vs 1\", runs = [\"config 00000\", \"config 00001\", \"config 00009\"], columns = [\"train_accuracy\", \"val_accuracy\"] }]",
-        )
-        .unwrap()
-        .remove("compare")
-        .unwrap();
-        cfg.insert("compare".into(), cmp);
+        use crate::spec::manifest::{CompareSpec, LabelRef, Reference};
+        let label = |l: &str| LabelRef {
+            label: l.into(),
+            span: 0..0,
+        };
+        let spec = ReportSpec {
+            compare: vec![CompareSpec {
+                title: "Config 0 vs 1".into(),
+                runs: vec![
+                    label("config 00000"),
+                    label("config 00001"),
+                    label("config 00009"),
+                ],
+                columns: vec![Metric::TrainAccuracy, Metric::ValAccuracy],
+            }],
+            reference: vec![Reference {
+                label: label("config 00000"),
+                source: Some("a paper, Table 1".into()),
+                values: vec![(Metric::ValAccuracy, 0.934)],
+            }],
+        };
         (
-            build("synthetic", &loaded, Some(&cfg), Metric::ValAccuracy).unwrap(),
+            build("synthetic", &loaded, &spec, Metric::ValAccuracy).unwrap(),
             loaded,
         )
     }

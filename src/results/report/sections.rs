@@ -2,7 +2,7 @@
 //! share. Numbers are formatted here once: accuracies as percentages with 2 decimals, std with
 //! the same precision, losses with 4 decimals.
 
-use super::{Metric, Report};
+use super::{ConfigRow, Metric, Report, Versus, versus};
 
 /// One titled table.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +16,39 @@ pub struct Section {
 
 fn opt(m: Metric, v: Option<f64>) -> String {
     v.map_or("-".into(), |v| m.format(v))
+}
+
+/// Ours minus a reference: "+0.12 pp" for accuracies, "+0.0012" for losses.
+fn difference(m: Metric, d: f64) -> String {
+    if m.is_accuracy() {
+        format!("{:+.2} pp", d * 100.0)
+    } else {
+        format!("{d:+.4}")
+    }
+}
+
+/// The three cells of a published value beside ours: the value (and its source), the
+/// difference, and whether it lies within our seeds.
+fn versus_cells(m: Metric, v: Option<&Versus>) -> [String; 3] {
+    match v {
+        None => ["-".into(), "-".into(), "-".into()],
+        Some(v) => [
+            match &v.source {
+                Some(s) => format!("{} ({s})", m.format(v.reference)),
+                None => m.format(v.reference),
+            },
+            difference(m, v.difference),
+            v.agreement.text().into(),
+        ],
+    }
+}
+
+fn versus_headers(m: Metric) -> [String; 3] {
+    [
+        format!("{}: reference", m.heading()),
+        "ours - reference".into(),
+        "reference within our seeds".into(),
+    ]
 }
 
 fn num(v: f64) -> String {
@@ -105,7 +138,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                     row.extend(
                         metrics
                             .iter()
-                            .map(|m| c.stat(*m).map_or("-".into(), |s| m.format_stats(&s))),
+                            .map(|m| c.stat(*m).map_or("-".into(), |s| s.format(*m))),
                     );
                     row
                 })
@@ -113,30 +146,64 @@ pub fn sections(r: &Report) -> Vec<Section> {
             plot: None,
         });
     }
+    let with_reference = |rows: Vec<&ConfigRow>, m: Metric| {
+        rows.into_iter().any(|c| versus(&r.spec, c, m).is_some())
+    };
+    let ranked_refs = with_reference(
+        r.ranking.iter().map(|&(_, i)| &r.configs[i]).collect(),
+        r.rank_by,
+    );
+    let mut headers: Vec<String> = ["rank", "configuration", r.rank_by.heading(), "n"]
+        .map(String::from)
+        .to_vec();
+    if ranked_refs {
+        headers.extend(versus_headers(r.rank_by));
+    }
     out.push(Section {
         title: format!("Ranking by {}", r.rank_by.heading()),
-        headers: ["rank", "configuration", r.rank_by.heading(), "n"]
-            .map(String::from)
-            .to_vec(),
+        headers,
         rows: r
             .ranking
             .iter()
             .map(|&(rank, i)| {
                 let c = &r.configs[i];
-                vec![
+                let mut row = vec![
                     rank.to_string(),
                     c.label.clone(),
                     c.stat(r.rank_by)
-                        .map_or("-".into(), |s| r.rank_by.format_stats(&s)),
+                        .map_or("-".into(), |s| s.format(r.rank_by)),
                     c.n.to_string(),
-                ]
+                ];
+                if ranked_refs {
+                    row.extend(versus_cells(
+                        r.rank_by,
+                        versus(&r.spec, c, r.rank_by).as_ref(),
+                    ));
+                }
+                row
             })
             .collect(),
         plot: None,
     });
-    for (i, cmp) in r.comparisons.iter().enumerate() {
+    for cmp in &r.comparisons {
+        // Each column, followed by the published values of it when the manifest gives any.
+        let referenced: Vec<bool> = cmp
+            .columns
+            .iter()
+            .map(|m| {
+                with_reference(
+                    cmp.rows.iter().filter_map(|(_, c)| c.as_ref()).collect(),
+                    *m,
+                )
+            })
+            .collect();
         let mut headers = vec!["configuration".to_string()];
-        headers.extend(cmp.columns.iter().map(|m| m.heading().to_string()));
+        for (m, refs) in cmp.columns.iter().zip(&referenced) {
+            headers.push(m.heading().to_string());
+            if *refs {
+                headers.extend(versus_headers(*m));
+            }
+        }
         out.push(Section {
             title: cmp.title.clone(),
             headers,
@@ -145,11 +212,17 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 .iter()
                 .map(|(label, row)| {
                     let mut cells = vec![label.clone()];
-                    cells.extend(cmp.columns.iter().map(|m| {
-                        row.as_ref()
-                            .and_then(|c| c.stat(*m))
-                            .map_or("no results".into(), |s| m.format_stats(&s))
-                    }));
+                    for (m, refs) in cmp.columns.iter().zip(&referenced) {
+                        cells.push(
+                            row.as_ref()
+                                .and_then(|c| c.stat(*m))
+                                .map_or("no results".into(), |s| s.format(*m)),
+                        );
+                        if *refs {
+                            let v = row.as_ref().and_then(|c| versus(&r.spec, c, *m));
+                            cells.extend(versus_cells(*m, v.as_ref()));
+                        }
+                    }
                     cells
                 })
                 .collect(),
@@ -157,11 +230,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 .plots
                 .iter()
                 .find(|(t, _)| *t == cmp.title)
-                .map(|(_, p)| p.clone())
-                .or_else(|| {
-                    let _ = i;
-                    None
-                }),
+                .map(|(_, p)| p.clone()),
         });
     }
     out
