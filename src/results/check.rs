@@ -324,6 +324,8 @@ mod tests {
             epochs: 1,
             batch_size: 32,
             n,
+            values: Vec::new(),
+            images: Vec::new(),
             metrics: Metric::ALL
                 .iter()
                 .map(|m| {

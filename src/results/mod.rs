@@ -7,4 +7,5 @@ pub mod checkpoint;
 pub mod lock;
 pub mod record;
 pub mod report;
+pub mod stats;
 pub mod store;

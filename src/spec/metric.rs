@@ -82,4 +82,31 @@ impl Metric {
             format!("{v:.4}")
         }
     }
+
+    /// The set an accuracy is measured on (`None` for losses): its size sets the accuracy's
+    /// binomial floor.
+    pub fn measured_on(self) -> Option<MeasuredOn> {
+        match self {
+            Metric::TrainAccuracy => Some(MeasuredOn::Train),
+            Metric::ValAccuracy | Metric::BestValAccuracy => Some(MeasuredOn::Validation),
+            Metric::TestAccuracy | Metric::BestEpochTestAccuracy => Some(MeasuredOn::Test),
+            Metric::TrainLoss | Metric::ValLoss | Metric::TestLoss => None,
+        }
+    }
+
+    /// Which epoch's value this is: the last, or the best validation epoch's.
+    pub fn epoch_rule(self) -> &'static str {
+        match self {
+            Metric::BestValAccuracy | Metric::BestEpochTestAccuracy => "best validation epoch",
+            _ => "final epoch",
+        }
+    }
+}
+
+/// The images an accuracy is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeasuredOn {
+    Train,
+    Validation,
+    Test,
 }

@@ -35,6 +35,17 @@ impl DataSpec {
         }
     }
 
+    /// Number of images a run validates on: the test images, or the held-out part of the
+    /// training images.
+    pub fn val_examples(&self) -> usize {
+        match self.validation {
+            Validation::Test => self.test_examples(),
+            Validation::Holdout(_) => {
+                self.train_subset.unwrap_or(60_000).min(60_000) - self.train_examples()
+            }
+        }
+    }
+
     /// Number of test images a run is evaluated on (the validation images themselves when it is
     /// validated on the test set).
     pub fn test_examples(&self) -> usize {

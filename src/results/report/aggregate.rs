@@ -50,7 +50,7 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
         .into_iter()
         .map(|members| {
             let first = members[0];
-            let metrics = Metric::ALL
+            let values: Vec<(Metric, Vec<f64>)> = Metric::ALL
                 .iter()
                 .map(|&m| {
                     let values: Vec<f64> = members
@@ -58,8 +58,13 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
                         .filter(|r| r.status == RunState::Done)
                         .filter_map(|r| r.get(m))
                         .collect();
-                    (m, Stats::of(&values))
+                    (m, values)
                 })
+                .collect();
+            let metrics = values.iter().map(|(m, v)| (*m, Stats::of(v))).collect();
+            let images = Metric::ALL
+                .iter()
+                .filter_map(|&m| first.images(m).map(|n| (m, n)))
                 .collect();
             ConfigRow {
                 config_id: first.config_id.clone(),
@@ -70,6 +75,8 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
                 momentum: first.momentum,
                 epochs: first.epochs,
                 batch_size: first.batch_size,
+                values,
+                images,
                 n: members
                     .iter()
                     .filter(|r| r.epochs_done > 0 && r.status != RunState::Corrupt)

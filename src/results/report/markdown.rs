@@ -39,6 +39,9 @@ pub fn render(report: &Report) -> String {
                     .join(" | ")
             ));
         }
+        if let Some(n) = &s.note {
+            out.push_str(&format!("\n{n}\n"));
+        }
         if let Some(p) = &s.plot {
             out.push_str(&format!("\n![{}]({p})\n", escape(&s.title)));
         }

@@ -50,6 +50,10 @@ pub struct RunRow {
     pub best_epoch_test_accuracy: Option<f64>,
     /// Validated on the test set: the test columns are the validation ones.
     pub test_is_validation: bool,
+    /// Images per epoch of training, validation and test.
+    pub train_images: usize,
+    pub val_images: usize,
+    pub test_images: usize,
     /// What is wrong with the run's files, when it is corrupt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -59,6 +63,16 @@ pub struct RunRow {
 }
 
 impl RunRow {
+    /// The number of images `m` is measured on (`None` for losses).
+    pub fn images(&self, m: Metric) -> Option<usize> {
+        use crate::spec::metric::MeasuredOn;
+        m.measured_on().map(|on| match on {
+            MeasuredOn::Train => self.train_images,
+            MeasuredOn::Validation => self.val_images,
+            MeasuredOn::Test => self.test_images,
+        })
+    }
+
     /// A run's final value of this metric.
     pub fn get(&self, m: Metric) -> Option<f64> {
         let r = self;
@@ -122,9 +136,29 @@ pub struct ConfigRow {
     pub n: usize,
     /// Per metric, in [`Metric::ALL`] order.
     pub metrics: Vec<(Metric, Option<Stats>)>,
+    /// Per metric, the finished seeds' values (what [`Stats`] summarises), for tests and the
+    /// bootstrap.
+    #[serde(skip)]
+    pub values: Vec<(Metric, Vec<f64>)>,
+    /// Per accuracy metric, the images it is measured on, for its binomial (Wilson) interval.
+    #[serde(skip)]
+    pub images: Vec<(Metric, usize)>,
 }
 
 impl ConfigRow {
+    pub fn values(&self, m: Metric) -> &[f64] {
+        self.values
+            .iter()
+            .find(|(k, _)| *k == m)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// The 95% Wilson interval of the mean of accuracy `m` on the images it is measured on.
+    pub fn wilson(&self, m: Metric) -> Option<[f64; 2]> {
+        let n = self.images.iter().find(|(k, _)| *k == m)?.1;
+        crate::results::stats::wilson(self.stat(m)?.mean, n)
+    }
+
     pub fn stat(&self, m: Metric) -> Option<Stats> {
         self.metrics
             .iter()
@@ -149,8 +183,8 @@ pub struct Report {
     pub runs: Vec<RunRow>,
     pub configs: Vec<ConfigRow>,
     pub rank_by: Metric,
-    /// (rank, index into `configs`), best first; ties share a rank.
-    pub ranking: Vec<(usize, usize)>,
+    /// Best first.
+    pub ranking: Vec<Ranked>,
     pub comparisons: Vec<Comparison>,
     /// Plot files (relative to the report), when plots were written.
     pub plots: Vec<(String, String)>,
@@ -198,6 +232,36 @@ pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
     }
     out
 }
+
+/// One configuration's place in the ranking.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ranked {
+    /// Position by mean (equal at display precision share a rank: 1, 1, 3).
+    pub rank: usize,
+    /// Index into [`Report::configs`].
+    pub config: usize,
+    /// Whether it is statistically tied with the best (the best itself: true); `None` when no
+    /// test applies (one seed of a loss).
+    pub tied_with_best: Option<bool>,
+    /// The test against the best: Welch's t-test over seeds (Holm-adjusted p-value), or with a
+    /// single seed on either side, whether the two Wilson intervals overlap.
+    pub versus_best: Option<VersusBest>,
+    /// Probability of ranking first, by bootstrap over seeds.
+    pub p_first: f64,
+}
+
+/// How a configuration was compared with the best.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "test")]
+pub enum VersusBest {
+    Welch { p_holm: f64 },
+    Wilson { overlap: bool },
+}
+
+/// The significance level of the ranking's ties.
+pub const ALPHA: f64 = 0.05;
+/// Bootstrap resamples for P(rank 1); the stream is seeded, so reports are reproducible.
+pub const RESAMPLES: usize = 2000;
 
 /// Read every run of a sweep directory (`results/<sweep>`).
 pub fn load_sweep(dir: &Path) -> Result<Vec<Loaded>> {
@@ -262,6 +326,9 @@ pub fn run_row(l: &Loaded) -> RunRow {
         test_loss,
         best_epoch_test_accuracy,
         test_is_validation: r.data.validation == crate::spec::manifest::Validation::Test,
+        train_images: r.data.train_examples(),
+        val_images: r.data.val_examples(),
+        test_images: r.data.test_examples(),
         problem: l.problem.clone(),
         wall_seconds: l.summary.as_ref().map_or_else(
             || l.records.iter().map(|e| e.seconds).sum(),
@@ -297,9 +364,11 @@ pub fn build(sweep: &str, loaded: &[Loaded], spec: &ReportSpec, rank_by: Metric)
     })
 }
 
-/// Rank configurations with results by `metric` (best first); equal values at display
-/// precision share a rank (1, 1, 3).
-pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<(usize, usize)> {
+/// Rank configurations with results by `metric` (best first) and test each against the best:
+/// ties ([`Ranked::tied_with_best`]) by Welch's t-test over seeds, Holm-corrected across the
+/// configurations at level [`ALPHA`] (with one seed, by the Wilson intervals), and P(rank 1) by
+/// bootstrap over seeds.
+pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
     let key = |c: &ConfigRow| c.stat(metric).map(|s| (s.mean * 1e4).round() as i64);
     let mut idx: Vec<usize> = (0..configs.len())
         .filter(|&i| key(&configs[i]).is_some())
@@ -313,13 +382,66 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<(usize, usize)> {
         };
         ord.then_with(|| configs[a].label.cmp(&configs[b].label))
     });
-    let mut out = Vec::with_capacity(idx.len());
+    let samples: Vec<&[f64]> = idx.iter().map(|&i| configs[i].values(metric)).collect();
+    let p_first = crate::results::stats::p_first(&samples, metric.higher_is_better(), RESAMPLES, 1);
+    // Each configuration against the best: Welch where both have seeds, else Wilson.
+    let best = idx.first().map(|&i| &configs[i]);
+    let tests: Vec<Option<VersusBest>> = idx
+        .iter()
+        .enumerate()
+        .map(|(pos, &i)| {
+            let (b, c) = (best?, &configs[i]);
+            if pos == 0 {
+                return None;
+            }
+            let (sb, sc) = (b.stat(metric)?, c.stat(metric)?);
+            match (sb.std, sc.std) {
+                (Some(db), Some(dc)) if sb.n > 1 && sc.n > 1 => {
+                    let w = crate::results::stats::welch((sb.mean, db, sb.n), (sc.mean, dc, sc.n))?;
+                    Some(VersusBest::Welch { p_holm: w.p })
+                }
+                _ => {
+                    let ([bl, bh], [cl, ch]) = (b.wilson(metric)?, c.wilson(metric)?);
+                    Some(VersusBest::Wilson {
+                        overlap: bl <= ch && cl <= bh,
+                    })
+                }
+            }
+        })
+        .collect();
+    // Holm across the Welch tests.
+    let raw: Vec<(usize, f64)> = tests
+        .iter()
+        .enumerate()
+        .filter_map(|(k, t)| match t {
+            Some(VersusBest::Welch { p_holm }) => Some((k, *p_holm)),
+            _ => None,
+        })
+        .collect();
+    let adjusted = crate::results::stats::holm(&raw.iter().map(|r| r.1).collect::<Vec<_>>());
+    let mut tests = tests;
+    for ((k, _), p) in raw.iter().zip(adjusted) {
+        tests[*k] = Some(VersusBest::Welch { p_holm: p });
+    }
+    let mut out: Vec<Ranked> = Vec::with_capacity(idx.len());
     for (pos, &i) in idx.iter().enumerate() {
         let rank = match out.last() {
-            Some(&(r, prev)) if key(&configs[prev]) == key(&configs[i]) => r,
+            Some(prev) if key(&configs[prev.config]) == key(&configs[i]) => prev.rank,
             _ => pos + 1,
         };
-        out.push((rank, i));
+        let tied_with_best = match (pos, tests[pos]) {
+            (0, _) => Some(true),
+            (_, Some(VersusBest::Welch { p_holm })) => Some(p_holm >= ALPHA),
+            (_, Some(VersusBest::Wilson { overlap })) => Some(overlap),
+            (_, None) => None,
+        };
+        out.push(Ranked {
+            rank,
+            config: i,
+            tied_with_best,
+            versus_best: tests[pos],
+            p_first: p_first[pos],
+        });
     }
     out
 }
@@ -668,7 +790,7 @@ mod tests {
         configs[2].metrics = configs[0].metrics.clone();
         let ranks: Vec<usize> = rank(&configs, Metric::ValAccuracy)
             .iter()
-            .map(|r| r.0)
+            .map(|r| r.rank)
             .collect();
         assert!(
             ranks == [1, 1, 3] || ranks == [1, 2, 2],

@@ -2,7 +2,7 @@
 //! share. Numbers are formatted here once: accuracies as percentages with 2 decimals, std with
 //! the same precision, losses with 4 decimals.
 
-use super::{ConfigRow, Metric, Report, Versus, versus};
+use super::{ConfigRow, Metric, Report, Versus, VersusBest, versus};
 
 /// One titled table.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +12,32 @@ pub struct Section {
     pub rows: Vec<Vec<String>>,
     /// Plot to show under the table (a path relative to the report).
     pub plot: Option<String>,
+    /// A line to read under the table.
+    pub note: Option<String>,
+}
+
+/// The ranking's warning when the gap between the two best configurations is below the
+/// binomial floor of the set the metric is measured on (half the best's Wilson interval).
+fn floor_note(r: &Report) -> Option<String> {
+    let m = r.rank_by;
+    let (a, b) = match r.ranking.as_slice() {
+        [a, b, ..] => (&r.configs[a.config], &r.configs[b.config]),
+        _ => return None,
+    };
+    let best = a.stat(m)?.mean;
+    let gap = (best - b.stat(m)?.mean).abs();
+    let [lo, hi] = a.wilson(m)?;
+    let n = a.images.iter().find(|(k, _)| *k == m)?.1;
+    let floor = (hi - lo) / 2.0;
+    (gap < floor).then(|| {
+        format!(
+            "The gap between the two best configurations ({:.2} pp) is below the binomial floor of {} images (±{:.2} pp at {}): on these images the two are not told apart.",
+            gap * 100.0,
+            crate::spec::arch::group_thousands(n as u64),
+            floor * 100.0,
+            m.format(best)
+        )
+    })
 }
 
 fn opt(m: Metric, v: Option<f64>) -> String {
@@ -116,6 +142,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
             })
             .collect(),
         plot: None,
+        note: None,
     });
     if r.configs.iter().any(|c| c.n > 1) {
         let metrics = [
@@ -144,46 +171,81 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 })
                 .collect(),
             plot: None,
+            note: None,
         });
     }
     let with_reference = |rows: Vec<&ConfigRow>, m: Metric| {
         rows.into_iter().any(|c| versus(&r.spec, c, m).is_some())
     };
-    let ranked_refs = with_reference(
-        r.ranking.iter().map(|&(_, i)| &r.configs[i]).collect(),
-        r.rank_by,
-    );
-    let mut headers: Vec<String> = ["rank", "configuration", r.rank_by.heading(), "n"]
-        .map(String::from)
-        .to_vec();
-    if ranked_refs {
-        headers.extend(versus_headers(r.rank_by));
+    let m = r.rank_by;
+    let ranked_refs = with_reference(r.ranking.iter().map(|x| &r.configs[x.config]).collect(), m);
+    let mut headers: Vec<String> = vec![
+        "rank".into(),
+        "configuration".into(),
+        m.heading().into(),
+        "95% CI (seeds)".into(),
+        "n".into(),
+        "tied with best".into(),
+        "vs best".into(),
+        "P(rank 1)".into(),
+    ];
+    if m.is_accuracy() {
+        headers.insert(4, "95% CI (binomial)".into());
     }
+    if ranked_refs {
+        headers.extend(versus_headers(m));
+    }
+    let interval = |i: Option<[f64; 2]>| {
+        i.map_or("-".into(), |[lo, hi]| {
+            format!("{} - {}", m.format(lo), m.format(hi))
+        })
+    };
     out.push(Section {
-        title: format!("Ranking by {}", r.rank_by.heading()),
+        title: format!("Ranking by {} ({})", m.heading(), m.epoch_rule()),
         headers,
         rows: r
             .ranking
             .iter()
-            .map(|&(rank, i)| {
-                let c = &r.configs[i];
+            .map(|x| {
+                let c = &r.configs[x.config];
+                let stat = c.stat(m);
                 let mut row = vec![
-                    rank.to_string(),
+                    x.rank.to_string(),
                     c.label.clone(),
-                    c.stat(r.rank_by)
-                        .map_or("-".into(), |s| s.format(r.rank_by)),
+                    stat.map_or("-".into(), |s| s.format(m)),
+                    interval(stat.and_then(|s| s.ci95)),
                     c.n.to_string(),
+                    match x.tied_with_best {
+                        Some(true) if x.rank == 1 && x.versus_best.is_none() => "best".into(),
+                        Some(true) => "yes".into(),
+                        Some(false) => "no".into(),
+                        None => "-".into(),
+                    },
+                    match x.versus_best {
+                        Some(VersusBest::Welch { p_holm }) => {
+                            format!("Welch p = {p_holm:.3} (Holm)")
+                        }
+                        Some(VersusBest::Wilson { overlap: true }) => {
+                            "binomial intervals overlap".into()
+                        }
+                        Some(VersusBest::Wilson { overlap: false }) => {
+                            "binomial intervals apart".into()
+                        }
+                        None => "-".into(),
+                    },
+                    format!("{:.2}", x.p_first),
                 ];
+                if m.is_accuracy() {
+                    row.insert(4, interval(c.wilson(m)));
+                }
                 if ranked_refs {
-                    row.extend(versus_cells(
-                        r.rank_by,
-                        versus(&r.spec, c, r.rank_by).as_ref(),
-                    ));
+                    row.extend(versus_cells(m, versus(&r.spec, c, m).as_ref()));
                 }
                 row
             })
             .collect(),
         plot: None,
+        note: floor_note(r),
     });
     for cmp in &r.comparisons {
         // Each column, followed by the published values of it when the manifest gives any.
@@ -231,6 +293,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 .iter()
                 .find(|(t, _)| *t == cmp.title)
                 .map(|(_, p)| p.clone()),
+            note: None,
         });
     }
     out

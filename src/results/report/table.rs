@@ -20,6 +20,9 @@ pub fn render(report: &Report) -> String {
         t.with(Style::sharp())
             .modify(Columns::new(1..), Alignment::right());
         out.push_str(&format!("\n{}\n{t}\n", s.title));
+        if let Some(n) = &s.note {
+            out.push_str(&format!("{n}\n"));
+        }
         if let Some(p) = &s.plot {
             out.push_str(&format!("plot: {p}\n"));
         }

@@ -1,0 +1,192 @@
+//! The statistics behind the ranking and the gate, each a line of formula on top of statrs's
+//! distributions (README "Statistics" defines each):
+//!
+//! - [`wilson`]: the Wilson score interval of an accuracy measured on `n` images, the floor below
+//!   which no difference between two accuracies on the same images means anything.
+//! - [`welch`]: Welch's two-sample t-test from means, standard deviations and counts.
+//! - [`holm`]: Holm's step-down correction of several p-values.
+//! - [`p_first`]: each configuration's probability of ranking first, by bootstrap over seeds.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+/// The two-sided 95% quantile of the standard normal, 1.959964.
+fn z95() -> f64 {
+    Normal::standard().inverse_cdf(0.975)
+}
+
+/// The 95% Wilson score interval of a proportion `p` observed on `n` trials.
+pub fn wilson(p: f64, n: usize) -> Option<[f64; 2]> {
+    if n == 0 || !(0.0..=1.0).contains(&p) {
+        return None;
+    }
+    let (z, n) = (z95(), n as f64);
+    let z2n = z * z / n;
+    let centre = (p + z2n / 2.0) / (1.0 + z2n);
+    let half = z / (1.0 + z2n) * (p * (1.0 - p) / n + z2n / (4.0 * n)).sqrt();
+    Some([centre - half, centre + half])
+}
+
+/// Welch's t-test of two samples given by mean, sample standard deviation and count.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Welch {
+    pub t: f64,
+    pub df: f64,
+    /// Two-sided p-value.
+    pub p: f64,
+}
+
+/// [`Welch`] of samples a and b; `None` unless both have at least two values.
+pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<Welch> {
+    let ((ma, sa, na), (mb, sb, nb)) = (a, b);
+    if na < 2 || nb < 2 {
+        return None;
+    }
+    let (va, vb) = (sa * sa / na as f64, sb * sb / nb as f64);
+    let se2 = va + vb;
+    if se2 == 0.0 {
+        // No spread at all: identical samples are not different, different ones certainly are.
+        let p = if ma == mb { 1.0 } else { 0.0 };
+        return Some(Welch {
+            t: if ma == mb { 0.0 } else { f64::INFINITY },
+            df: (na + nb - 2) as f64,
+            p,
+        });
+    }
+    let t = (ma - mb) / se2.sqrt();
+    let df = se2 * se2 / (va * va / (na - 1) as f64 + vb * vb / (nb - 1) as f64);
+    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
+    Some(Welch {
+        t,
+        df,
+        p: (2.0 * (1.0 - dist.cdf(t.abs()))).clamp(0.0, 1.0),
+    })
+}
+
+/// Holm's step-down adjustment: p-values in, adjusted p-values out (same order), each
+/// `max over earlier-ranked of min(1, (m - rank) * p)`.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
+}
+
+/// Each sample's probability of having the best mean, by `resamples` bootstrap resamples
+/// (each sample redrawn with replacement, its mean taken; ties share the win). Deterministic:
+/// the resampling stream is seeded with `seed`. Samples with no values never win.
+pub fn p_first(
+    samples: &[&[f64]],
+    higher_is_better: bool,
+    resamples: usize,
+    seed: u64,
+) -> Vec<f64> {
+    let mut wins = vec![0.0; samples.len()];
+    if samples.iter().all(|s| s.is_empty()) || resamples == 0 {
+        return wins;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let sign = if higher_is_better { 1.0 } else { -1.0 };
+    let mut means = vec![f64::NEG_INFINITY; samples.len()];
+    for _ in 0..resamples {
+        for (m, s) in means.iter_mut().zip(samples) {
+            *m = if s.is_empty() {
+                f64::NEG_INFINITY
+            } else {
+                sign * (0..s.len())
+                    .map(|_| s[rng.random_range(0..s.len())])
+                    .sum::<f64>()
+                    / s.len() as f64
+            };
+        }
+        let best = means.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let winners: Vec<usize> = (0..means.len()).filter(|&i| means[i] == best).collect();
+        for &i in &winners {
+            wins[i] += 1.0 / winners.len() as f64;
+        }
+    }
+    wins.iter().map(|w| w / resamples as f64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Expected values from scipy 1.17.1 (a throwaway venv):
+    //   stats.ttest_ind(a, b, equal_var=False)
+    //   stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
+    fn summary(v: &[f64]) -> (f64, f64, usize) {
+        let s = crate::results::report::Stats::of(v).unwrap();
+        (s.mean, s.std.unwrap(), s.n)
+    }
+
+    #[test]
+    fn welch_matches_scipy() {
+        let w = welch(
+            summary(&[0.981, 0.984, 0.979]),
+            summary(&[0.975, 0.978, 0.977]),
+        )
+        .unwrap();
+        assert!(close(w.t, 2.745625891934598, 1e-9), "{w:?}");
+        assert!(close(w.df, 3.297560975609756, 1e-9), "{w:?}");
+        assert!(close(w.p, 0.06390598320047998, 1e-7), "{w:?}");
+        let w = welch(summary(&[0.9, 0.91]), summary(&[0.905, 0.915, 0.899, 0.92])).unwrap();
+        assert!(close(w.t, -0.6887494619146971, 1e-9), "{w:?}");
+        assert!(close(w.df, 2.846638080616593, 1e-9), "{w:?}");
+        assert!(close(w.p, 0.5429007347171779, 1e-7), "{w:?}");
+        assert_eq!(welch((0.9, 0.01, 1), (0.8, 0.01, 3)), None);
+        assert_eq!(welch((0.9, 0.0, 2), (0.9, 0.0, 2)).unwrap().p, 1.0);
+    }
+
+    #[test]
+    fn wilson_matches_scipy() {
+        for (k, n, lo, hi) in [
+            (9800, 10000, 0.9770660732392871, 0.9825652883248635),
+            (900, 1000, 0.8798480368046515, 0.9170905564069043),
+            (3, 10, 0.10779126740630102, 0.6032218525388546),
+        ] {
+            let [l, h] = wilson(k as f64 / n as f64, n).unwrap();
+            assert!(close(l, lo, 1e-9) && close(h, hi, 1e-9), "{k}/{n}: {l} {h}");
+        }
+        assert_eq!(wilson(0.5, 0), None);
+    }
+
+    #[test]
+    fn holm_by_hand() {
+        // Sorted 0.01, 0.03, 0.04 -> 3 x 0.01, max(that, 2 x 0.03), max(that, 1 x 0.04).
+        let adj = holm(&[0.01, 0.04, 0.03]);
+        for (a, b) in adj.iter().zip([0.03, 0.06, 0.06]) {
+            assert!(close(*a, b, 1e-12), "{adj:?}");
+        }
+        assert_eq!(holm(&[0.5, 0.9]), vec![1.0, 1.0]);
+        assert!(holm(&[]).is_empty());
+    }
+
+    #[test]
+    fn p_first_is_deterministic_sums_to_one_and_favours_the_clear_winner() {
+        let a = [0.99, 0.991, 0.989];
+        let b = [0.95, 0.951, 0.949];
+        let c = [0.97, 0.99, 0.95];
+        let p = p_first(&[&a, &b, &c], true, 2000, 7);
+        assert_eq!(p, p_first(&[&a, &b, &c], true, 2000, 7));
+        assert!(close(p.iter().sum::<f64>(), 1.0, 1e-9), "{p:?}");
+        assert!(p[0] > 0.8 && p[1] == 0.0, "{p:?}");
+        // Losses: lower wins.
+        let p = p_first(&[&a, &b], false, 500, 1);
+        assert_eq!(p, vec![0.0, 1.0]);
+        // Identical samples split the win.
+        let p = p_first(&[&a, &a], true, 100, 1);
+        assert_eq!(p, vec![0.5, 0.5]);
+    }
+}
