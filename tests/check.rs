@@ -134,6 +134,71 @@ fn a_missing_configuration_fails_the_gate() {
     assert!(
         String::from_utf8(out)
             .unwrap()
-            .contains("| config 00002 | - | - | - | - | - | **MISSING** |")
+            .contains("| config 00002 | - | - | - | - | - | - | **MISSING** |")
     );
+}
+
+#[test]
+fn other_seeds_are_within_noise_and_a_real_regression_still_fails() {
+    let sb = Sandbox::new();
+    let m = |seeds: &str, lr: &str| {
+        format!(
+            "[sweep]\nname = \"noise\"\ndataset = \"mnist\"\ntrain_subset = 1000\ntest_subset = 500\nepochs = 2\nseeds = [{seeds}]\n\
+             [optimizers.tuned]\nkind = \"adam\"\nlr = {lr}\n\
+             [[runs]]\nlabel = \"nn\"\nmodel = \"simple_nn\"\noptimizer = \"tuned\"\n"
+        )
+    };
+    sb.write("a.toml", &m("1, 2, 3", "0.001"));
+    sb.write("b.toml", &m("4, 5, 6", "0.001"));
+    sb.write("bad.toml", &m("4, 5, 6", "1e-7"));
+    for (f, dir) in [("a.toml", "a"), ("b.toml", "b"), ("bad.toml", "bad")] {
+        sb.sweep()
+            .args(["run", f, "--results", dir, "--quiet"])
+            .assert()
+            .success();
+    }
+    sb.sweep()
+        .args(["check", "a/noise", "--save-baseline", "baseline.json"])
+        .assert()
+        .success();
+    // Any change at all is beyond a zero tolerance; other seeds' is not significant.
+    let out = sb
+        .sweep()
+        .args([
+            "check",
+            "b/noise",
+            "--baseline",
+            "baseline.json",
+            "--format",
+            "markdown",
+        ])
+        .args(["--tolerance", "0", "--k", "0"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("within noise") && out.contains("(Welch)"),
+        "{out}"
+    );
+    let out = sb
+        .sweep()
+        .args([
+            "check",
+            "bad/noise",
+            "--baseline",
+            "baseline.json",
+            "--format",
+            "markdown",
+        ])
+        .args(["--tolerance", "0", "--k", "0"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("**REGRESSED**"), "{out}");
 }

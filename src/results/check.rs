@@ -2,8 +2,11 @@
 //! what regressed. Verdicts per configuration and metric: improved, regressed, within
 //! tolerance; per configuration: missing (in the baseline, not in the results) or new.
 //!
-//! A regression is a change in the bad direction (accuracy down, loss up) beyond
-//! `max(tolerance, k x std)`, where std is the baseline's standard deviation over seeds.
+//! A regression is a change in the bad direction (accuracy down, loss up) that is both beyond
+//! `max(tolerance, k x std)` (std: the baseline's standard deviation over seeds) and
+//! statistically significant at [`ALPHA`]: Welch's t-test against the baseline's seeds when both
+//! sides have two or more, else for accuracies the two-proportion z-test on the images they were
+//! measured on. A change beyond the tolerance that is not significant is "within noise".
 
 use crate::error::{Error, Result};
 use crate::results::report::{ConfigRow, Metric, Stats};
@@ -17,6 +20,8 @@ pub const DEFAULT_TOLERANCE_PP: f64 = 1.0;
 pub const DEFAULT_LOSS_TOLERANCE: f64 = 0.05;
 /// Default multiple of the baseline's seed std that also counts as noise.
 pub const DEFAULT_K: f64 = 2.0;
+/// Significance level of the gate's tests.
+pub const ALPHA: f64 = 0.05;
 
 /// A baseline file: each configuration's final metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +38,9 @@ pub struct BaselineConfig {
     pub config_id: String,
     pub label: String,
     pub metrics: BTreeMap<String, Stats>,
+    /// Images each accuracy was measured on, for the binomial test with one seed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, usize>,
 }
 
 /// A baseline from a sweep's configurations (those with results).
@@ -50,6 +58,11 @@ pub fn baseline(sweep: &str, configs: &[ConfigRow]) -> Baseline {
                     .metrics
                     .iter()
                     .filter_map(|(m, s)| s.map(|s| (m.name().to_string(), s)))
+                    .collect(),
+                images: c
+                    .images
+                    .iter()
+                    .map(|(m, n)| (m.name().to_string(), *n))
                     .collect(),
             })
             .collect(),
@@ -85,6 +98,8 @@ pub enum Verdict {
     Improved,
     Regressed,
     WithinTolerance,
+    /// Beyond the tolerance, but not statistically significant.
+    WithinNoise,
     /// In the baseline, not in the results.
     Missing,
     /// In the results, not in the baseline.
@@ -97,6 +112,7 @@ impl Verdict {
             Verdict::Improved => "improved",
             Verdict::Regressed => "REGRESSED",
             Verdict::WithinTolerance => "within tolerance",
+            Verdict::WithinNoise => "within noise",
             Verdict::Missing => "MISSING",
             Verdict::New => "new",
         }
@@ -114,6 +130,8 @@ pub struct Line {
     pub delta: Option<f64>,
     /// The allowed change in the bad direction, in display units.
     pub threshold: Option<f64>,
+    /// The p-value of the change, and the test that gave it.
+    pub p: Option<(f64, &'static str)>,
     pub verdict: Verdict,
     /// Matched by label because the run ids changed.
     pub by_label: bool,
@@ -155,6 +173,7 @@ pub fn compare(
                 current: None,
                 delta: None,
                 threshold: None,
+                p: None,
                 verdict: Verdict::Missing,
                 by_label: false,
             });
@@ -171,6 +190,7 @@ pub fn compare(
                     current: c.stat(m),
                     delta: None,
                     threshold: None,
+                    p: None,
                     verdict: Verdict::Missing,
                     by_label,
                 });
@@ -185,13 +205,17 @@ pub fn compare(
             };
             let threshold = tolerance.max(tol.k * bs.std.unwrap_or(0.0) * scale);
             let worse = if m.higher_is_better() { -delta } else { delta };
+            let p = significance(m, &bs, b.images.get(m.name()).copied(), c, &cs);
+            let significant = p.is_none_or(|(p, _)| p < ALPHA);
             // A hair of slack so that a change of exactly the tolerance is within it.
-            let verdict = if worse > threshold + 1e-9 {
-                Verdict::Regressed
-            } else if -worse > threshold + 1e-9 {
-                Verdict::Improved
-            } else {
+            let verdict = if worse.abs() <= threshold + 1e-9 {
                 Verdict::WithinTolerance
+            } else if !significant {
+                Verdict::WithinNoise
+            } else if worse > 0.0 {
+                Verdict::Regressed
+            } else {
+                Verdict::Improved
             };
             lines.push(Line {
                 label: b.label.clone(),
@@ -200,6 +224,7 @@ pub fn compare(
                 current: Some(cs),
                 delta: Some(delta),
                 threshold: Some(threshold),
+                p,
                 verdict,
                 by_label,
             });
@@ -214,12 +239,41 @@ pub fn compare(
                 current: None,
                 delta: None,
                 threshold: None,
+                p: None,
                 verdict: Verdict::New,
                 by_label: false,
             });
         }
     }
     lines
+}
+
+/// The p-value of the difference between baseline and current values of `m`: Welch's t-test
+/// when both have two or more seeds, else for an accuracy the two-proportion z-test on the
+/// images it was measured on; `None` when no test applies (then only the tolerance decides).
+fn significance(
+    m: Metric,
+    base: &Stats,
+    base_images: Option<usize>,
+    current: &ConfigRow,
+    cur: &Stats,
+) -> Option<(f64, &'static str)> {
+    use crate::results::stats;
+    if let (Some(sb), Some(sc)) = (base.std, cur.std)
+        && base.n > 1
+        && cur.n > 1
+    {
+        return stats::welch((base.mean, sb, base.n), (cur.mean, sc, cur.n))
+            .map(|w| (w.p, "Welch"));
+    }
+    if !m.is_accuracy() {
+        return None;
+    }
+    let n_cur = current.images.iter().find(|(k, _)| *k == m)?.1;
+    let n_base = base_images?;
+    // One seed: n x seeds images on each side.
+    stats::two_proportions(base.mean, n_base * base.n, cur.mean, n_cur * cur.n)
+        .map(|p| (p, "binomial"))
 }
 
 /// Whether the lines fail the gate (exit 1): a regression or a missing configuration.
@@ -250,28 +304,31 @@ fn cells(l: &Line) -> Vec<String> {
         l.delta.map_or("-".into(), unit),
         l.threshold
             .map_or("-".into(), |t| unit(t).replacen('+', "±", 1)),
+        l.p.map_or("-".into(), |(p, test)| format!("{p:.3} ({test})")),
         l.verdict.name().to_string(),
     ]
 }
 
-const HEADERS: [&str; 7] = [
+const HEADERS: [&str; 8] = [
     "configuration",
     "metric",
     "baseline",
     "current",
     "change",
     "allowed",
+    "p",
     "verdict",
 ];
 
 fn summary_line(lines: &[Line]) -> String {
     let n = |v: Verdict| lines.iter().filter(|l| l.verdict == v).count();
     format!(
-        "{} regressed, {} missing, {} improved, {} within tolerance, {} new: {}",
+        "{} regressed, {} missing, {} improved, {} within tolerance, {} within noise, {} new: {}",
         n(Verdict::Regressed),
         n(Verdict::Missing),
         n(Verdict::Improved),
         n(Verdict::WithinTolerance),
+        n(Verdict::WithinNoise),
         n(Verdict::New),
         if failed(lines) { "FAIL" } else { "ok" }
     )

@@ -79,6 +79,22 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
     out
 }
 
+/// The two-sided p-value of the two-proportion z-test: proportions `p1` on `n1` trials and
+/// `p2` on `n2`, pooled under the hypothesis that they are equal.
+pub fn two_proportions(p1: f64, n1: usize, p2: f64, n2: usize) -> Option<f64> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let (a, b) = (n1 as f64, n2 as f64);
+    let pooled = (p1 * a + p2 * b) / (a + b);
+    let se = (pooled * (1.0 - pooled) * (1.0 / a + 1.0 / b)).sqrt();
+    if se == 0.0 {
+        return Some(if p1 == p2 { 1.0 } else { 0.0 });
+    }
+    let z = (p1 - p2) / se;
+    Some((2.0 * (1.0 - Normal::standard().cdf(z.abs()))).clamp(0.0, 1.0))
+}
+
 /// Each sample's probability of having the best mean, by `resamples` bootstrap resamples
 /// (each sample redrawn with replacement, its mean taken; ties share the win). Deterministic:
 /// the resampling stream is seeded with `seed`. Samples with no values never win.
@@ -160,6 +176,16 @@ mod tests {
             assert!(close(l, lo, 1e-9) && close(h, hi, 1e-9), "{k}/{n}: {l} {h}");
         }
         assert_eq!(wilson(0.5, 0), None);
+    }
+
+    #[test]
+    fn two_proportions_by_formula() {
+        // p = 2 * norm.sf(|z|), z = (0.98 - 0.975) / sqrt(q (1 - q) (2 / 10000)), q = 0.9775
+        // (scipy: z = 2.383995132840509, 2 * stats.norm.sf(z) = 0.017125828872194833).
+        let p = two_proportions(0.98, 10_000, 0.975, 10_000).unwrap();
+        assert!(close(p, 0.017125828872194833, 1e-7), "{p}");
+        assert_eq!(two_proportions(0.5, 10, 0.5, 10), Some(1.0));
+        assert_eq!(two_proportions(0.5, 0, 0.5, 10), None);
     }
 
     #[test]

@@ -246,8 +246,9 @@ pub struct Ranked {
     /// The test against the best: Welch's t-test over seeds (Holm-adjusted p-value), or with a
     /// single seed on either side, whether the two Wilson intervals overlap.
     pub versus_best: Option<VersusBest>,
-    /// Probability of ranking first, by bootstrap over seeds.
-    pub p_first: f64,
+    /// Probability of ranking first, by bootstrap over seeds (`None` when no configuration has
+    /// two seeds: there is nothing to resample).
+    pub p_first: Option<f64>,
 }
 
 /// How a configuration was compared with the best.
@@ -383,6 +384,7 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
         ord.then_with(|| configs[a].label.cmp(&configs[b].label))
     });
     let samples: Vec<&[f64]> = idx.iter().map(|&i| configs[i].values(metric)).collect();
+    let resampled = samples.iter().any(|s| s.len() > 1);
     let p_first = crate::results::stats::p_first(&samples, metric.higher_is_better(), RESAMPLES, 1);
     // Each configuration against the best: Welch where both have seeds, else Wilson.
     let best = idx.first().map(|&i| &configs[i]);
@@ -440,7 +442,7 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
             config: i,
             tied_with_best,
             versus_best: tests[pos],
-            p_first: p_first[pos],
+            p_first: resampled.then_some(p_first[pos]),
         });
     }
     out

@@ -233,7 +233,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                         }
                         None => "-".into(),
                     },
-                    format!("{:.2}", x.p_first),
+                    x.p_first.map_or("-".into(), |p| format!("{p:.2}")),
                 ];
                 if m.is_accuracy() {
                     row.insert(4, interval(c.wilson(m)));
