@@ -14,3 +14,7 @@ test:
 # everything CI runs
 ci:
     bash .ci/run
+
+# regenerate REPRODUCTION.md (and each paper sweep's report) from the committed results
+reproduction:
+    tools/reproduction.sh

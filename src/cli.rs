@@ -184,10 +184,18 @@ Examples:
     },
     /// Tables from results: runs, mean ± std over seeds, ranking, the manifest's comparisons.
     ///
-    /// PATH is a results/<sweep> directory, a directory of sweeps, or a manifest (default:
+    /// Each PATH is a results/<sweep> directory, a directory of sweeps, or a manifest (default:
     /// every sweep under --results). Works while a sweep is still running.
+    #[command(
+        after_help = "Examples:\n  sweep report                                   every sweep under results/\n  sweep report results/paper --format markdown --out results/paper/report.md\n  sweep report results/paper results/paper-seeds --across --rank-by test_accuracy"
+    )]
     Report {
-        path: Option<PathBuf>,
+        /// Sweeps to report (default: every sweep under --results).
+        paths: Vec<PathBuf>,
+        /// Instead of each sweep's tables: the configurations of all the sweeps given side by
+        /// side (values with their published references, and ranks), by --rank-by.
+        #[arg(long)]
+        across: bool,
         /// Output format (default: table on a terminal, markdown otherwise).
         #[arg(long, value_enum)]
         format: Option<ReportFormat>,
@@ -593,6 +601,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             supervised,
             retry_failed,
         } => {
+            // Started through /proc/self/exe (see the scheduler), the kernel names this process
+            // `exe`; name it as what it is, for ps and top. Best effort.
+            #[cfg(target_os = "linux")]
+            let _ = std::fs::write("/proc/self/comm", "sweep");
             crate::exec::runner::report_panics();
             let text = std::fs::read(&run).map_err(|source| Error::Read {
                 path: run.clone(),
@@ -621,7 +633,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(exit.code())
         }
         Command::Report {
-            path,
+            paths,
+            across,
             format,
             out,
             rank_by,
@@ -629,7 +642,23 @@ pub fn run(cli: Cli) -> Result<i32> {
             plots,
             results,
         } => {
-            let targets = crate::results::report::resolve_targets(path.as_deref(), &results)?;
+            let targets = if paths.is_empty() {
+                crate::results::report::resolve_targets(None, &results)?
+            } else {
+                let mut t = Vec::new();
+                for p in &paths {
+                    t.extend(crate::results::report::resolve_targets(Some(p), &results)?);
+                }
+                t
+            };
+            if across && (epochs || matches!(format, Some(ReportFormat::Csv | ReportFormat::Json)))
+            {
+                return Err(Error::Usage(
+                    "--across renders tables: use --format table or markdown, without --epochs"
+                        .into(),
+                ));
+            }
+            let mut across_reports = Vec::new();
             let format = format.unwrap_or(if out.is_none() && std::io::stdout().is_terminal() {
                 ReportFormat::Table
             } else {
@@ -663,6 +692,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                     let pd = if targets.len() > 1 { pd.join(name) } else { pd };
                     crate::results::report::write_plots(&mut report, &loaded, &pd, &base)?;
                 }
+                if across {
+                    across_reports.push(report);
+                    continue;
+                }
                 match format {
                     ReportFormat::Table => {
                         text.push_str(&crate::results::report::table::render(&report))
@@ -683,6 +716,15 @@ pub fn run(cli: Cli) -> Result<i32> {
                     }
                     ReportFormat::Json => json.push(report),
                 }
+            }
+            if across {
+                let sections = crate::results::report::sections::across(&across_reports);
+                text = match format {
+                    ReportFormat::Table => {
+                        crate::results::report::table::render_sections(&sections)
+                    }
+                    _ => crate::results::report::markdown::render_sections(&sections),
+                };
             }
             if format == ReportFormat::Json && !epochs {
                 text = serde_json::to_string_pretty(&json).expect("json") + "\n";

@@ -195,6 +195,9 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                 let dir = store::run_dir(&opts.results, run);
                 store::write_run(&dir, run)?;
                 let mut cmd = Command::new(&exe);
+                // Started through /proc/self/exe, a worker would be listed as `exe`.
+                #[cfg(unix)]
+                std::os::unix::process::CommandExt::arg0(&mut cmd, "sweep");
                 cmd.arg("worker")
                     .arg(dir.join("run.json"))
                     .arg("--results")

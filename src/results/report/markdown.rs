@@ -1,7 +1,7 @@
 //! The report as GitHub-flavoured Markdown, with plots embedded when they were written.
 
 use super::Report;
-use super::sections::sections;
+use super::sections::{Section, sections};
 
 fn escape(s: &str) -> String {
     s.replace('|', "\\|")
@@ -12,7 +12,29 @@ pub fn render(report: &Report) -> String {
     for n in &report.notes {
         out.push_str(&format!("\n> {}\n", n));
     }
-    for s in sections(report) {
+    out.push_str(&render_sections(&sections(report)));
+    let curves: Vec<_> = report
+        .plots
+        .iter()
+        .filter(|(t, _)| !report.comparisons.iter().any(|c| &c.title == t))
+        .collect();
+    if !curves.is_empty() {
+        out.push_str("\n## Learning curves\n");
+        for (label, p) in curves {
+            out.push_str(&format!(
+                "\n### {}\n\n![{}]({p})\n",
+                escape(label),
+                escape(label)
+            ));
+        }
+    }
+    out
+}
+
+/// Titled tables as Markdown (`##` headings, pipes escaped).
+pub fn render_sections(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for s in sections {
         out.push_str(&format!("\n## {}\n\n", s.title));
         out.push_str(&format!(
             "| {} |\n",
@@ -44,21 +66,6 @@ pub fn render(report: &Report) -> String {
         }
         if let Some(p) = &s.plot {
             out.push_str(&format!("\n![{}]({p})\n", escape(&s.title)));
-        }
-    }
-    let curves: Vec<_> = report
-        .plots
-        .iter()
-        .filter(|(t, _)| !report.comparisons.iter().any(|c| &c.title == t))
-        .collect();
-    if !curves.is_empty() {
-        out.push_str("\n## Learning curves\n");
-        for (label, p) in curves {
-            out.push_str(&format!(
-                "\n### {}\n\n![{}]({p})\n",
-                escape(label),
-                escape(label)
-            ));
         }
     }
     out

@@ -313,3 +313,155 @@ pub fn duration(s: f64) -> String {
         format!("{s:.1}s")
     }
 }
+
+/// Configurations side by side across sweeps (`sweep report A B C --across`), by each report's
+/// rank metric: a table of the values (mean ± std, n) with the published value and whether it
+/// lies within each sweep's seeds, and a table of the ranks, with whether the published ranking
+/// holds in each sweep.
+pub fn across(reports: &[Report]) -> Vec<Section> {
+    let Some(m) = reports.first().map(|r| r.rank_by) else {
+        return Vec::new();
+    };
+    let mut labels: Vec<&str> = Vec::new();
+    for r in reports {
+        for c in &r.configs {
+            if !labels.contains(&c.label.as_str()) {
+                labels.push(&c.label);
+            }
+        }
+    }
+    let config =
+        |r: &'_ Report, l: &str| -> Option<usize> { r.configs.iter().position(|c| c.label == l) };
+    let reference = |l: &str| {
+        reports.iter().find_map(|r| {
+            r.spec
+                .reference(l, m)
+                .map(|(v, s)| (v, s.map(String::from)))
+        })
+    };
+    let with_refs: Vec<bool> = reports
+        .iter()
+        .map(|r| labels.iter().any(|l| r.spec.reference(l, m).is_some()))
+        .collect();
+    let any_ref = with_refs.iter().any(|x| *x);
+
+    let mut headers = vec!["configuration".to_string()];
+    if any_ref {
+        headers.push("reference".into());
+    }
+    for (r, refs) in reports.iter().zip(&with_refs) {
+        headers.push(format!("{}: {} (n)", r.sweep, m.heading()));
+        if *refs {
+            headers.push(format!("{}: reference within our seeds", r.sweep));
+        }
+    }
+    let rows = labels
+        .iter()
+        .map(|l| {
+            let mut row = vec![l.to_string()];
+            if any_ref {
+                row.push(reference(l).map_or("-".into(), |(v, s)| match s {
+                    Some(s) => format!("{} ({s})", m.format(v)),
+                    None => m.format(v),
+                }));
+            }
+            for (r, refs) in reports.iter().zip(&with_refs) {
+                let c = config(r, l).map(|i| &r.configs[i]);
+                row.push(
+                    c.and_then(|c| c.stat(m).map(|s| format!("{} ({})", s.format(m), s.n)))
+                        .unwrap_or_else(|| "-".into()),
+                );
+                if *refs {
+                    row.push(
+                        c.and_then(|c| versus(&r.spec, c, m))
+                            .map_or("-".into(), |v| v.agreement.text().into()),
+                    );
+                }
+            }
+            row
+        })
+        .collect();
+    let values = Section {
+        title: format!("Across sweeps: {} ({})", m.heading(), m.epoch_rule()),
+        headers,
+        rows,
+        plot: None,
+        note: None,
+    };
+
+    // Ranks: the reference's order (by its values) and each sweep's.
+    let ref_rank = |l: &str| -> Option<usize> {
+        let v = reference(l)?.0;
+        let better = |x: f64| if m.higher_is_better() { x > v } else { x < v };
+        Some(
+            1 + labels
+                .iter()
+                .filter(|o| reference(o).is_some_and(|(x, _)| better(x)))
+                .count(),
+        )
+    };
+    fn rank_in<'r>(r: &'r Report, l: &str) -> Option<&'r super::Ranked> {
+        let i = r.configs.iter().position(|c| c.label == l)?;
+        r.ranking.iter().find(|x| x.config == i)
+    }
+    let mut headers = vec!["configuration".to_string()];
+    if any_ref {
+        headers.push("reference rank".into());
+    }
+    headers.extend(reports.iter().map(|r| format!("{}: rank", r.sweep)));
+    let rows = labels
+        .iter()
+        .map(|l| {
+            let mut row = vec![l.to_string()];
+            if any_ref {
+                row.push(ref_rank(l).map_or("-".into(), |x| x.to_string()));
+            }
+            for r in reports {
+                row.push(
+                    rank_in(r, l).map_or("-".into(), |x| match x.tied_with_best {
+                        Some(true) if x.rank > 1 => format!("{} (tied with best)", x.rank),
+                        _ => x.rank.to_string(),
+                    }),
+                );
+            }
+            row
+        })
+        .collect();
+    // Does each sweep order the configurations as the reference does?
+    let holds: Vec<String> = if any_ref {
+        reports
+            .iter()
+            .map(|r| {
+                let mut both: Vec<(&str, usize, usize)> = labels
+                    .iter()
+                    .filter_map(|l| Some((*l, ref_rank(l)?, rank_in(r, l)?.rank)))
+                    .collect();
+                both.sort_by_key(|x| x.1);
+                let swapped: Vec<String> = both
+                    .windows(2)
+                    .filter(|w| w[0].2 > w[1].2)
+                    .map(|w| format!("{} above {}", w[1].0, w[0].0))
+                    .collect();
+                match (both.len(), swapped.is_empty()) {
+                    (0 | 1, _) => format!("{}: too few configurations to compare", r.sweep),
+                    (n, true) => format!("{}: the reference ranking holds ({n} configurations)", r.sweep),
+                    (n, false) => format!(
+                        "{}: the reference ranking does not hold ({n} configurations; ours puts {})",
+                        r.sweep,
+                        swapped.join(", ")
+                    ),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let ranks = Section {
+        title: format!("Ranks by {} across sweeps", m.heading()),
+        headers,
+        rows,
+        plot: None,
+        note: (!holds.is_empty()).then(|| holds.join(". ") + "."),
+    };
+    vec![values, ranks]
+}

@@ -1,7 +1,7 @@
 //! The report as terminal tables (tabled).
 
 use super::Report;
-use super::sections::sections;
+use super::sections::{Section, sections};
 use tabled::builder::Builder;
 use tabled::settings::{Alignment, Style, object::Columns};
 
@@ -10,7 +10,14 @@ pub fn render(report: &Report) -> String {
     for n in &report.notes {
         out.push_str(&format!("note: {n}\n"));
     }
-    for s in sections(report) {
+    out.push_str(&render_sections(&sections(report)));
+    out
+}
+
+/// Titled terminal tables.
+pub fn render_sections(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for s in sections {
         let mut b = Builder::default();
         b.push_record(s.headers.clone());
         for r in &s.rows {
