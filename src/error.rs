@@ -118,6 +118,9 @@ pub enum Error {
     },
     #[error("training failed: {0}")]
     Training(String),
+    /// A worker process could not be started or waited for (not a failure of its run).
+    #[error("worker process: {0}")]
+    Worker(String),
     #[error("interrupted")]
     Interrupted,
 }
@@ -126,7 +129,7 @@ impl Error {
     /// The process exit code for this error: 2 for anything the user can fix in their input.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Training(_) => 1,
+            Error::Training(_) | Error::Worker(_) => 1,
             Error::Interrupted => 130,
             _ => 2,
         }

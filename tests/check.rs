@@ -202,3 +202,41 @@ fn other_seeds_are_within_noise_and_a_real_regression_still_fails() {
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("**REGRESSED**"), "{out}");
 }
+
+#[test]
+fn diff_compares_two_sweeps_configuration_by_configuration() {
+    let sb = Sandbox::new();
+    let m = |sgd_lr: &str| {
+        format!(
+            "[sweep]\nname = \"d\"\ndataset = \"mnist\"\ntrain_subset = 1000\ntest_subset = 500\nepochs = 2\nseeds = [1, 2]\n\
+             [optimizers.plain]\nkind = \"sgd\"\nlr = {sgd_lr}\n\
+             [[runs]]\nlabel = \"adam\"\nmodel = \"simple_nn\"\noptimizer = \"adam\"\n\
+             [[runs]]\nlabel = \"sgd\"\nmodel = \"simple_nn\"\noptimizer = \"plain\"\n"
+        )
+    };
+    sb.write("a.toml", &m("0.01"));
+    sb.write("b.toml", &m("0.1"));
+    for (f, dir) in [("a.toml", "a"), ("b.toml", "b")] {
+        sb.sweep()
+            .args(["run", f, "--results", dir, "--quiet"])
+            .assert()
+            .success();
+    }
+    let out = sb
+        .sweep()
+        .args(["diff", "a/d", "b/d", "--format", "markdown"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    // The same configuration (same runs, bit for bit) is within noise; ten times SGD's learning
+    // rate after 2 epochs on 1,000 images is better, and says so with its interval.
+    assert!(
+        out.contains("| adam |") && out.contains("+0.00 pp"),
+        "{out}"
+    );
+    assert!(out.contains("| sgd |") && out.contains("better"), "{out}");
+    insta::assert_snapshot!(out);
+}

@@ -51,7 +51,8 @@ accuracy: the same images, as in the paper.
 Runs still training when this file was generated show as `incomplete` in the reports and are
 left out of the tables below; `sweep status experiments/<sweep>.toml` shows what is left.
 MD
-  "$bin" report results/paper results/paper-seeds results/fashion --across --rank-by test_accuracy \
+  "$bin" report experiments/paper.toml experiments/paper-seeds.toml experiments/fashion.toml \
+    --results results --across --rank-by test_accuracy \
     --format markdown
   cat <<'MD'
 

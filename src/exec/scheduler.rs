@@ -216,7 +216,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                 }
                 let mut child = cmd
                     .spawn()
-                    .map_err(|e| Error::Training(format!("cannot start a worker: {e}")))?;
+                    .map_err(|e| Error::Worker(format!("cannot start one: {e}")))?;
                 let stdout = child.stdout.take().expect("piped");
                 let events = tx.clone();
                 std::thread::spawn(move || {
@@ -361,7 +361,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
             let Some(status) = a
                 .child
                 .try_wait()
-                .map_err(|e| Error::Training(format!("worker: {e}")))?
+                .map_err(|e| Error::Worker(e.to_string()))?
             else {
                 continue;
             };

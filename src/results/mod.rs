@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod checkpoint;
+pub mod diff;
 pub mod lock;
 pub mod record;
 pub mod report;

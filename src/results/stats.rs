@@ -64,6 +64,25 @@ pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<Welch> {
     })
 }
 
+/// The 95% Welch interval of mean(a) - mean(b).
+pub fn welch_interval(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<[f64; 2]> {
+    let w = welch(a, b)?;
+    let se = ((a.1 * a.1) / a.2 as f64 + (b.1 * b.1) / b.2 as f64).sqrt();
+    let t = StudentsT::new(0.0, 1.0, w.df).ok()?.inverse_cdf(0.975);
+    let d = a.0 - b.0;
+    Some([d - t * se, d + t * se])
+}
+
+/// The 95% (Wald) interval of p1 - p2, proportions observed on n1 and n2 trials.
+pub fn two_proportions_interval(p1: f64, n1: usize, p2: f64, n2: usize) -> Option<[f64; 2]> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let se = (p1 * (1.0 - p1) / n1 as f64 + p2 * (1.0 - p2) / n2 as f64).sqrt();
+    let d = p1 - p2;
+    Some([d - z95() * se, d + z95() * se])
+}
+
 /// Holm's step-down adjustment: p-values in, adjusted p-values out (same order), each
 /// `max over earlier-ranked of min(1, (m - rank) * p)`.
 pub fn holm(p: &[f64]) -> Vec<f64> {
@@ -189,6 +208,25 @@ mod tests {
     }
 
     #[test]
+    fn difference_intervals_match_scipy() {
+        // scipy: stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+        //   = (-0.0004765380837174855, 0.009809871417050902), the samples of welch_matches_scipy.
+        let [lo, hi] = welch_interval(
+            summary(&[0.981, 0.984, 0.979]),
+            summary(&[0.975, 0.978, 0.977]),
+        )
+        .unwrap();
+        assert!(
+            close(lo, -0.0004765380837174855, 1e-9) && close(hi, 0.009809871417050902, 1e-9),
+            "{lo} {hi}"
+        );
+        // Wald: d +- 1.959964 sqrt(p1 q1 / n1 + p2 q2 / n2).
+        let [lo, hi] = two_proportions_interval(0.98, 10_000, 0.975, 10_000).unwrap();
+        let half = 1.959963984540054 * (0.98 * 0.02 / 1e4 + 0.975 * 0.025 / 1e4f64).sqrt();
+        assert!(close(lo, 0.005 - half, 1e-12) && close(hi, 0.005 + half, 1e-12));
+    }
+
+    #[test]
     fn holm_by_hand() {
         // Sorted 0.01, 0.03, 0.04 -> 3 x 0.01, max(that, 2 x 0.03), max(that, 1 x 0.04).
         let adj = holm(&[0.01, 0.04, 0.03]);
@@ -211,8 +249,11 @@ mod tests {
         // Losses: lower wins.
         let p = p_first(&[&a, &b], false, 500, 1);
         assert_eq!(p, vec![0.0, 1.0]);
-        // Identical samples split the win.
-        let p = p_first(&[&a, &a], true, 100, 1);
-        assert_eq!(p, vec![0.5, 0.5]);
+        // Two copies of one sample are equally likely to win (ties split).
+        let p = p_first(&[&a, &a], true, 1000, 1);
+        assert!(
+            close(p[0] + p[1], 1.0, 1e-9) && close(p[0], 0.5, 0.05),
+            "{p:?}"
+        );
     }
 }

@@ -59,7 +59,7 @@ pub struct AxisDef {
 }
 
 /// Every axis, in expansion order.
-pub const AXES: [AxisDef; 7] = [
+pub const AXES: &[AxisDef] = &[
     AxisDef {
         axis: Axis::Model,
         key: "model",

@@ -94,6 +94,16 @@ impl Metric {
         }
     }
 
+    /// An interval as shown: accuracies clipped to [0, 1] (a t interval of few seeds can reach
+    /// past them).
+    pub fn clip(self, [lo, hi]: [f64; 2]) -> [f64; 2] {
+        if self.is_accuracy() {
+            [lo.max(0.0), hi.min(1.0)]
+        } else {
+            [lo, hi]
+        }
+    }
+
     /// Which epoch's value this is: the last, or the best validation epoch's.
     pub fn epoch_rule(self) -> &'static str {
         match self {

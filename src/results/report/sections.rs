@@ -196,7 +196,8 @@ pub fn sections(r: &Report) -> Vec<Section> {
         headers.extend(versus_headers(m));
     }
     let interval = |i: Option<[f64; 2]>| {
-        i.map_or("-".into(), |[lo, hi]| {
+        i.map_or("-".into(), |i| {
+            let [lo, hi] = m.clip(i);
             format!("{} - {}", m.format(lo), m.format(hi))
         })
     };
@@ -322,11 +323,13 @@ pub fn across(reports: &[Report]) -> Vec<Section> {
     let Some(m) = reports.first().map(|r| r.rank_by) else {
         return Vec::new();
     };
+    // The configurations with published values first, in the manifest's order, then the rest.
     let mut labels: Vec<&str> = Vec::new();
     for r in reports {
-        for c in &r.configs {
-            if !labels.contains(&c.label.as_str()) {
-                labels.push(&c.label);
+        let named = r.spec.reference.iter().map(|x| x.label.label.as_str());
+        for l in named.chain(r.configs.iter().map(|c| c.label.as_str())) {
+            if !labels.contains(&l) {
+                labels.push(l);
             }
         }
     }

@@ -1,0 +1,332 @@
+//! `sweep submit`, `sweep status` and `sweep wait`: sweeps handed to Slurm, and where runs stand.
+
+use super::*;
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// The sweep manifest (TOML).
+    manifest: PathBuf,
+    /// The cluster scheduler.
+    #[arg(long, value_enum, default_value = "slurm")]
+    backend: Backend,
+    #[command(flatten)]
+    results: ResultsDir,
+    /// Shared directory holding the dataset folder (default: as `sweep run` looks it up).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The `sweep` binary the tasks run (default: this one).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// Slurm partition (default: the cluster's default).
+    #[arg(long)]
+    partition: Option<String>,
+    /// Time limit per task, in Slurm's format (e.g. 04:00:00). A task that hits it resumes
+    /// from its last finished epoch when submitted again.
+    #[arg(long)]
+    time: Option<String>,
+    /// CPU cores per task; also its training threads.
+    #[arg(value_parser = positive_count, long, default_value_t = 1)]
+    cpus_per_task: usize,
+    /// GPUs per task; tasks then train on the GPU Slurm gives them (needs --features cuda).
+    #[arg(value_parser = positive_count, long)]
+    gpus_per_task: Option<usize>,
+    /// At most K tasks of an array running at once.
+    #[arg(value_parser = positive_count, long, value_name = "K")]
+    array_parallelism: Option<usize>,
+    /// An extra sbatch option, verbatim (repeatable), e.g. --sbatch-arg=--account=ml.
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    sbatch_args: Vec<String>,
+    /// Largest array to submit; bigger sweeps are split (Slurm's MaxArraySize).
+    #[arg(value_parser = positive_count, long, default_value_t = crate::exec::slurm::DEFAULT_MAX_ARRAY_SIZE)]
+    max_array_size: usize,
+    /// Train again the runs that failed or diverged.
+    #[arg(long)]
+    retry_failed: bool,
+    /// Print the script(s) and the runs, submit nothing, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The sweep manifest, or its results/<sweep> directory.
+    path: PathBuf,
+    #[command(flatten)]
+    results: ResultsDir,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// The sweep manifest, or its results/<sweep> directory.
+    path: PathBuf,
+    #[command(flatten)]
+    results: ResultsDir,
+    /// Seconds between polls of the queue.
+    #[arg(value_parser = positive_seconds, long, default_value_t = 10.0)]
+    interval: f64,
+    /// Give up after this many seconds (exit 1; the jobs keep running).
+    #[arg(value_parser = positive_seconds, long)]
+    timeout: Option<f64>,
+}
+
+pub fn submit(a: SubmitArgs) -> Result<i32> {
+    let SubmitArgs {
+        manifest,
+        backend: Backend::Slurm,
+        results: ResultsDir { results },
+        data_dir,
+        binary,
+        partition,
+        time,
+        cpus_per_task,
+        gpus_per_task,
+        array_parallelism,
+        sbatch_args,
+        max_array_size,
+        retry_failed,
+        dry_run,
+    } = a;
+    let m = manifest::load(&manifest)?;
+    let runs = plan::expand(&m)?;
+    let results = absolute(&results)?;
+    let sweep_dir = crate::results::store::sweep_dir(&results, &m.sweep.name);
+    let jobs = crate::exec::slurm::jobs(&sweep_dir)?;
+    let queue = match crate::exec::slurm::queue(&jobs) {
+        Ok(q) => q.unwrap_or_default(),
+        // A dry run shows the script even where Slurm is not reachable.
+        Err(_) if dry_run => Default::default(),
+        Err(e) => return Err(e),
+    };
+    let pending = crate::exec::slurm::pending(&runs, &results, retry_failed, &queue)?;
+    let queued = runs.iter().filter(|r| queue.contains_key(&r.id)).count();
+    let finished = runs.len() - pending.len() - queued;
+    if pending.is_empty() {
+        eprintln!(
+            "nothing to submit: of {} runs of `{}`, {finished} are finished and {queued} queued or running",
+            runs.len(),
+            m.sweep.name,
+        );
+        return Ok(0);
+    }
+    let data = crate::data::locate(m.sweep.dataset, data_dir.as_deref())?;
+    crate::data::load(m.sweep.dataset, &data)?;
+    let binary = match binary {
+        Some(b) => absolute(&b)?,
+        None => std::env::current_exe().map_err(|e| {
+            Error::Usage(format!("cannot find this executable ({e}); pass --binary"))
+        })?,
+    };
+    if !binary.is_file() {
+        return Err(Error::Usage(format!(
+            "--binary {}: no such file; build it (cargo build --release) and pass its path on the shared filesystem",
+            binary.display()
+        )));
+    }
+    let opts = crate::exec::slurm::SubmitOptions {
+        results: results.clone(),
+        data_dir: absolute(&data)?,
+        binary,
+        partition,
+        time,
+        cpus_per_task: cpus_per_task.max(1),
+        gpus_per_task,
+        array_parallelism,
+        sbatch_args,
+        max_array_size,
+        retry_failed,
+    };
+    let arrays = crate::exec::slurm::arrays(&m.sweep.name, &pending, &opts);
+    let what = format!(
+        "{} run(s) in {} job array(s); {finished} finished, {queued} queued or running",
+        pending.len(),
+        arrays.len(),
+    );
+    if dry_run {
+        emit(&crate::exec::slurm::dry_run_text(&arrays));
+        eprintln!("dry run: would submit {what}");
+        return Ok(0);
+    }
+    // A refused first submission leaves no trace: remove the directories made here.
+    let made = sweep_dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .last()
+        .map(PathBuf::from);
+    let submitted = (|| {
+        let _lock = match crate::results::lock::try_lock(&sweep_dir.join(".lock"), "sweep submit")?
+        {
+            Ok(l) => l,
+            Err(holder) => {
+                return Err(Error::Results {
+                    path: sweep_dir.clone(),
+                    message: format!(
+                        "is in use ({holder}); wait for it to finish, then submit again"
+                    ),
+                });
+            }
+        };
+        let jobs = crate::exec::slurm::submit(&m.sweep.name, &pending, &arrays, &opts)?;
+        crate::results::store::write_atomic(&sweep_dir.join("manifest.toml"), m.source.as_bytes())?;
+        Ok(jobs)
+    })();
+    let jobs = match submitted {
+        Ok(j) => j,
+        Err(e) => {
+            if let Some(d) = made.filter(|_| !sweep_dir.join("slurm/jobs").exists()) {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            return Err(e);
+        }
+    };
+    for j in &jobs {
+        emit(&format!("{}\n", j.job_id));
+    }
+    eprintln!(
+        "submitted {what}: job(s) {}\nfollow with `sweep status {p}` or `sweep wait {p}`; logs in {}",
+        jobs.iter()
+            .map(|j| j.job_id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        crate::exec::slurm::slurm_dir(&sweep_dir)
+            .join("logs")
+            .display(),
+        p = manifest.display(),
+    );
+    Ok(0)
+}
+
+pub fn status(a: StatusArgs) -> Result<i32> {
+    let StatusArgs {
+        path,
+        results: ResultsDir { results },
+    } = a;
+    let (m, dir) = crate::exec::status::resolve(&path, &results)?;
+    let runs = plan::expand(&m)?;
+    let queue = crate::exec::slurm::queue(&crate::exec::slurm::jobs(&dir)?)?;
+    let rows = crate::exec::status::collect(&runs, &dir, queue.as_ref())?;
+    emit(&crate::exec::status::render(&m.sweep.name, &rows));
+    for (d, problem) in crate::exec::status::strays(&runs, &dir)? {
+        emit(&format!(
+            "corrupt {} (not a run of this manifest): {problem}\n",
+            d.display()
+        ));
+    }
+    if queue.is_none() && dir.join("slurm").is_dir() {
+        eprintln!(
+            "note: squeue not found; queued and running Slurm tasks show as not started or incomplete"
+        );
+    }
+    Ok(0)
+}
+
+pub fn wait(a: WaitArgs) -> Result<i32> {
+    let WaitArgs {
+        path,
+        results: ResultsDir { results },
+        interval,
+        timeout,
+    } = a;
+    wait_for_jobs(&path, &results, interval, timeout)
+}
+
+/// `sweep wait`: poll the queue until none of the sweep's jobs is in it.
+fn wait_for_jobs(
+    path: &std::path::Path,
+    results: &std::path::Path,
+    interval: f64,
+    timeout: Option<f64>,
+) -> Result<i32> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let (m, dir) = crate::exec::status::resolve(path, results)?;
+    let runs = plan::expand(&m)?;
+    let jobs = crate::exec::slurm::jobs(&dir)?;
+    if jobs.is_empty() {
+        eprintln!(
+            "no Slurm jobs recorded for sweep `{}` under {}: nothing to wait for (`sweep submit` first)",
+            m.sweep.name,
+            dir.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let bar = ProgressBar::with_draw_target(
+        Some(runs.len() as u64),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:.bold} [{bar:30}] {pos}/{len} done, {msg} ({elapsed})",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("sweep {}", m.sweep.name));
+    let rows = loop {
+        let queue = crate::exec::slurm::queue(&jobs)?.ok_or_else(|| Error::Cluster {
+            command: "squeue".into(),
+            message: "not found on PATH".into(),
+            help: "wait from a machine where Slurm's client commands work, or use `sweep status`"
+                .into(),
+        })?;
+        let rows = crate::exec::status::collect(&runs, &dir, Some(&queue))?;
+        let count =
+            |s: crate::results::store::RunState| rows.iter().filter(|r| r.state == s).count();
+        bar.set_position(count(crate::results::store::RunState::Done) as u64);
+        bar.set_message(format!(
+            "{} running, {} queued",
+            count(crate::results::store::RunState::Running),
+            count(crate::results::store::RunState::Queued)
+        ));
+        if queue.is_empty() {
+            break rows;
+        }
+        if timeout.is_some_and(|t| started.elapsed().as_secs_f64() >= t) {
+            bar.abandon();
+            eprintln!(
+                "timed out after {:.0}s; the jobs keep running: {}",
+                started.elapsed().as_secs_f64(),
+                crate::exec::status::summary(&rows)
+            );
+            return Ok(1);
+        }
+        std::thread::sleep(std::time::Duration::from_secs_f64(interval.max(0.1)));
+    };
+    bar.finish_and_clear();
+    emit(&crate::exec::status::render(&m.sweep.name, &rows));
+    let submitted: std::collections::HashSet<&str> = jobs
+        .iter()
+        .flat_map(|j| j.tasks.iter().map(|t| t.run_id.as_str()))
+        .collect();
+    let unfinished: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            submitted.contains(r.id.as_str()) && r.state != crate::results::store::RunState::Done
+        })
+        .collect();
+    if unfinished.is_empty() {
+        return Ok(0);
+    }
+    eprintln!("not done after their jobs left the queue:");
+    for r in &unfinished {
+        eprintln!(
+            "  {} seed {} ({}): {}",
+            r.label,
+            r.seed,
+            r.id,
+            r.state.name()
+        );
+    }
+    eprintln!(
+        "their logs are in {}; `sweep submit` again resumes unfinished runs (--retry-failed retrains failed ones)",
+        crate::exec::slurm::slurm_dir(&dir).join("logs").display()
+    );
+    Ok(1)
+}
+
+/// `path` made absolute against the current directory (it need not exist).
+fn absolute(path: &std::path::Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,351 @@
+//! Command-line interface: argument parsing and the commands' top level.
+
+use crate::error::{Error, Result};
+use crate::exec::runner::{self, Report, WorkerExit};
+use crate::exec::scheduler::{self, Outcome};
+use crate::results::store::RunState;
+use crate::spec::manifest::{self, Dataset, Manifest};
+use crate::spec::plan::{self, Run};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+mod cluster;
+mod describe;
+mod results;
+mod train;
+
+pub use describe::{PLAN_TABLE_ROWS, human_flops, plan_table};
+
+/// `--results`, shared by every command that writes or reads a sweep's results.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ResultsDir {
+    /// The results directory: a sweep's runs are under RESULTS/<sweep>/ (absolute paths are
+    /// given to Slurm tasks).
+    #[arg(long = "results", default_value = "results", env = "SWEEP_RESULTS")]
+    pub results: PathBuf,
+}
+
+/// Declarative, resumable sweeps of neural-network trainings, reported as tables you can trust.
+///
+/// A TOML manifest declares the models, optimizers and grid; `sweep` expands it into runs,
+/// trains each with burn, stores every finished run under results/, and skips finished runs
+/// when run again.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sweep",
+    version,
+    propagate_version = true,
+    after_help = "\
+Examples:
+  sweep plan experiments/paper.toml          list the runs a manifest expands to
+  sweep models                               summaries of the built-in models
+  sweep run experiments/ci.toml              train every unfinished run
+  sweep data fetch mnist                     download and verify MNIST
+  sweep submit experiments/paper.toml        send the sweep to Slurm as a job array
+
+Exit codes: 0 ok, 1 some run failed or diverged, 2 usage or input error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the runs a manifest expands to, with totals (runs, epochs, estimated FLOPs).
+    Plan(describe::PlanArgs),
+    /// Keras-style summaries of the built-in models and those a manifest declares.
+    Models(describe::ModelsArgs),
+    /// Train every run of a manifest that is not finished yet; results go to RESULTS/<sweep>/.
+    ///
+    /// Runs execute in parallel, each in its own process, longest first. Finished runs are
+    /// skipped; a run interrupted mid-way resumes from its last completed epoch. Ctrl-C once:
+    /// stop after the current epochs; twice: stop now.
+    Run(train::RunArgs),
+    /// Send the unfinished runs of a manifest to a cluster scheduler (Slurm) as a job array.
+    ///
+    /// Writes an sbatch script whose every task trains one run into the shared results
+    /// directory, through the same worker a local sweep uses, and submits it. Finished runs and
+    /// runs already queued or running are left out; interrupted runs resume from their
+    /// checkpoints. The binary, the data directory and the results directory must be on a
+    /// filesystem every node mounts at the same path.
+    #[command(after_help = "\
+Examples:
+  sweep submit experiments/paper.toml --dry-run                 print the script, submit nothing
+  sweep submit experiments/paper.toml --partition cpu --time 04:00:00 --cpus-per-task 2
+  sweep submit experiments/paper.toml --gpus-per-task 1 --sbatch-arg=--account=ml
+  sweep status experiments/paper.toml                           done / running / queued / failed
+  sweep wait experiments/paper.toml                             block until the arrays are done")]
+    Submit(cluster::SubmitArgs),
+    /// Where every run of a sweep stands: done, running, queued (Slurm), incomplete, failed.
+    Status(cluster::StatusArgs),
+    /// Block until the sweep's Slurm job arrays have left the queue, with a progress bar.
+    ///
+    /// Exit 0 when every submitted run is done, 1 when some failed, diverged or stopped
+    /// unfinished (submit again to resume them).
+    Wait(cluster::WaitArgs),
+    /// Train one run in this process (what `sweep run` starts per run, and Slurm tasks run).
+    #[command(hide = true)]
+    Worker(train::WorkerArgs),
+    /// Tables from results: runs, mean ± std over seeds, ranking, the manifest's comparisons.
+    ///
+    /// Each PATH is a results/<sweep> directory, a directory of sweeps, or a manifest (default:
+    /// every sweep under --results). Works while a sweep is still running.
+    #[command(
+        after_help = "Examples:\n  sweep report                                   every sweep under results/\n  sweep report results/paper --format markdown --out results/paper/report.md\n  sweep report results/paper results/paper-seeds --across --rank-by test_accuracy"
+    )]
+    Report(results::ReportArgs),
+    /// Gate on regressions: compare a sweep's final metrics with a committed baseline.
+    ///
+    /// Exit 0 when nothing regressed, 1 when a configuration regressed beyond the tolerance
+    /// (or max(tolerance, k x seed std)) or is missing, 2 on usage or input errors.
+    #[command(
+        after_help = "Examples:\n  sweep check results/ci --save-baseline results/ci/baseline.json\n  sweep check target/ci-results/ci --baseline results/ci/baseline.json --format markdown"
+    )]
+    Check(results::CheckArgs),
+    /// Compare two sweeps' results configuration by configuration: both means with their
+    /// intervals, the difference B - A with its 95% interval and p-value, and the verdict
+    /// (better, worse, within noise).
+    #[command(
+        after_help = "Examples:\n  sweep diff results-before/ci results/ci\n  sweep diff results/paper-seeds results/fashion --metric test_accuracy"
+    )]
+    Diff(results::DiffArgs),
+    /// Benchmarks that write their figures to CSV under results/bench/.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Datasets: download and verify.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Render a report over synthetic runs (default 10,000 runs x 50 epochs) and time it.
+    Report {
+        #[arg(value_parser = positive_count, long, default_value_t = 5_000)]
+        configs: usize,
+        #[arg(value_parser = positive_count, long, default_value_t = 2)]
+        seeds: usize,
+        #[arg(value_parser = positive_count, long, default_value_t = 50)]
+        epochs: usize,
+        #[arg(value_parser = positive_count, long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long, default_value = "results/bench/report.csv")]
+        out: PathBuf,
+    },
+    /// Forward and backward time of each convolution layer of the built-in models at batch
+    /// 32, on 1 and on 2 threads: each of our methods that applies (Winograd, implicit GEMM,
+    /// im2col + GEMM; training uses the first) against burn's flex conv. The backward pass
+    /// skips the input gradient of a model's first layer, as training does.
+    Conv {
+        #[arg(value_parser = positive_count, long, default_value_t = 32)]
+        batch: usize,
+        #[arg(value_parser = positive_count, long, default_value_t = 9)]
+        repeats: usize,
+        /// Thread counts to measure, comma-separated.
+        #[arg(value_parser = positive_count, long, value_delimiter = ',', default_value = "1,2")]
+        threads: Vec<usize>,
+        #[arg(long, default_value = "results/bench/conv.csv")]
+        out: PathBuf,
+    },
+    /// The kernel paths this CPU can run, best first, one per line (the first is the default;
+    /// `SWEEP_ISA=<path>` forces another), and the CPU model on standard error.
+    Isa,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download a dataset from its public mirrors and verify its SHA-256 digests.
+    Fetch {
+        /// mnist or fashion-mnist.
+        dataset: String,
+        /// Directory to download into (default: the per-user cache).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Base URL serving the four `<file>.gz` files, instead of the public mirrors.
+        #[arg(long, env = "SWEEP_DATA_MIRROR")]
+        mirror: Option<String>,
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Print the directory a dataset is read from, after verifying it.
+    Path {
+        dataset: String,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Slurm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Table,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Markdown,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
+
+/// Run the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    if matches!(
+        cli.command,
+        Command::Run(_) | Command::Worker(_) | Command::Bench { .. }
+    ) {
+        // A bad SWEEP_ISA is a usage error here, before any run starts.
+        crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
+    }
+    match cli.command {
+        Command::Plan(a) => describe::plan(a),
+        Command::Models(a) => describe::models(a),
+        Command::Run(a) => train::run(a),
+        Command::Submit(a) => cluster::submit(a),
+        Command::Status(a) => cluster::status(a),
+        Command::Wait(a) => cluster::wait(a),
+        Command::Worker(a) => train::worker(a),
+        Command::Report(a) => results::report(a),
+        Command::Check(a) => results::check(a),
+        Command::Diff(a) => results::diff(a),
+        Command::Bench {
+            command:
+                BenchCommand::Report {
+                    configs,
+                    seeds,
+                    epochs,
+                    repeats,
+                    out,
+                },
+        } => {
+            crate::bench::report(configs, seeds, epochs, repeats, &out)?;
+            Ok(0)
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Conv {
+                    batch,
+                    repeats,
+                    threads,
+                    out,
+                },
+        } => {
+            crate::bench::conv(batch, repeats, &threads, &out)?;
+            Ok(0)
+        }
+        Command::Bench {
+            command: BenchCommand::Isa,
+        } => {
+            use crate::train::conv::isa::{self, Isa};
+            eprintln!(
+                "CPU: {}; kernels run on: {}",
+                isa::cpu_model(),
+                isa::current()
+            );
+            for i in Isa::supported() {
+                println!("{i}");
+            }
+            Ok(0)
+        }
+        Command::Data { command } => match command {
+            DataCommand::Fetch {
+                dataset,
+                data_dir,
+                mirror,
+                quiet,
+            } => {
+                let ds = parse_dataset(&dataset)?;
+                let dir = data_dir.unwrap_or_else(crate::data::cache_dir);
+                let target = crate::data::fetch::fetch(ds, &dir, mirror.as_deref(), quiet)?;
+                crate::data::load(ds, &dir)?;
+                if !quiet {
+                    eprintln!("{} is ready in {}", ds.name(), target.display());
+                }
+                Ok(0)
+            }
+            DataCommand::Path { dataset, data_dir } => {
+                let ds = parse_dataset(&dataset)?;
+                let dir = crate::data::locate(ds, data_dir.as_deref())?;
+                crate::data::load(ds, &dir)?;
+                emit(&format!("{}\n", dir.join(ds.name()).display()));
+                Ok(0)
+            }
+        },
+    }
+}
+
+/// Write to stdout; a closed pipe (`sweep plan ... | head`) ends the program quietly.
+pub fn emit(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn parse_dataset(s: &str) -> Result<Dataset> {
+    Dataset::parse(s)
+        .ok_or_else(|| Error::Usage(format!("unknown dataset `{s}`: use mnist or fashion-mnist")))
+}
+
+/// The plan as a terminal table followed by totals.
+/// A count flag (`--jobs`, `--threads`, ...): a whole number of at least 1.
+fn positive_count(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number (expected 1, 2, ...)")),
+    }
+}
+
+/// A duration flag, in seconds: a finite number above 0.
+fn positive_seconds(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(_) => Err("must be a number of seconds above 0".into()),
+        Err(_) => Err(format!("`{s}` is not a number of seconds")),
+    }
+}
+
+/// A tolerance flag: a finite number, 0 or more.
+fn non_negative(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite number, 0 or more".into()),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

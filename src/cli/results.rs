@@ -1,0 +1,292 @@
+//! `sweep report` and `sweep check`: tables and the regression gate, from results alone.
+
+use super::*;
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Sweeps to report (default: every sweep under --results).
+    paths: Vec<PathBuf>,
+    /// Instead of each sweep's tables: the configurations of all the sweeps given side by
+    /// side (values with their published references, and ranks), by --rank-by.
+    #[arg(long)]
+    across: bool,
+    /// Output format (default: table on a terminal, markdown otherwise).
+    #[arg(long, value_enum)]
+    format: Option<ReportFormat>,
+    /// Write to FILE instead of stdout. With markdown, plots go to plots/ beside it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Metric the ranking table orders by.
+    #[arg(long, value_enum, default_value = "val_accuracy")]
+    rank_by: crate::results::report::Metric,
+    /// Instead of tables: the tidy per-epoch CSV (one row per run x epoch).
+    #[arg(long)]
+    epochs: bool,
+    /// Write learning-curve SVGs to DIR (default with --out and markdown: plots/ beside it).
+    #[arg(long)]
+    plots: Option<PathBuf>,
+    #[command(flatten)]
+    results: ResultsDir,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The sweep before (a results/<sweep> directory or its manifest).
+    a: PathBuf,
+    /// The sweep after.
+    b: PathBuf,
+    /// The metric compared.
+    #[arg(long, value_enum, default_value = "val_accuracy")]
+    metric: crate::results::report::Metric,
+    /// Output format (default: table on a terminal, markdown otherwise).
+    #[arg(long, value_enum)]
+    format: Option<CheckFormat>,
+    #[command(flatten)]
+    results: ResultsDir,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// A results/<sweep> directory, or the sweep's manifest.
+    results: PathBuf,
+    /// The baseline file (or a directory holding baseline.json).
+    #[arg(long, required_unless_present = "save_baseline")]
+    baseline: Option<PathBuf>,
+    /// Write a baseline from these results to FILE instead of checking.
+    #[arg(long, conflicts_with = "baseline")]
+    save_baseline: Option<PathBuf>,
+    /// Allowed accuracy drop, in percentage points.
+    #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_TOLERANCE_PP)]
+    tolerance: f64,
+    /// Allowed loss increase, in loss units.
+    #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_LOSS_TOLERANCE)]
+    loss_tolerance: f64,
+    /// With seed repeats, a change within k x the baseline's std is noise too.
+    #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_K)]
+    k: f64,
+    /// Metrics to gate on (repeatable). Default: val_accuracy.
+    #[arg(long = "metric", value_enum)]
+    metrics: Vec<crate::results::report::Metric>,
+    /// Output format (default: table on a terminal, markdown otherwise).
+    #[arg(long, value_enum)]
+    format: Option<CheckFormat>,
+    /// Where a manifest's results live.
+    #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
+    results_dir: PathBuf,
+}
+
+pub fn report(a: ReportArgs) -> Result<i32> {
+    let ReportArgs {
+        paths,
+        across,
+        format,
+        out,
+        rank_by,
+        epochs,
+        plots,
+        results: ResultsDir { results },
+    } = a;
+    let targets = if paths.is_empty() {
+        crate::results::report::resolve_targets(None, &results)?
+    } else {
+        let mut t = Vec::new();
+        for p in &paths {
+            t.extend(crate::results::report::resolve_targets(Some(p), &results)?);
+        }
+        t
+    };
+    if across && (epochs || matches!(format, Some(ReportFormat::Csv | ReportFormat::Json))) {
+        return Err(Error::Usage(
+            "--across renders tables: use --format table or markdown, without --epochs".into(),
+        ));
+    }
+    let mut across_reports = Vec::new();
+    let format = format.unwrap_or(if out.is_none() && std::io::stdout().is_terminal() {
+        ReportFormat::Table
+    } else {
+        ReportFormat::Markdown
+    });
+    let mut text = String::new();
+    let mut json = Vec::new();
+    for (i, (name, dir, cfg)) in targets.iter().enumerate() {
+        let loaded = crate::results::report::load_sweep(dir)?;
+        if epochs {
+            let rows = crate::results::report::epoch_rows(name, &loaded);
+            let csv = crate::results::report::csv::render_epochs(&rows);
+            text.push_str(if i == 0 {
+                &csv
+            } else {
+                csv.split_once('\n').map_or("", |x| x.1)
+            });
+            continue;
+        }
+        let mut report = crate::results::report::build(name, &loaded, cfg, rank_by)?;
+        let plots_dir = plots.clone().or_else(|| {
+            (format == ReportFormat::Markdown).then_some(out.as_ref()?.parent()?.join("plots"))
+        });
+        if let Some(pd) = plots_dir {
+            let base = out
+                .as_ref()
+                .and_then(|o| o.parent())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let pd = if targets.len() > 1 { pd.join(name) } else { pd };
+            crate::results::report::write_plots(&mut report, &loaded, &pd, &base)?;
+        }
+        if across {
+            across_reports.push(report);
+            continue;
+        }
+        match format {
+            ReportFormat::Table => text.push_str(&crate::results::report::table::render(&report)),
+            ReportFormat::Markdown => {
+                if i > 0 {
+                    text.push('\n');
+                }
+                text.push_str(&crate::results::report::markdown::render(&report));
+            }
+            ReportFormat::Csv => {
+                let csv = crate::results::report::csv::render(&report);
+                text.push_str(if i == 0 {
+                    &csv
+                } else {
+                    csv.split_once('\n').map_or("", |x| x.1)
+                });
+            }
+            ReportFormat::Json => json.push(report),
+        }
+    }
+    if across {
+        let sections = crate::results::report::sections::across(&across_reports);
+        text = match format {
+            ReportFormat::Table => crate::results::report::table::render_sections(&sections),
+            _ => crate::results::report::markdown::render_sections(&sections),
+        };
+    }
+    if format == ReportFormat::Json && !epochs {
+        text = serde_json::to_string_pretty(&json).expect("json") + "\n";
+    }
+    match out {
+        Some(o) => crate::results::store::write_atomic(&o, text.as_bytes())?,
+        None => emit(&text),
+    }
+    Ok(0)
+}
+
+pub fn check(a: CheckArgs) -> Result<i32> {
+    let CheckArgs {
+        results,
+        baseline,
+        save_baseline,
+        tolerance,
+        loss_tolerance,
+        k,
+        metrics,
+        format,
+        results_dir,
+    } = a;
+    let targets = crate::results::report::resolve_targets(Some(&results), &results_dir)?;
+    let [(name, dir, _)] = &targets[..] else {
+        return Err(Error::Usage(format!(
+            "{} holds {} sweeps; pass one results/<sweep> directory",
+            results.display(),
+            targets.len()
+        )));
+    };
+    let loaded = crate::results::report::load_sweep(dir)?;
+    if loaded.is_empty() {
+        return Err(Error::Results {
+            path: dir.clone(),
+            message: "no runs here".into(),
+        });
+    }
+    let corrupt: Vec<String> = loaded.iter().filter_map(|l| l.problem.clone()).collect();
+    if !corrupt.is_empty() {
+        return Err(Error::Results {
+            path: dir.clone(),
+            message: format!(
+                "{} corrupt run(s), so no verdict can be trusted:\n  {}\n(`sweep run <manifest>` trains them again)",
+                corrupt.len(),
+                corrupt.join("\n  ")
+            ),
+        });
+    }
+    let report = crate::results::report::build(
+        name,
+        &loaded,
+        &Default::default(),
+        crate::results::report::Metric::ValAccuracy,
+    )?;
+    if let Some(path) = save_baseline {
+        let b = crate::results::check::baseline(name, &report.configs);
+        let json = serde_json::to_string_pretty(&b).expect("baseline serializes") + "\n";
+        crate::results::store::write_atomic(&path, json.as_bytes())?;
+        eprintln!(
+            "baseline of {} configurations written to {}",
+            b.configs.len(),
+            path.display()
+        );
+        return Ok(0);
+    }
+    let base = crate::results::check::load(&baseline.expect("clap requires it"))?;
+    let metrics = if metrics.is_empty() {
+        vec![crate::results::report::Metric::ValAccuracy]
+    } else {
+        metrics
+    };
+    let tol = crate::results::check::Tolerance {
+        accuracy_pp: tolerance,
+        loss: loss_tolerance,
+        k,
+    };
+    let lines = crate::results::check::compare(&base, &report.configs, &metrics, tol);
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+        CheckFormat::Table
+    } else {
+        CheckFormat::Markdown
+    });
+    emit(&match format {
+        CheckFormat::Table => crate::results::check::table(name, &lines),
+        CheckFormat::Markdown => crate::results::check::markdown(name, &lines),
+    });
+    Ok(if crate::results::check::failed(&lines) {
+        1
+    } else {
+        0
+    })
+}
+
+pub fn diff(a: DiffArgs) -> Result<i32> {
+    let DiffArgs {
+        a,
+        b,
+        metric,
+        format,
+        results: ResultsDir { results },
+    } = a;
+    let side = |p: &PathBuf| -> Result<(String, Vec<crate::results::report::ConfigRow>)> {
+        let targets = crate::results::report::resolve_targets(Some(p), &results)?;
+        let [(name, dir, _)] = &targets[..] else {
+            return Err(Error::Usage(format!(
+                "{} holds {} sweeps; pass one results/<sweep> directory",
+                p.display(),
+                targets.len()
+            )));
+        };
+        let loaded = crate::results::report::load_sweep(dir)?;
+        let report = crate::results::report::build(name, &loaded, &Default::default(), metric)?;
+        Ok((p.display().to_string(), report.configs))
+    };
+    let ((na, ca), (nb, cb)) = (side(&a)?, side(&b)?);
+    let lines = crate::results::diff::diff(&ca, &cb, metric, crate::results::check::ALPHA);
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+        CheckFormat::Table
+    } else {
+        CheckFormat::Markdown
+    });
+    emit(&match format {
+        CheckFormat::Table => crate::results::diff::table(&na, &nb, metric, &lines),
+        CheckFormat::Markdown => crate::results::diff::markdown(&na, &nb, metric, &lines),
+    });
+    Ok(0)
+}

@@ -1,0 +1,189 @@
+//! `sweep run` (the supervisor) and `sweep worker` (one run in this process).
+
+use super::*;
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The sweep manifest (TOML).
+    manifest: PathBuf,
+    #[command(flatten)]
+    results: ResultsDir,
+    /// Directory holding one folder per dataset (mnist/, fashion-mnist/). Looked up before
+    /// SWEEP_DATA_DIR and the per-user cache.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Compute devices, comma-separated: cpu, or cuda:0,cuda:1,... (one run per GPU at a
+    /// time; needs a build with --features cuda). Default: [sweep] devices, else cpu.
+    #[arg(long, value_delimiter = ',')]
+    devices: Option<Vec<String>>,
+    /// Concurrent runs on the CPU. Default: cores / threads.
+    #[arg(value_parser = positive_count, long, short)]
+    jobs: Option<usize>,
+    /// Threads per CPU run. Default: the cores divided among the runs running at once
+    /// (two single-threaded runs outpace one run on two threads; see README "Parallelism").
+    #[arg(value_parser = positive_count, long)]
+    threads: Option<usize>,
+    /// Train again the runs that failed or diverged last time.
+    #[arg(long)]
+    retry_failed: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// The run's run.json.
+    run: PathBuf,
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Report JSON events on stdout and stop when stdin says so or closes.
+    #[arg(long)]
+    supervised: bool,
+    #[arg(long)]
+    retry_failed: bool,
+}
+
+pub fn run(a: RunArgs) -> Result<i32> {
+    let RunArgs {
+        manifest,
+        results: ResultsDir { results },
+        data_dir,
+        devices,
+        jobs,
+        threads,
+        retry_failed,
+        quiet,
+    } = a;
+    let m = manifest::load(&manifest)?;
+    let runs = plan::expand(&m)?;
+    let devices = devices
+        .or_else(|| m.sweep.devices.clone())
+        .unwrap_or_else(|| vec!["cpu".into()]);
+    for d in &devices {
+        crate::train::backend::device(d)?;
+    }
+    let jobs = jobs.unwrap_or_else(|| (scheduler::cores() / threads.unwrap_or(1)).max(1));
+    let opts = scheduler::Options {
+        results,
+        data_dir,
+        devices,
+        jobs,
+        threads,
+        retry_failed,
+        quiet,
+        manifest_source: Some(m.source.clone()),
+    };
+    let outcomes = scheduler::run(&m.sweep.name, &runs, &opts)?;
+    report_outcomes(&runs, &outcomes, quiet)
+}
+
+pub fn worker(a: WorkerArgs) -> Result<i32> {
+    let WorkerArgs {
+        run,
+        results,
+        data_dir,
+        device,
+        supervised,
+        retry_failed,
+    } = a;
+    // Started through /proc/self/exe (see the scheduler), the kernel names this process
+    // `exe`; name it as what it is, for ps and top. Best effort.
+    #[cfg(target_os = "linux")]
+    let _ = std::fs::write("/proc/self/comm", "sweep");
+    crate::exec::runner::report_panics();
+    let text = std::fs::read(&run).map_err(|source| Error::Read {
+        path: run.clone(),
+        source,
+    })?;
+    let run: Run = serde_json::from_slice(&text).map_err(|e| Error::Results {
+        path: run.clone(),
+        message: format!("not a run description: {e}"),
+    })?;
+    let stop = worker_stop_flag(supervised);
+    let dir = crate::data::locate(run.data.dataset, data_dir.as_deref())?;
+    let data = crate::data::load(run.data.dataset, &dir)?;
+    let device = crate::train::backend::device(&device)?;
+    let report = if supervised {
+        Report::Events
+    } else {
+        Report::Log
+    };
+    let exit = runner::work(&run, &results, &data, &device, report, retry_failed, stop)?;
+    if let WorkerExit::Busy(holder) = &exit {
+        eprintln!(
+            "run {} is being trained by another process ({holder})",
+            run.id
+        );
+    }
+    Ok(exit.code())
+}
+
+/// Print what happened; exit 1 if any run failed or diverged.
+fn report_outcomes(runs: &[Run], outcomes: &[Outcome], quiet: bool) -> Result<i32> {
+    let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let failed: Vec<_> = runs
+        .iter()
+        .zip(outcomes)
+        .filter(
+            |(_, o)| matches!(o, Outcome::Finished(s) | Outcome::Skipped(s) if *s != RunState::Done),
+        )
+        .collect();
+    let interrupted = count(&|o| matches!(o, Outcome::Interrupted | Outcome::Busy(_)));
+    if !quiet {
+        eprintln!(
+            "{} runs: {} trained now, {} finished before, {} failed or diverged, {} not finished",
+            runs.len(),
+            count(&|o| matches!(o, Outcome::Finished(_))),
+            count(&|o| matches!(o, Outcome::Skipped(_))),
+            failed.len(),
+            interrupted
+        );
+    }
+    if !failed.is_empty() {
+        eprintln!("failed or diverged:");
+        for (r, o) in &failed {
+            let s = match o {
+                Outcome::Finished(s) | Outcome::Skipped(s) => format!("{s:?}").to_lowercase(),
+                _ => String::new(),
+            };
+            eprintln!("  {} ({}): {s}", r.display_label(), r.id);
+        }
+        eprintln!("`sweep run --retry-failed` trains them again");
+        return Ok(1);
+    }
+    if interrupted > 0 {
+        return Err(Error::Interrupted);
+    }
+    Ok(0)
+}
+
+/// The worker's stop flag: set by a first Ctrl-C/SIGTERM or a "stop" line on stdin (when
+/// supervised); a second signal, or the supervisor going away (stdin closed), exits at once:
+/// the last checkpoint resumes.
+fn worker_stop_flag(supervised: bool) -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    if supervised {
+        std::thread::spawn(|| {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match std::io::stdin().read_line(&mut line) {
+                    Ok(0) | Err(_) => std::process::exit(runner::EXIT_INTERRUPTED),
+                    Ok(_) if line.trim() == "stop" => STOP.store(true, Ordering::SeqCst),
+                    Ok(_) => {}
+                }
+            }
+        });
+    }
+    &STOP
+}

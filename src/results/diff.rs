@@ -1,0 +1,223 @@
+//! `sweep diff A B`: two sweeps' results (before and after a change), configuration by
+//! configuration: both means with their intervals, the difference B - A with its 95% interval
+//! and p-value, and whether it is real. Configurations are matched by id, else by label.
+//!
+//! The test is the gate's ([`crate::results::check`]): Welch's t-test when both sides have two or
+//! more seeds, else for accuracies the two-proportion z-test on the images they were measured on.
+//! Unlike the gate there is no tolerance: a significant difference is reported either way.
+
+use crate::results::report::{ConfigRow, Metric, Stats};
+use crate::results::stats;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Better,
+    Worse,
+    WithinNoise,
+    /// No test applies (a loss with one seed): only the numbers are shown.
+    Untested,
+    OnlyInA,
+    OnlyInB,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::WithinNoise => "within noise",
+            Verdict::Untested => "no test (one seed)",
+            Verdict::OnlyInA => "only in A",
+            Verdict::OnlyInB => "only in B",
+        }
+    }
+}
+
+/// One configuration of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Line {
+    pub label: String,
+    pub a: Option<Stats>,
+    pub b: Option<Stats>,
+    /// B - A of the means.
+    pub difference: Option<f64>,
+    /// 95% interval of B - A.
+    pub interval: Option<[f64; 2]>,
+    pub p: Option<(f64, &'static str)>,
+    pub verdict: Verdict,
+}
+
+/// The difference of `m` between the configurations of `a` and of `b`, in `a`'s order, then
+/// those only in `b`.
+pub fn diff(a: &[ConfigRow], b: &[ConfigRow], m: Metric, alpha: f64) -> Vec<Line> {
+    let with = |c: &&ConfigRow| c.stat(m).is_some();
+    let a: Vec<&ConfigRow> = a.iter().filter(with).collect();
+    let b: Vec<&ConfigRow> = b.iter().filter(with).collect();
+    let find = |x: &ConfigRow, among: &[&ConfigRow]| -> Option<usize> {
+        among
+            .iter()
+            .position(|y| y.config_id == x.config_id)
+            .or_else(|| among.iter().position(|y| y.label == x.label))
+    };
+    let mut used = vec![false; b.len()];
+    let mut out = Vec::new();
+    for x in &a {
+        let Some(j) = find(x, &b) else {
+            out.push(only(x, m, Verdict::OnlyInA));
+            continue;
+        };
+        used[j] = true;
+        out.push(line(x, b[j], m, alpha));
+    }
+    for (j, y) in b.iter().enumerate() {
+        if !used[j] {
+            out.push(only(y, m, Verdict::OnlyInB));
+        }
+    }
+    out
+}
+
+fn only(c: &ConfigRow, m: Metric, verdict: Verdict) -> Line {
+    let s = c.stat(m);
+    let (a, b) = if verdict == Verdict::OnlyInA {
+        (s, None)
+    } else {
+        (None, s)
+    };
+    Line {
+        label: c.label.clone(),
+        a,
+        b,
+        difference: None,
+        interval: None,
+        p: None,
+        verdict,
+    }
+}
+
+fn images(c: &ConfigRow, m: Metric) -> Option<usize> {
+    c.images.iter().find(|(k, _)| *k == m).map(|(_, n)| *n)
+}
+
+fn line(x: &ConfigRow, y: &ConfigRow, m: Metric, alpha: f64) -> Line {
+    let (sa, sb) = (x.stat(m).expect("filtered"), y.stat(m).expect("filtered"));
+    let d = sb.mean - sa.mean;
+    let (interval, p) = match (sa.std, sb.std) {
+        (Some(da), Some(db)) if sa.n > 1 && sb.n > 1 => (
+            stats::welch_interval((sb.mean, db, sb.n), (sa.mean, da, sa.n)),
+            stats::welch((sb.mean, db, sb.n), (sa.mean, da, sa.n)).map(|w| (w.p, "Welch")),
+        ),
+        _ => match (m.is_accuracy(), images(x, m), images(y, m)) {
+            (true, Some(na), Some(nb)) => (
+                stats::two_proportions_interval(sb.mean, nb * sb.n, sa.mean, na * sa.n),
+                stats::two_proportions(sb.mean, nb * sb.n, sa.mean, na * sa.n)
+                    .map(|p| (p, "binomial")),
+            ),
+            _ => (None, None),
+        },
+    };
+    let verdict = match p {
+        None => Verdict::Untested,
+        Some((p, _)) if p >= alpha => Verdict::WithinNoise,
+        Some(_) if (d > 0.0) == m.higher_is_better() => Verdict::Better,
+        Some(_) => Verdict::Worse,
+    };
+    Line {
+        label: x.label.clone(),
+        a: Some(sa),
+        b: Some(sb),
+        difference: Some(d),
+        interval,
+        p,
+        verdict,
+    }
+}
+
+const HEADERS: [&str; 7] = [
+    "configuration",
+    "A",
+    "B",
+    "B - A",
+    "95% CI of B - A",
+    "p",
+    "verdict",
+];
+
+fn cells(l: &Line, m: Metric) -> Vec<String> {
+    let stat = |s: Option<Stats>| {
+        s.map_or("-".into(), |s| {
+            let ci = s
+                .ci95
+                .map(|i| {
+                    let [lo, hi] = m.clip(i);
+                    format!(" [{} - {}]", m.format(lo), m.format(hi))
+                })
+                .unwrap_or_default();
+            format!("{} (n = {}){ci}", s.format(m), s.n)
+        })
+    };
+    let diff = |d: f64| {
+        if m.is_accuracy() {
+            format!("{:+.2} pp", d * 100.0)
+        } else {
+            format!("{d:+.4}")
+        }
+    };
+    vec![
+        l.label.clone(),
+        stat(l.a),
+        stat(l.b),
+        l.difference.map_or("-".into(), diff),
+        l.interval.map_or("-".into(), |[lo, hi]| {
+            format!("{} to {}", diff(lo), diff(hi))
+        }),
+        l.p.map_or("-".into(), |(p, t)| format!("{p:.3} ({t})")),
+        l.verdict.name().into(),
+    ]
+}
+
+fn summary(lines: &[Line]) -> String {
+    let n = |v: Verdict| lines.iter().filter(|l| l.verdict == v).count();
+    format!(
+        "{} better, {} worse, {} within noise, {} untested, {} only in A, {} only in B",
+        n(Verdict::Better),
+        n(Verdict::Worse),
+        n(Verdict::WithinNoise),
+        n(Verdict::Untested),
+        n(Verdict::OnlyInA),
+        n(Verdict::OnlyInB)
+    )
+}
+
+/// Markdown: a title naming both sides and the metric, the table, a summary line.
+pub fn markdown(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
+    let mut out = format!(
+        "## sweep diff: {} (A: `{a}`, B: `{b}`)\n\n| {} |\n|{}\n",
+        m.heading(),
+        HEADERS.join(" | "),
+        "---|".repeat(HEADERS.len())
+    );
+    for l in lines {
+        out.push_str(&format!("| {} |\n", cells(l, m).join(" | ")));
+    }
+    out.push_str(&format!("\n{}\n", summary(lines)));
+    out
+}
+
+/// A terminal table.
+pub fn table(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
+    let mut t = tabled::builder::Builder::default();
+    t.push_record(HEADERS);
+    for l in lines {
+        t.push_record(cells(l, m));
+    }
+    let mut t = t.build();
+    t.with(tabled::settings::Style::sharp());
+    format!(
+        "sweep diff: {} (A: {a}, B: {b})\n{t}\n{}\n",
+        m.heading(),
+        summary(lines)
+    )
+}
