@@ -16,7 +16,10 @@ pub fn render(report: &Report) -> String {
     let curves: Vec<_> = report
         .plots
         .iter()
-        .filter(|(t, _)| !report.comparisons.iter().any(|c| &c.title == t))
+        .filter(|(t, _)| {
+            !report.comparisons.iter().any(|c| &c.title == t)
+                && *t != super::sections::ranking_title(report)
+        })
         .collect();
     if !curves.is_empty() {
         out.push_str("\n## Learning curves\n");

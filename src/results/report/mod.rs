@@ -686,6 +686,28 @@ pub fn write_plots(
         store::write_atomic(&path, plot::overlay(&cmp.title, &series).as_bytes())?;
         plots.push((cmp.title.clone(), rel(&path)));
     }
+    if report.ranking.len() > 1 {
+        let m = report.rank_by;
+        let rows: Vec<plot::StripRow> = report
+            .ranking
+            .iter()
+            .map(|x| {
+                let c = &report.configs[x.config];
+                (
+                    c.label.clone(),
+                    c.values(m).to_vec(),
+                    c.stat(m).and_then(|s| s.ci95),
+                )
+            })
+            .collect();
+        let title = sections::ranking_title(report);
+        let path = plots_dir.join("ranking.svg");
+        store::write_atomic(
+            &path,
+            plot::strip(&title, &rows, m.is_accuracy()).as_bytes(),
+        )?;
+        plots.push((title, rel(&path)));
+    }
     report.plots = plots;
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! Learning-curve plots as SVG (plotters): accuracy and loss against epoch, train and validation,
-//! like the paper's Charts 1-8, and one overlay per comparison.
+//! Plots as SVG (plotters): learning curves (accuracy and loss against epoch, train and
+//! validation, like the paper's Charts 1-8: the mean over seeds with a band from the lowest to
+//! the highest seed), one overlay per comparison, and a strip plot of the ranking (every seed a
+//! dot, the 95% interval a bar).
 
 use super::Loaded;
 use plotters::prelude::*;
@@ -21,7 +23,15 @@ pub fn curves(title: &str, runs: &[&Loaded]) -> String {
     {
         let root = SVGBackend::with_string(&mut svg, (960, 380)).into_drawing_area();
         let _ = root.fill(&WHITE);
-        let root = root.titled(title, ("sans-serif", 18)).unwrap_or(root);
+        let title = if runs.len() > 1 {
+            format!(
+                "{title}: mean of {} seeds, band from the lowest to the highest",
+                runs.len()
+            )
+        } else {
+            title.to_string()
+        };
+        let root = root.titled(&title, ("sans-serif", 18)).unwrap_or(root);
         let panels = root.split_evenly((1, 2));
         let epochs = runs
             .iter()
@@ -29,7 +39,6 @@ pub fn curves(title: &str, runs: &[&Loaded]) -> String {
             .max()
             .unwrap_or(1)
             .max(2);
-        type Get = fn(&crate::results::record::EpochRecord) -> f64;
         let specs: [(&str, Get, Get, bool); 2] = [
             (
                 "accuracy (%)",
@@ -39,7 +48,7 @@ pub fn curves(title: &str, runs: &[&Loaded]) -> String {
             ),
             ("loss", |e| e.train_loss, |e| e.val_loss, false),
         ];
-        for (panel, (name, train, val, _acc)) in panels.iter().zip(specs) {
+        for (panel, (name, train, val, accuracy)) in panels.iter().zip(specs) {
             let values: Vec<f64> = runs
                 .iter()
                 .flat_map(|r| r.records.iter().flat_map(|e| [train(e), val(e)]))
@@ -54,37 +63,24 @@ pub fn curves(title: &str, runs: &[&Loaded]) -> String {
             else {
                 continue;
             };
-            let _ = chart.configure_mesh().x_desc("epoch").y_desc(name).draw();
-            for (i, r) in runs.iter().enumerate() {
-                let suffix = if runs.len() > 1 {
-                    format!(" (seed {})", r.run.seed)
-                } else {
-                    String::new()
-                };
-                let pts = |f: Get| {
-                    r.records
-                        .iter()
-                        .map(move |e| (e.epoch as f64, f(e)))
-                        .filter(|p| p.1.is_finite())
-                        .collect::<Vec<_>>()
-                };
-                if let Ok(s) = chart.draw_series(LineSeries::new(pts(train), TRAIN.stroke_width(2)))
-                    && i == 0
-                {
-                    s.label(format!("train{suffix}")).legend(|(x, y)| {
-                        PathElement::new([(x, y), (x + 16, y)], TRAIN.stroke_width(2))
-                    });
-                }
-                if let Ok(s) = chart.draw_series(LineSeries::new(pts(val), VAL.stroke_width(2)))
-                    && i == 0
-                {
-                    s.label(format!("validation{suffix}")).legend(|(x, y)| {
-                        PathElement::new([(x, y), (x + 16, y)], VAL.stroke_width(2))
-                    });
-                }
-            }
+            let _ = chart
+                .configure_mesh()
+                .x_labels(epoch_ticks(epochs))
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .x_desc("epoch")
+                .y_desc(name)
+                .draw();
+            mean_with_band(&mut chart, runs, train, TRAIN, "train".into());
+            mean_with_band(&mut chart, runs, val, VAL, "validation".into());
+            // Out of the curves' way: accuracies rise, losses fall.
             let _ = chart
                 .configure_series_labels()
+                .position(if accuracy {
+                    SeriesLabelPosition::LowerRight
+                } else {
+                    SeriesLabelPosition::UpperRight
+                })
+                .label_font(("sans-serif", 12))
                 .border_style(BLACK)
                 .background_style(WHITE.mix(0.8))
                 .draw();
@@ -124,28 +120,24 @@ pub fn overlay(title: &str, series: &[(String, Vec<&Loaded>)]) -> String {
         {
             let _ = chart
                 .configure_mesh()
+                .x_labels(epoch_ticks(epochs))
+                .x_label_formatter(&|x| format!("{x:.0}"))
                 .x_desc("epoch")
                 .y_desc("validation accuracy (%)")
                 .draw();
             for (i, (label, runs)) in series.iter().enumerate() {
-                let color = PALETTE[i % PALETTE.len()];
-                for (j, r) in runs.iter().enumerate() {
-                    let pts: Vec<_> = r
-                        .records
-                        .iter()
-                        .map(|e| (e.epoch as f64, e.val_accuracy * 100.0))
-                        .collect();
-                    if let Ok(s) = chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                        && j == 0
-                    {
-                        s.label(label.clone()).legend(move |(x, y)| {
-                            PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
-                        });
-                    }
-                }
+                mean_with_band(
+                    &mut chart,
+                    runs,
+                    |e| e.val_accuracy * 100.0,
+                    PALETTE[i % PALETTE.len()],
+                    label.clone(),
+                );
             }
             let _ = chart
                 .configure_series_labels()
+                .position(SeriesLabelPosition::LowerRight)
+                .label_font(("sans-serif", 12))
                 .border_style(BLACK)
                 .background_style(WHITE.mix(0.8))
                 .draw();
@@ -153,6 +145,69 @@ pub fn overlay(title: &str, series: &[(String, Vec<&Loaded>)]) -> String {
         let _ = root.present();
     }
     svg
+}
+
+type Get = fn(&crate::results::record::EpochRecord) -> f64;
+
+/// Per epoch, over the runs that reached it: (epoch, mean, lowest, highest) of `f`.
+fn per_epoch(runs: &[&Loaded], f: Get) -> Vec<(f64, f64, f64, f64)> {
+    let epochs = runs.iter().map(|r| r.records.len()).max().unwrap_or(0);
+    (1..=epochs)
+        .filter_map(|e| {
+            let v: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.records.get(e - 1))
+                .map(f)
+                .filter(|v| v.is_finite())
+                .collect();
+            if v.is_empty() {
+                return None;
+            }
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            Some((e as f64, mean, lo, hi))
+        })
+        .collect()
+}
+
+/// The mean line of `f` over `runs`, and with several runs the band between the lowest and the
+/// highest seed, in `color`; the mean line carries `label` in the legend.
+fn mean_with_band<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    runs: &[&Loaded],
+    f: Get,
+    color: RGBColor,
+    label: String,
+) {
+    let pts = per_epoch(runs, f);
+    if runs.len() > 1 && pts.len() > 1 {
+        let band: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|p| (p.0, p.3))
+            .chain(pts.iter().rev().map(|p| (p.0, p.2)))
+            .collect();
+        let _ = chart.draw_series(std::iter::once(Polygon::new(
+            band,
+            color.mix(0.18).filled(),
+        )));
+    }
+    if let Ok(s) = chart.draw_series(LineSeries::new(
+        pts.iter().map(|p| (p.0, p.1)),
+        color.stroke_width(2),
+    )) {
+        s.label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+}
+
+/// Whole-number epoch ticks: at most 10, never a fraction.
+fn epoch_ticks(epochs: usize) -> usize {
+    epochs.clamp(2, 10)
 }
 
 fn bounds(values: &[f64]) -> (f64, f64) {
@@ -163,4 +218,78 @@ fn bounds(values: &[f64]) -> (f64, f64) {
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
     (lo - pad, hi + pad)
+}
+
+/// One row of a strip plot: a configuration's label, its seeds' values, its 95% interval.
+pub type StripRow = (String, Vec<f64>, Option<[f64; 2]>);
+
+/// The final value of the ranking's metric per configuration, best first: every seed a dot, the
+/// mean a tick, the 95% t interval (clipped to [0, 100] for accuracies) a bar.
+pub fn strip(title: &str, rows: &[StripRow], percent: bool) -> String {
+    let mut svg = String::new();
+    let scale = if percent { 100.0 } else { 1.0 };
+    {
+        let h = (80 + 28 * rows.len()).max(160) as u32;
+        let root = SVGBackend::with_string(&mut svg, (860, h)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let values: Vec<f64> = rows
+            .iter()
+            .flat_map(|(_, v, ci)| v.iter().copied().chain(ci.iter().flatten().copied()))
+            .map(|v| v * scale)
+            .filter(|v| v.is_finite())
+            .collect();
+        let (lo, hi) = bounds(&values);
+        let n = rows.len().max(1) as f64;
+        if let Ok(mut chart) = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(260)
+            .build_cartesian_2d(lo..hi, -0.5f64..n - 0.5)
+        {
+            let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+            let _ = chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_labels(rows.len().max(1))
+                .y_label_formatter(&|y| {
+                    let i = y.round();
+                    if (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                        // Best at the top.
+                        labels[labels.len() - 1 - i as usize].clone()
+                    } else {
+                        String::new()
+                    }
+                })
+                .x_desc(if percent { "%" } else { "" })
+                .draw();
+            for (i, (_, v, ci)) in rows.iter().enumerate() {
+                let y = (rows.len() - 1 - i) as f64;
+                if let Some([a, b]) = ci {
+                    let (a, b) = if percent {
+                        (a.max(0.0), b.min(1.0))
+                    } else {
+                        (*a, *b)
+                    };
+                    let _ = chart.draw_series(std::iter::once(PathElement::new(
+                        [(a * scale, y), (b * scale, y)],
+                        BLACK.stroke_width(2),
+                    )));
+                }
+                if !v.is_empty() {
+                    let mean = v.iter().sum::<f64>() / v.len() as f64 * scale;
+                    let _ = chart.draw_series(std::iter::once(PathElement::new(
+                        [(mean, y - 0.3), (mean, y + 0.3)],
+                        VAL.stroke_width(3),
+                    )));
+                }
+                let _ = chart.draw_series(
+                    v.iter()
+                        .map(|x| Circle::new((x * scale, y), 4, TRAIN.mix(0.8).filled())),
+                );
+            }
+        }
+        let _ = root.present();
+    }
+    svg
 }

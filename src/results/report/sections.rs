@@ -16,6 +16,15 @@ pub struct Section {
     pub note: Option<String>,
 }
 
+/// The ranking table's title (also the key of its strip plot in [`Report::plots`]).
+pub fn ranking_title(r: &Report) -> String {
+    format!(
+        "Ranking by {} ({})",
+        r.rank_by.heading(),
+        r.rank_by.epoch_rule()
+    )
+}
+
 /// The ranking's warning when the gap between the two best configurations is below the
 /// binomial floor of the set the metric is measured on (half the best's Wilson interval).
 fn floor_note(r: &Report) -> Option<String> {
@@ -202,7 +211,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         })
     };
     out.push(Section {
-        title: format!("Ranking by {} ({})", m.heading(), m.epoch_rule()),
+        title: ranking_title(r),
         headers,
         rows: r
             .ranking
@@ -245,7 +254,11 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 row
             })
             .collect(),
-        plot: None,
+        plot: r
+            .plots
+            .iter()
+            .find(|(t, _)| *t == ranking_title(r))
+            .map(|(_, p)| p.clone()),
         note: floor_note(r),
     });
     for cmp in &r.comparisons {
