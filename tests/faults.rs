@@ -355,3 +355,33 @@ fn held_out_runs_are_tested_on_the_test_images_with_the_best_epoch_weights() {
     assert_eq!(short["test_accuracy"], held["best_epoch_test_accuracy"]);
     assert_eq!(short["test_loss"], held["best_epoch_test_loss"]);
 }
+
+#[test]
+fn status_asks_the_lock_not_a_pid_written_in_it() {
+    let sb = finished();
+    let dir = run_dirs(&sb)[0].clone();
+    // Unfinished: its summary removed (run.json and epochs.csv remain).
+    std::fs::remove_file(dir.join("summary.json")).unwrap();
+    // A live pid written in the lock file, but nobody holds the lock: not running.
+    std::fs::write(
+        dir.join(".lock"),
+        format!("training run x by pid {} on here\n", std::process::id()),
+    )
+    .unwrap();
+    let (status, _) = outputs(cmd(&sb, &["status", "m.toml"]), 0);
+    assert!(
+        status.contains("incomplete") && !status.contains("running"),
+        "{status}"
+    );
+    // The lock held (flock(1) takes the same flock a worker takes): running.
+    let mut holder = std::process::Command::new("flock")
+        .arg(dir.join(".lock"))
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, _) = outputs(cmd(&sb, &["status", "m.toml"]), 0);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(status.contains("running"), "{status}");
+}
