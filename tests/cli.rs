@@ -313,9 +313,11 @@ fn truncated_or_tampered_data_is_refused_naming_the_file() {
 fn missing_data_says_where_it_looked_and_how_to_fetch() {
     let sb = Sandbox::new();
     sb.write("m.toml", &format!("{HEAD}{RUN}"));
+    // Offline (without it, `sweep run` downloads: tests/fetch.rs).
     let out = sb
         .sweep()
         .args(["run", "m.toml"])
+        .env("SWEEP_OFFLINE", "1")
         .env("SWEEP_DATA_DIR", sb.path().join("empty"))
         .assert()
         .code(2)
@@ -473,5 +475,32 @@ fn report_references_to_unknown_labels_or_metrics_are_manifest_errors() {
         "experiments/fashion.toml",
     ] {
         sb.sweep().args(["plan"]).arg(repo(m)).assert().success();
+    }
+}
+
+#[test]
+fn completions_for_bash_are_valid_bash_and_know_the_subcommands() {
+    let sb = Sandbox::new();
+    let out = sb
+        .sweep()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let script = String::from_utf8(out).unwrap();
+    for sub in ["plan", "run", "report", "check", "diff", "submit", "status"] {
+        assert!(script.contains(sub), "no {sub} in the completions");
+    }
+    let path = sb.write("sweep.bash", &script);
+    let ok = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "bash -n rejects the completions");
+    for shell in ["zsh", "fish"] {
+        sb.sweep().args(["completions", shell]).assert().success();
     }
 }

@@ -145,3 +145,50 @@ fn an_unreachable_mirror_is_a_clear_error() {
     let err = String::from_utf8(out).unwrap();
     assert!(err.contains("download of") && err.contains(&url), "{err}");
 }
+
+#[test]
+fn run_downloads_a_missing_dataset_unless_offline() {
+    let sb = Sandbox::new();
+    let url = serve(data_dir().join("mnist"));
+    let empty = sb.path().join("no-data");
+    std::fs::create_dir_all(&empty).unwrap();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"od\"\ndataset = \"mnist\"\ntrain_subset = 300\ntest_subset = 100\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n",
+    );
+    // Offline: exit 2, saying what to do.
+    let out = sb
+        .sweep()
+        .env("SWEEP_DATA_DIR", &empty)
+        .env("SWEEP_DATA_MIRROR", &url)
+        .args(["run", "m.toml", "--offline"])
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(
+        err.contains("sweep data fetch mnist") && err.contains("--offline"),
+        "{err}"
+    );
+    assert!(!sb.path().join(".cache/sweep/data/mnist").exists());
+    // Online: downloaded into the cache from the mirror, verified, and trained.
+    let out = sb
+        .sweep()
+        .env("SWEEP_DATA_DIR", &empty)
+        .env("SWEEP_DATA_MIRROR", &url)
+        .args(["run", "m.toml"])
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(err.contains("downloading it into"), "{err}");
+    assert!(sb.path().join(".cache/sweep/data/mnist").is_dir());
+    let runs = std::fs::read_dir(sb.results().join("od/runs"))
+        .unwrap()
+        .count();
+    assert_eq!(runs, 1);
+}

@@ -45,6 +45,9 @@ pub struct SubmitArgs {
     /// Print the script(s) and the runs, submit nothing, write nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Never download a missing dataset (by default it is fetched before submitting).
+    #[arg(long, env = "SWEEP_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    offline: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +88,7 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         max_array_size,
         retry_failed,
         dry_run,
+        offline,
     } = a;
     let m = manifest::load(&manifest)?;
     let runs = plan::expand(&m)?;
@@ -108,7 +112,8 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         );
         return Ok(0);
     }
-    let data = crate::data::locate(m.sweep.dataset, data_dir.as_deref())?;
+    // Fetched here if missing (tasks never download), unless --offline.
+    let data = crate::data::locate_or_fetch(m.sweep.dataset, data_dir.as_deref(), offline, false)?;
     crate::data::load(m.sweep.dataset, &data)?;
     let binary = match binary {
         Some(b) => absolute(&b)?,

@@ -112,6 +112,12 @@ Examples:
         after_help = "Examples:\n  sweep diff results-before/ci results/ci\n  sweep diff results/paper-seeds results/fashion --metric test_accuracy"
     )]
     Diff(results::DiffArgs),
+    /// Shell completions: `sweep completions bash > ~/.local/share/bash-completion/completions/sweep`
+    /// (zsh: into a directory of your $fpath as `_sweep`; fish: ~/.config/fish/completions/sweep.fish).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Benchmarks that write their figures to CSV under results/bench/.
     Bench {
         #[command(subcommand)]
@@ -225,6 +231,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Wait(a) => cluster::wait(a),
         Command::Worker(a) => train::worker(a),
         Command::Report(a) => results::report(a),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "sweep",
+                &mut out,
+            );
+            emit(&String::from_utf8_lossy(&out));
+            Ok(0)
+        }
         Command::Check(a) => results::check(a),
         Command::Diff(a) => results::diff(a),
         Command::Bench {

@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Never download: a missing dataset is an error (by default it is fetched into the
+    /// per-user cache, from SWEEP_DATA_MIRROR or the public mirrors, and verified).
+    #[arg(long, env = "SWEEP_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    offline: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,9 +62,25 @@ pub fn run(a: RunArgs) -> Result<i32> {
         threads,
         retry_failed,
         quiet,
+        offline,
     } = a;
     let m = manifest::load(&manifest)?;
     let runs = plan::expand(&m)?;
+    // The data, downloaded if missing, but only when something is left to train.
+    let to_train = runs.iter().any(|r| {
+        crate::results::store::state(&crate::results::store::run_dir(&results, r))
+            .is_ok_and(|s| s.needs_training(retry_failed))
+    });
+    let data_dir = if to_train {
+        Some(crate::data::locate_or_fetch(
+            m.sweep.dataset,
+            data_dir.as_deref(),
+            offline,
+            quiet,
+        )?)
+    } else {
+        data_dir
+    };
     let devices = devices
         .or_else(|| m.sweep.devices.clone())
         .unwrap_or_else(|| vec!["cpu".into()]);

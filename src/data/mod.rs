@@ -97,6 +97,43 @@ pub fn locate(dataset: Dataset, cli: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// [`locate`], and when the dataset is nowhere, download it into the per-user cache
+/// ([`fetch::fetch`]: progress bar, SHA-256 verified, atomic) from `SWEEP_DATA_MIRROR` or the
+/// public mirrors, unless `offline`, in which case the error says how to get it. Slurm tasks
+/// (`sweep worker`) never download: they use [`locate`].
+pub fn locate_or_fetch(
+    dataset: Dataset,
+    cli: Option<&Path>,
+    offline: bool,
+    quiet: bool,
+) -> Result<PathBuf> {
+    match locate(dataset, cli) {
+        Err(Error::DataMissing {
+            dataset: name,
+            searched,
+            help,
+        }) if offline => Err(Error::DataMissing {
+            dataset: name,
+            searched,
+            help: format!("{help}; or drop --offline (SWEEP_OFFLINE) to download it"),
+        }),
+        Err(Error::DataMissing { .. }) => {
+            let dir = cache_dir();
+            if !quiet {
+                eprintln!(
+                    "{} is not on this machine: downloading it into {} (--offline to refuse)",
+                    dataset.name(),
+                    dir.display()
+                );
+            }
+            let mirror = std::env::var("SWEEP_DATA_MIRROR").ok();
+            fetch::fetch(dataset, &dir, mirror.as_deref(), quiet)?;
+            Ok(dir)
+        }
+        found => found,
+    }
+}
+
 /// Read a file, gunzipping it when it starts with the gzip magic bytes.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| Error::Read {
