@@ -153,13 +153,19 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
         ProgressDrawTarget::hidden()
     });
     let total = queue.len();
-    let overall = multi.add(ProgressBar::new(total as u64));
+    // The overall bar counts work, not runs: each run's estimated training FLOPs, advanced batch
+    // by batch, so its ETA moves while the first (longest) runs train, not only when they end.
+    let work = |i: usize| runs[i].train_flops.max(1);
+    let overall = multi.add(ProgressBar::new(queue.iter().map(|&i| work(i)).sum()));
+    let mut finished_work = 0u64;
+    let mut finished_runs = 0usize;
+    // Per slot: (the work its run has done in this sweep, the work it had done before).
+    let mut done_work: Vec<(u64, u64)> = vec![(0, 0); slots.len()];
+    overall.set_message(format!("0/{total} runs"));
     overall.set_style(
-        ProgressStyle::with_template(
-            "{prefix:.bold} [{bar:30}] {pos}/{len} runs ({elapsed}, ETA {eta})",
-        )
-        .expect("template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {msg} ({elapsed}, ETA {eta})")
+            .expect("template")
+            .progress_chars("=> "),
     );
     overall.set_prefix(format!("sweep {sweep}"));
     let log = |s: String| {
@@ -284,6 +290,13 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                         } => {
                             a.bar.set_length((batches * run.epochs) as u64);
                             a.bar.set_position((batches * resumed_from) as u64);
+                            // Work done before this sweep is not this sweep's to time.
+                            let before = (work(a.run) as f64 * resumed_from as f64
+                                / run.epochs as f64)
+                                as u64;
+                            done_work[s] = (0, before);
+                            overall
+                                .set_length(overall.length().unwrap_or(0).saturating_sub(before));
                             if resumed_from > 0 {
                                 log(format!(
                                     "  {} resumes after epoch {resumed_from}",
@@ -292,8 +305,15 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                             }
                         }
                         Event::Batch(p) => {
-                            a.bar
-                                .set_position(((p.epoch - 1) * p.batches + p.batch) as u64);
+                            let step = (p.epoch - 1) * p.batches + p.batch;
+                            a.bar.set_position(step as u64);
+                            let frac = step as f64 / (p.batches * run.epochs).max(1) as f64;
+                            let (_, before) = done_work[s];
+                            done_work[s].0 =
+                                ((work(a.run) as f64 * frac) as u64).saturating_sub(before);
+                            overall.set_position(
+                                finished_work + done_work.iter().map(|d| d.0).sum::<u64>(),
+                            );
                             a.bar.set_message(format!(
                                 "epoch {}/{} batch {}/{} loss {:.4} acc {:.2}%",
                                 p.epoch,
@@ -427,9 +447,13 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                 Outcome::Skipped(_) => unreachable!(),
             };
             log(line);
-            overall.inc(1);
+            finished_runs += 1;
+            let (_, before) = done_work[s];
+            finished_work += work(a.run).saturating_sub(before);
+            done_work[s] = (0, 0);
+            overall.set_position(finished_work + done_work.iter().map(|d| d.0).sum::<u64>());
+            overall.set_message(format!("{finished_runs}/{total} runs"));
             outcomes[a.run] = Some(outcome);
-            let _ = s;
         }
         if stopping {
             for i in queue.drain(..) {
