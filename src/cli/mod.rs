@@ -105,15 +105,19 @@ Examples:
         after_help = "Examples:\n  sweep check results/ci --save-baseline results/ci/baseline.json\n  sweep check target/ci-results/ci --baseline results/ci/baseline.json --format markdown"
     )]
     Check(results::CheckArgs),
-    /// Compare two sweeps' results configuration by configuration: both means with their
-    /// intervals, the difference B - A with its 95% interval and p-value, and the verdict
-    /// (better, worse, within noise).
+    /// Compare two sweeps configuration by configuration: B - A, its interval, p, verdict.
+    ///
+    /// Both means with their intervals, the difference B - A with its 95% interval and p-value
+    /// (Welch's t-test with seeds, the two-proportion test with one), and the verdict: better,
+    /// worse or within noise.
     #[command(
         after_help = "Examples:\n  sweep diff results-before/ci results/ci\n  sweep diff results/paper-seeds results/fashion --metric test_accuracy"
     )]
     Diff(results::DiffArgs),
-    /// Shell completions: `sweep completions bash > ~/.local/share/bash-completion/completions/sweep`
-    /// (zsh: into a directory of your $fpath as `_sweep`; fish: ~/.config/fish/completions/sweep.fish).
+    /// Print shell completions for bash, zsh or fish.
+    ///
+    /// bash: `sweep completions bash > ~/.local/share/bash-completion/completions/sweep`; zsh:
+    /// into a directory of your $fpath as `_sweep`; fish: `~/.config/fish/completions/sweep.fish`.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
