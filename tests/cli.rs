@@ -400,74 +400,51 @@ fn numeric_flags_refuse_zero_negative_and_non_numbers() {
 fn report_references_to_unknown_labels_or_metrics_are_manifest_errors() {
     let sb = Sandbox::new();
     let head = "[sweep]\nname = \"r\"\ndataset = \"mnist\"\n[[runs]]\nlabel = \"Simple NN\"\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n";
-    sb.write(
-        "label.toml",
-        &format!("{head}[[report.reference]]\nlabel = \"Simple CNN\"\nval_accuracy = 98.82\n"),
-    );
-    let out = sb
-        .sweep()
-        .args(["plan", "label.toml"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.contains("label.toml:10:9")
-            && err.contains("no configuration is labelled `Simple CNN`")
-            && err.contains("Simple NN"),
-        "{err}"
-    );
-    sb.write(
-        "metric.toml",
-        &format!("{head}[[report.reference]]\nlabel = \"Simple NN\"\nval_acc = 98.82\n"),
-    );
-    let out = sb
-        .sweep()
-        .args(["plan", "metric.toml"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.contains("metric.toml:11:1")
-            && err.contains("unknown metric `val_acc`")
-            && err.contains("test_accuracy"),
-        "{err}"
-    );
-    sb.write(
-        "percent.toml",
-        &format!("{head}[[report.reference]]\nlabel = \"Simple NN\"\nval_accuracy = 120\n"),
-    );
-    let out = sb
-        .sweep()
-        .args(["plan", "percent.toml"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.contains("percent.toml:11:16") && err.contains("in percent"),
-        "{err}"
-    );
-    sb.write(
-        "compare.toml",
-        &format!("{head}[[report.compare]]\nruns = [\"Simple NN\", \"Enhanced\"]\n"),
-    );
-    let out = sb
-        .sweep()
-        .args(["plan", "compare.toml"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert!(
-        err.contains("compare.toml:10:22") && err.contains("`Enhanced`"),
-        "{err}"
-    );
+    // (file, [report] text after the run, what stderr must say, position first).
+    let cases = [
+        (
+            "label.toml",
+            "[[report.reference]]\nlabel = \"Simple CNN\"\nval_accuracy = 98.82\n",
+            vec![
+                "label.toml:10:9",
+                "no configuration is labelled `Simple CNN`",
+                "Simple NN",
+            ],
+        ),
+        (
+            "metric.toml",
+            "[[report.reference]]\nlabel = \"Simple NN\"\nval_acc = 98.82\n",
+            vec![
+                "metric.toml:11:1",
+                "unknown metric `val_acc`",
+                "test_accuracy",
+            ],
+        ),
+        (
+            "percent.toml",
+            "[[report.reference]]\nlabel = \"Simple NN\"\nval_accuracy = 120\n",
+            vec!["percent.toml:11:16", "in percent"],
+        ),
+        (
+            "compare.toml",
+            "[[report.compare]]\nruns = [\"Simple NN\", \"Enhanced\"]\n",
+            vec!["compare.toml:10:22", "`Enhanced`"],
+        ),
+    ];
+    for (file, report, expected) in cases {
+        sb.write(file, &format!("{head}{report}"));
+        let out = sb
+            .sweep()
+            .args(["plan", file])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = String::from_utf8(out.stderr).unwrap();
+        for e in expected {
+            assert!(err.contains(e), "{file}: expected `{e}` in {err}");
+        }
+    }
     // The paper's manifests, with their references, are valid.
     for m in [
         "experiments/paper.toml",
