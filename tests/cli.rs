@@ -481,3 +481,49 @@ fn completions_for_bash_are_valid_bash_and_know_the_subcommands() {
         sb.sweep().args(["completions", shell]).assert().success();
     }
 }
+
+/// The new user: one dense layer of 2,000,000,000 units. `sweep plan` flags it with its
+/// memory estimate; `sweep run` refuses it with exit 2 before fetching or writing anything, and
+/// `sweep submit --mem` refuses it for a Slurm task the same way.
+#[test]
+fn a_model_that_cannot_fit_in_memory_is_flagged_by_plan_and_refused_by_run() {
+    let sb = Sandbox::new();
+    sb.write(
+        "big.toml",
+        "[sweep]\nname = \"big\"\ndataset = \"mnist\"\n[models.big]\nlayers = [{ type = \"flatten\" }, { type = \"dense\", units = 2000000000, activation = \"relu\" }, { type = \"dense\", units = 10, activation = \"softmax\" }]\n[[runs]]\nmodel = \"big\"\noptimizer = \"adam\"\nepochs = 1\n",
+    );
+    sb.sweep()
+        .args(["plan", "big.toml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("1,590,000,000,010"))
+        .stdout(predicates::str::contains("TiB"))
+        .stdout(predicates::str::contains(
+            "1 run(s) need more memory than this machine has",
+        ));
+    sb.sweep()
+        .args(["run", "big.toml"])
+        .env("SWEEP_OFFLINE", "1")
+        .env("SWEEP_DATA_DIR", sb.path().join("no-data"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "runs that cannot fit in this machine's memory",
+        ))
+        .stderr(predicates::str::contains(
+            "model `big` (1,590,000,000,010 parameters): an estimated",
+        ));
+    assert!(!sb.results().exists(), "nothing written");
+    sb.sweep()
+        .args(["submit", "big.toml", "--mem", "4G", "--dry-run"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "cannot fit in a task's --mem (4.0 GiB)",
+        ));
+    sb.sweep()
+        .args(["submit", "big.toml", "--mem", "4X", "--dry-run"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("use a number with K, M, G or T"));
+}

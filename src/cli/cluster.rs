@@ -27,6 +27,10 @@ pub struct SubmitArgs {
     /// CPU cores per task; also its training threads.
     #[arg(value_parser = positive_count, long, default_value_t = 1)]
     cpus_per_task: usize,
+    /// Memory per task, in Slurm's format (4G, 4096M; a bare number is MB): passed as sbatch
+    /// --mem, and runs whose estimated peak memory is more are refused before submitting.
+    #[arg(long, value_parser = slurm_memory)]
+    mem: Option<(String, u64)>,
     /// GPUs per task; tasks then train on the GPU Slurm gives them (needs --features cuda).
     #[arg(value_parser = positive_count, long)]
     gpus_per_task: Option<usize>,
@@ -72,6 +76,32 @@ pub struct WaitArgs {
     timeout: Option<f64>,
 }
 
+/// `--mem` as Slurm reads it: a number with K, M (the default), G or T.
+fn slurm_memory(s: &str) -> std::result::Result<(String, u64), String> {
+    let t = s.trim();
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "M"),
+    };
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => {
+            return Err(format!(
+                "`{s}`: use a number with K, M, G or T, e.g. 4G or 4096M"
+            ));
+        }
+    };
+    match num.parse::<u64>() {
+        Ok(n) if n > 0 => Ok((t.to_string(), n << shift)),
+        _ => Err(format!(
+            "`{s}`: use a number with K, M, G or T, e.g. 4G or 4096M"
+        )),
+    }
+}
+
 pub fn submit(a: SubmitArgs) -> Result<i32> {
     let SubmitArgs {
         manifest,
@@ -82,9 +112,10 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         partition,
         time,
         cpus_per_task,
+        mem,
         gpus_per_task,
         array_parallelism,
-        sbatch_args,
+        mut sbatch_args,
         max_array_size,
         retry_failed,
         dry_run,
@@ -111,6 +142,10 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
             m.sweep.name,
         );
         return Ok(0);
+    }
+    if let Some((text, bytes)) = &mem {
+        refuse_runs_that_cannot_fit(pending.iter().copied(), *bytes, "a task's --mem")?;
+        sbatch_args.push(format!("--mem={text}"));
     }
     // Fetched here if missing (tasks never download), unless --offline.
     let data = crate::data::locate_or_fetch(m.sweep.dataset, data_dir.as_deref(), offline, false)?;

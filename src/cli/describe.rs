@@ -90,21 +90,42 @@ struct PlanRow {
     epochs: usize,
     batch: usize,
     seed: u64,
+    /// Estimated peak memory of the run.
+    memory: String,
 }
 
 pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
-    let rows = runs.iter().take(PLAN_TABLE_ROWS).map(|r| PlanRow {
-        id: r.id.clone(),
-        label: r.label.clone(),
-        model: r.model.clone(),
-        params: crate::spec::arch::group_thousands(r.params as u64),
-        optimizer: r.optimizer.kind().name().to_string(),
-        lr: format!("{}", r.optimizer.lr()),
-        momentum: r.optimizer.momentum().map_or("-".into(), |m| m.to_string()),
-        epochs: r.epochs,
-        batch: r.batch_size,
-        seed: r.seed,
-    });
+    use crate::spec::memory::{self, human_bytes};
+    // One estimate per model, batch size and optimizer state: a million runs have few.
+    let mut cache = std::collections::HashMap::new();
+    let mut peak = |r: &Run| -> u64 {
+        *cache
+            .entry((
+                r.model.clone(),
+                r.batch_size,
+                r.optimizer.kind().name(),
+                r.optimizer.momentum().is_some_and(|m| m > 0.0),
+            ))
+            .or_insert_with(|| memory::estimate(r).peak())
+    };
+    let peaks: Vec<u64> = runs.iter().map(&mut peak).collect();
+    let rows = runs
+        .iter()
+        .zip(&peaks)
+        .take(PLAN_TABLE_ROWS)
+        .map(|(r, p)| PlanRow {
+            id: r.id.clone(),
+            label: r.label.clone(),
+            model: r.model.clone(),
+            params: crate::spec::arch::group_thousands(r.params as u64),
+            optimizer: r.optimizer.kind().name().to_string(),
+            lr: format!("{}", r.optimizer.lr()),
+            momentum: r.optimizer.momentum().map_or("-".into(), |m| m.to_string()),
+            epochs: r.epochs,
+            batch: r.batch_size,
+            seed: r.seed,
+            memory: human_bytes(*p),
+        });
     let mut table = tabled::Table::new(rows);
     table.with(tabled::settings::Style::sharp());
     let t = plan::totals(runs);
@@ -116,8 +137,40 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
     } else {
         String::new()
     };
+    // Memory: the largest run, what this machine has, and the runs that cannot fit in it.
+    let largest = peaks.iter().copied().max().unwrap_or(0);
+    let machine = memory::machine_total();
+    let too_big = machine.map_or(0, |total| peaks.iter().filter(|&&p| p > total).count());
+    let memory_line = format!(
+        "peak memory per run: up to {} (estimated){}\n",
+        human_bytes(largest),
+        machine.map_or(String::new(), |m| format!(
+            "; this machine has {}",
+            human_bytes(m)
+        ))
+    );
+    let warning = if too_big > 0 {
+        format!(
+            "warning: {too_big} run(s) need more memory than this machine has: `sweep run` will refuse them\n"
+        )
+    } else {
+        String::new()
+    };
+    // Weights: what the finished runs will keep on disk.
+    let weight_bytes: u64 = runs
+        .iter()
+        .map(|r| r.params as u64 * 4 * r.keep.files() as u64)
+        .sum();
+    let disk = format!(
+        "weights kept (keep = \"{}\"): up to {} on disk\n",
+        serde_json::to_value(m.sweep.keep)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        human_bytes(weight_bytes)
+    );
     format!(
-        "sweep `{}` on {} ({} training examples per epoch)\n{table}\n{more}{} runs, {} epochs, ~{} training FLOPs\n",
+        "sweep `{}` on {} ({} training examples per epoch)\n{table}\n{more}{} runs, {} epochs, ~{} training FLOPs\n{memory_line}{disk}{warning}",
         m.sweep.name,
         m.sweep.dataset.name(),
         runs.first().map_or(0, |r| r.data.train_examples()),

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 mod cluster;
 mod describe;
+mod models;
 mod results;
 mod train;
 
@@ -114,6 +115,23 @@ Examples:
         after_help = "Examples:\n  sweep diff results-before/ci results/ci\n  sweep diff results/paper-seeds results/fashion --metric test_accuracy"
     )]
     Diff(results::DiffArgs),
+    /// Evaluate kept weights on a dataset: accuracy, loss and the confusion matrix.
+    ///
+    /// PATH is a run directory (results/<sweep>/runs/<id>; its best validation epoch's weights
+    /// unless --weights final) or a .safetensors file `sweep export` wrote. On the images the
+    /// run measured during training, it says whether the accuracy equals the recorded one.
+    #[command(
+        after_help = "Examples:\n  sweep eval results/ci/runs/054fa850c48e                   its test split, best weights\n  sweep eval results/ci/runs/054fa850c48e --split val --weights final\n  sweep eval model.safetensors --dataset fashion-mnist --format json"
+    )]
+    Eval(models::EvalArgs),
+    /// Copy a run's kept weights out of the results: the best-ranked run, or one by id.
+    ///
+    /// The file is safetensors with the tensors named after the manifest's layers
+    /// (`layers.<i>.weight`, `layers.<i>.bias`); README "Trained models" loads it in PyTorch.
+    #[command(
+        after_help = "Examples:\n  sweep export results/paper-seeds --best --metric best_epoch_test_accuracy --out best.safetensors\n  sweep export results/ci --run 054fa8 --weights final --out mlp.safetensors"
+    )]
+    Export(models::ExportArgs),
     /// Print shell completions for bash, zsh or fish.
     ///
     /// bash: `sweep completions bash > ~/.local/share/bash-completion/completions/sweep`; zsh:
@@ -221,7 +239,7 @@ pub enum PlanFormat {
 pub fn run(cli: Cli) -> Result<i32> {
     if matches!(
         cli.command,
-        Command::Run(_) | Command::Worker(_) | Command::Bench { .. }
+        Command::Run(_) | Command::Worker(_) | Command::Bench { .. } | Command::Eval(_)
     ) {
         // A bad SWEEP_ISA is a usage error here, before any run starts.
         crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
@@ -247,6 +265,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Check(a) => results::check(a),
+        Command::Eval(a) => models::eval(a),
+        Command::Export(a) => models::export(a),
         Command::Diff(a) => results::diff(a),
         Command::Bench {
             command:
@@ -325,6 +345,44 @@ pub fn emit(s: &str) {
         eprintln!("error: cannot write to stdout: {e}");
         std::process::exit(2);
     }
+}
+
+/// Exit 2, before anything is written, when a run's estimated peak memory
+/// ([`crate::spec::memory`]) is more than `limit` (`what`: this machine, a Slurm task).
+fn refuse_runs_that_cannot_fit<'a>(
+    runs: impl IntoIterator<Item = &'a Run>,
+    limit: u64,
+    what: &str,
+) -> Result<()> {
+    use crate::spec::memory::{estimate, human_bytes};
+    let mut seen = std::collections::BTreeMap::new();
+    for r in runs {
+        let peak = estimate(r).peak();
+        if peak > limit {
+            seen.entry(r.model.clone())
+                .or_insert((r.params, peak, 0usize))
+                .2 += 1;
+        }
+    }
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = seen
+        .iter()
+        .map(|(model, (params, peak, n))| {
+            format!(
+                "  model `{model}` ({} parameters): an estimated {} per run ({n} run{})",
+                crate::spec::arch::group_thousands(*params as u64),
+                human_bytes(*peak),
+                if *n == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
+    Err(Error::Usage(format!(
+        "runs that cannot fit in {what} ({}):\n{}\n  = help: make the model smaller, or train it where the memory is (README \"Memory\": how the estimate is made)",
+        human_bytes(limit),
+        lines.join("\n")
+    )))
 }
 
 fn parse_dataset(s: &str) -> Result<Dataset> {

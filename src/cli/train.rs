@@ -12,10 +12,13 @@ pub struct RunArgs {
     /// SWEEP_DATA_DIR and the per-user cache.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Compute devices, comma-separated: cpu, or cuda:0,cuda:1,... (one run per GPU at a
-    /// time; needs a build with --features cuda). Default: [sweep] devices, else cpu.
+    /// Compute devices, comma-separated: cpu; ndarray (--features ndarray); wgpu or wgpu:N
+    /// (--features wgpu); cuda:N (--features cuda). Default: [sweep] devices, else cpu.
     #[arg(long, value_delimiter = ',')]
     devices: Option<Vec<String>>,
+    /// Runs at once on each GPU device (small models leave most of a GPU idle).
+    #[arg(value_parser = positive_count, long, default_value_t = 1)]
+    per_gpu: usize,
     /// Concurrent runs on the CPU. Default: cores / threads.
     #[arg(value_parser = positive_count, long, short)]
     jobs: Option<usize>,
@@ -58,6 +61,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         results: ResultsDir { results },
         data_dir,
         devices,
+        per_gpu,
         jobs,
         threads,
         retry_failed,
@@ -66,11 +70,24 @@ pub fn run(a: RunArgs) -> Result<i32> {
     } = a;
     let m = manifest::load(&manifest)?;
     let runs = plan::expand(&m)?;
+    let unfinished: Vec<&Run> = runs
+        .iter()
+        .filter(|r| {
+            crate::results::store::state(&crate::results::store::run_dir(&results, r))
+                .is_ok_and(|s| s.needs_training(retry_failed))
+        })
+        .collect();
+    // A run that cannot fit is refused before anything is fetched or written; one that fits
+    // alone waits while others hold the memory (the scheduler's budget).
+    let cpu_only = devices
+        .as_ref()
+        .or(m.sweep.devices.as_ref())
+        .is_none_or(|d| d.iter().all(|d| crate::train::backend::is_cpu(d)));
+    if cpu_only && let Some(total) = crate::spec::memory::machine_total() {
+        refuse_runs_that_cannot_fit(unfinished.iter().copied(), total, "this machine's memory")?;
+    }
     // The data, downloaded if missing, but only when something is left to train.
-    let to_train = runs.iter().any(|r| {
-        crate::results::store::state(&crate::results::store::run_dir(&results, r))
-            .is_ok_and(|s| s.needs_training(retry_failed))
-    });
+    let to_train = !unfinished.is_empty();
     let data_dir = if to_train {
         Some(crate::data::locate_or_fetch(
             m.sweep.dataset,
@@ -97,6 +114,8 @@ pub fn run(a: RunArgs) -> Result<i32> {
         retry_failed,
         quiet,
         manifest_source: Some(m.source.clone()),
+        per_gpu,
+        memory_budget: crate::spec::memory::machine_available(),
     };
     let outcomes = scheduler::run(&m.sweep.name, &runs, &opts)?;
     report_outcomes(&runs, &outcomes, quiet)
@@ -133,7 +152,7 @@ pub fn worker(a: WorkerArgs) -> Result<i32> {
     } else {
         Report::Log
     };
-    let exit = runner::work(&run, &results, &data, &device, report, retry_failed, stop)?;
+    let exit = runner::work(&run, &results, data, &device, report, retry_failed, stop)?;
     if let WorkerExit::Busy(holder) = &exit {
         eprintln!(
             "run {} is being trained by another process ({holder})",

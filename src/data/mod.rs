@@ -251,21 +251,24 @@ impl Split {
         self.labels.is_empty()
     }
 
-    /// The first `n` examples.
-    pub fn head(&self, n: usize) -> Split {
+    /// Keep the first `n` examples, releasing the memory of the rest.
+    pub fn truncate(&mut self, n: usize) {
         let n = n.min(self.len());
-        Split {
-            images: self.images[..n * IMAGE].to_vec(),
-            labels: self.labels[..n].to_vec(),
-        }
+        self.images.truncate(n * IMAGE);
+        self.images.shrink_to_fit();
+        self.labels.truncate(n);
+        self.labels.shrink_to_fit();
     }
 
-    /// Examples `from..` (the tail).
-    pub fn tail_from(&self, from: usize) -> Split {
-        Split {
-            images: self.images[from * IMAGE..].to_vec(),
-            labels: self.labels[from..].to_vec(),
-        }
+    /// Split off examples `at..` into a split of their own (this one keeps `..at`).
+    pub fn split_off(&mut self, at: usize) -> Split {
+        let tail = Split {
+            images: self.images.split_off(at * IMAGE),
+            labels: self.labels.split_off(at),
+        };
+        self.images.shrink_to_fit();
+        self.labels.shrink_to_fit();
+        tail
     }
 }
 
@@ -279,29 +282,32 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The training and validation splits a run uses.
     /// The training, validation and test splits of a run: with `Validation::Test` the validation
     /// split is the test set and there is no separate test split; with a hold-out, validation is
     /// the last part of the training set and the test split is the test set (both after subsets).
-    pub fn splits(
-        &self,
+    /// Consumes the dataset, so that no image is held twice while a run trains.
+    pub fn into_splits(
+        self,
         validation: Validation,
         train_subset: Option<usize>,
         test_subset: Option<usize>,
     ) -> (Split, Split, Option<Split>) {
-        let train = match train_subset {
-            Some(n) => self.train.head(n),
-            None => self.train.clone(),
-        };
-        let test = match test_subset {
-            Some(n) => self.test.head(n),
-            None => self.test.clone(),
-        };
+        let Loaded {
+            mut train,
+            mut test,
+        } = self;
+        if let Some(n) = train_subset {
+            train.truncate(n);
+        }
+        if let Some(n) = test_subset {
+            test.truncate(n);
+        }
         match validation {
             Validation::Test => (train, test, None),
             Validation::Holdout(f) => {
                 let keep = train.len() - holdout_len(train.len(), f);
-                (train.head(keep), train.tail_from(keep), Some(test))
+                let val = train.split_off(keep);
+                (train, val, Some(test))
             }
         }
     }

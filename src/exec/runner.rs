@@ -10,6 +10,7 @@ use crate::results::checkpoint;
 use crate::results::lock;
 use crate::results::record::{BatchProgress, EpochRecord};
 use crate::results::store::{self, RunState};
+use crate::results::weights::{self, Which};
 use crate::spec::plan::Run;
 use crate::train::{self, Observer, Outcome, State};
 use burn::tensor::Device;
@@ -71,7 +72,7 @@ pub const EXIT_BUSY: i32 = 4;
 pub fn work(
     run: &Run,
     results: &Path,
-    data: &Loaded,
+    data: Loaded,
     device: &Device,
     report: Report,
     retry: bool,
@@ -93,7 +94,13 @@ pub fn work(
                 "warning: {problem}; training run {} again from scratch (the old files are kept with a .corrupt suffix)",
                 run.id
             );
-            for f in ["summary.json", "epochs.csv", checkpoint::FILE] {
+            for f in [
+                "summary.json",
+                "epochs.csv",
+                checkpoint::FILE,
+                weights::BEST,
+                weights::FINAL,
+            ] {
                 let p = dir.join(f);
                 if p.exists() {
                     std::fs::rename(&p, dir.join(format!("{f}.corrupt"))).map_err(|source| {
@@ -109,10 +116,14 @@ pub fn work(
                 path: dir.join("summary.json"),
                 source,
             })?;
+            // A failed or diverged run trained again: its old weights are not this training's.
+            for f in [weights::BEST, weights::FINAL] {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
         }
     }
     store::write_run(&dir, run)?;
-    let (train_split, val_split, test_split) = data.splits(
+    let (train_split, val_split, test_split) = data.into_splits(
         run.data.validation,
         run.data.train_subset,
         run.data.test_subset,
@@ -194,13 +205,17 @@ pub fn work(
         ),
     };
     store::write_epochs(&dir, &state.records)?;
-    let summary = store::summarize(
+    let kept = keep_weights(&dir, run, &state, status)?;
+    let mut summary = store::summarize(
         run,
         &state.records,
         status,
         reason,
         started.elapsed().as_secs_f64(),
     );
+    summary.weights = kept;
+    summary.peak_rss_bytes = peak_rss();
+    summary.estimated_peak_bytes = Some(crate::spec::memory::estimate(run).peak());
     store::write_summary(&dir, &summary)?;
     checkpoint::remove(&dir);
     if report == Report::Log {
@@ -216,6 +231,66 @@ pub fn work(
         }
     }
     Ok(WorkerExit::Finished(status))
+}
+
+/// This process's peak resident memory so far (VmHWM in /proc/self/status), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Save `state`'s weights as `which` ([`weights`]) in `dir`.
+fn save_weights(dir: &Path, run: &Run, state: &State, which: Which) -> Result<()> {
+    let r = state.records.last().expect("an epoch was recorded");
+    let header = weights::Header::new(run, r.epoch, which, r.val_accuracy, r.val_loss);
+    let file = match which {
+        Which::Final => weights::FINAL,
+        Which::Best => weights::BEST,
+    };
+    weights::save(
+        &dir.join(file),
+        &header,
+        &state.network.parameters(&run.layers),
+    )
+}
+
+/// At the end of a run: keep the final weights (a run that finished; a diverged one's are not
+/// numbers), drop the best epoch's file when it is the final one, and list what is kept.
+fn keep_weights(
+    dir: &Path,
+    run: &Run,
+    state: &State,
+    status: RunState,
+) -> Result<Vec<store::KeptWeights>> {
+    let best_epoch = store::best_epoch(&state.records).map(|r| r.epoch);
+    let last_epoch = state.records.last().map(|r| r.epoch);
+    if status == RunState::Done && run.keep.keeps_final() {
+        save_weights(dir, run, state, Which::Final)?;
+        if best_epoch == last_epoch {
+            let _ = std::fs::remove_file(dir.join(weights::BEST));
+        }
+    }
+    let mut kept = Vec::new();
+    for file in [weights::FINAL, weights::BEST] {
+        let path = dir.join(file);
+        if let Ok(bytes) = std::fs::read(&path) {
+            let (header, _) = weights::load(&path)?;
+            kept.push(store::KeptWeights {
+                file: file.to_string(),
+                epoch: header.epoch,
+                sha256: store::sha256_hex(&bytes),
+            });
+        }
+    }
+    Ok(kept)
 }
 
 struct WorkerObserver<'a> {
@@ -251,17 +326,28 @@ impl Observer for WorkerObserver<'_> {
     }
 
     fn epoch(&mut self, state: &State) -> bool {
-        // Checkpoint first, then the CSV: the checkpoint's records are the truth on resume.
-        let saved = state
-            .checkpoint()
-            .map_err(|e| Error::Training(format!("cannot serialize checkpoint: {e}")))
+        // The best epoch's weights while they are the current ones, then the checkpoint, then
+        // the CSV: the checkpoint's records are the truth on resume (an epoch redone after a
+        // kill writes the same weights again).
+        let record = state.records.last().expect("an epoch was recorded");
+        let new_best = store::best_epoch(&state.records).map(|r| r.epoch) == Some(record.epoch);
+        let best = if new_best && self.run.keep.keeps_best() {
+            save_weights(self.dir, self.run, state, Which::Best)
+        } else {
+            Ok(())
+        };
+        let saved = best
+            .and_then(|()| {
+                state
+                    .checkpoint()
+                    .map_err(|e| Error::Training(format!("cannot serialize checkpoint: {e}")))
+            })
             .and_then(|c| checkpoint::save(self.dir, &c))
             .and_then(|()| store::write_epochs(self.dir, &state.records));
         if let Err(e) = saved {
             self.error = Some(e);
             return false;
         }
-        let record = state.records.last().expect("an epoch was recorded");
         self.emit(&Event::Epoch(record.clone()));
         if self.report == Report::Log {
             eprintln!(

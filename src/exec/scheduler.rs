@@ -38,6 +38,11 @@ pub struct Options {
     pub quiet: bool,
     /// The manifest's text, kept beside the results (reports read its `[report]` tables).
     pub manifest_source: Option<String>,
+    /// Runs at once on each GPU device.
+    pub per_gpu: usize,
+    /// Memory the runs may take together ([`crate::spec::memory`] estimates): a run waits
+    /// for memory while others run, rather than start and be killed. `None`: no limit.
+    pub memory_budget: Option<u64>,
 }
 
 /// The machine's cores, for defaults.
@@ -189,12 +194,33 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut active: Vec<Option<Active>> = (0..slots.len()).map(|_| None).collect();
     let mut stopping = false;
+    let peak: Vec<u64> = runs
+        .iter()
+        .map(|r| crate::spec::memory::estimate(r).peak())
+        .collect();
+    let mut memory_waiting = false;
     loop {
-        // Start runs on free slots.
+        // Start runs on free slots, while the memory holds them.
         if !stopping {
             for (s, slot) in slots.iter().enumerate() {
                 if active[s].is_some() {
                     continue;
+                }
+                let Some(&next) = queue.front() else { break };
+                if let Some(budget) = opts.memory_budget {
+                    let running: u64 = active.iter().flatten().map(|a| peak[a.run]).sum();
+                    if running > 0 && running + peak[next] > budget {
+                        if !memory_waiting {
+                            log(format!(
+                                "memory: {} waits for running runs to finish (estimated {} each, {} for this sweep)",
+                                runs[next].display_label(),
+                                crate::spec::memory::human_bytes(peak[next]),
+                                crate::spec::memory::human_bytes(budget)
+                            ));
+                            memory_waiting = true;
+                        }
+                        break;
+                    }
                 }
                 let Some(i) = queue.pop_front() else { break };
                 let run = &runs[i];
@@ -473,7 +499,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
 fn slots(opts: &Options, runs: usize) -> Vec<Slot> {
     let mut out = Vec::new();
     for d in &opts.devices {
-        if d == "cpu" {
+        if crate::train::backend::is_cpu(d) {
             let jobs = opts.jobs.clamp(1, runs.max(1));
             let threads = opts.threads.unwrap_or(cores() / jobs).max(1);
             for _ in 0..jobs {
@@ -483,10 +509,13 @@ fn slots(opts: &Options, runs: usize) -> Vec<Slot> {
                 });
             }
         } else {
-            out.push(Slot {
-                device: d.clone(),
-                threads: 1,
-            });
+            // Small models leave most of a GPU idle: --per-gpu runs share one.
+            for _ in 0..opts.per_gpu.max(1) {
+                out.push(Slot {
+                    device: d.clone(),
+                    threads: 1,
+                });
+            }
         }
     }
     out

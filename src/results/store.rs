@@ -105,6 +105,25 @@ pub struct Summary {
     /// The build that trained it: version, commit, and whether the tree had uncommitted changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
+    /// The training process's peak resident memory (Linux's VmHWM), in bytes: what the memory
+    /// estimate ([`crate::spec::memory`]) is checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
+    /// What [`crate::spec::memory::estimate`] predicted for it, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_peak_bytes: Option<u64>,
+    /// The weight files the run kept ([`crate::results::weights`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<KeptWeights>,
+}
+
+/// A weights file a finished run kept: its name in the run directory, the epoch after which
+/// they are the weights, and the file's SHA-256 (readers verify it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeptWeights {
+    pub file: String,
+    pub epoch: usize,
+    pub sha256: String,
 }
 
 /// The build of this binary, as recorded in summaries: `0.1.0 (commit 1a2b3c4d5e6f)`, with
@@ -415,6 +434,9 @@ pub fn summarize(
         wall_seconds,
         sweep_version: env!("CARGO_PKG_VERSION").to_string(),
         build: Some(build_description()),
+        weights: Vec::new(),
+        peak_rss_bytes: None,
+        estimated_peak_bytes: None,
     }
 }
 

@@ -51,6 +51,41 @@ impl Dataset {
     }
 }
 
+/// Which trained weights a finished run keeps (`[sweep] keep`), as safetensors files in its
+/// directory (see [`crate::results::weights`]). Not part of a run's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    /// The last epoch's weights.
+    Final,
+    /// The best validation epoch's weights.
+    Best,
+    /// Both: the last epoch's, and the best validation epoch's when it is another epoch.
+    #[default]
+    Both,
+    /// No weights: only the numbers.
+    None,
+}
+
+impl Keep {
+    pub fn keeps_best(self) -> bool {
+        matches!(self, Keep::Best | Keep::Both)
+    }
+
+    pub fn keeps_final(self) -> bool {
+        matches!(self, Keep::Final | Keep::Both)
+    }
+
+    /// How many weight files a run keeps at most.
+    pub fn files(self) -> usize {
+        usize::from(self.keeps_best()) + usize::from(self.keeps_final())
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == Keep::default()
+    }
+}
+
 /// What the model is validated on after each epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -265,6 +300,7 @@ struct RawSweep {
     test_subset: Option<Spanned<usize>>,
     devices: Option<Spanned<Vec<String>>>,
     max_loss: Option<Spanned<f64>>,
+    keep: Option<Spanned<Keep>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -338,6 +374,8 @@ pub struct SweepSettings {
     pub devices: Option<Vec<String>>,
     /// The divergence bound on the training loss, when set (see [`crate::spec::plan::Run::max_loss`]).
     pub max_loss: Option<f64>,
+    /// Which weights finished runs keep.
+    pub keep: Keep,
 }
 
 /// A parsed and validated manifest.
@@ -511,6 +549,7 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
         test_subset: s.test_subset.as_ref().map(|v| *v.get_ref()),
         devices: s.devices.as_ref().map(|v| v.get_ref().clone()),
         max_loss: s.max_loss.as_ref().map(|v| *v.get_ref()),
+        keep: s.keep.as_ref().map_or(Keep::default(), |v| *v.get_ref()),
     };
 
     let grid = match &raw.grid {

@@ -6,7 +6,7 @@ use crate::data;
 use crate::error::{Error, ManifestError, Result};
 use crate::spec::arch::{self, Layer};
 use crate::spec::grid::{AXES, Axis, Entry, Label};
-use crate::spec::manifest::{Dataset, Manifest, Validation};
+use crate::spec::manifest::{Dataset, Keep, Manifest, Validation};
 use crate::spec::optim::{OptimizerSpec, Param};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -77,6 +77,10 @@ pub struct Run {
     /// max_loss`; default [`Run::max_loss`]). A stopping rule, not part of the run's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_loss: Option<f64>,
+    /// Which trained weights the run keeps when it finishes (`[sweep] keep`). Not part of the
+    /// run's identity either.
+    #[serde(default, skip_serializing_if = "Keep::is_default")]
+    pub keep: Keep,
 }
 
 /// A run's random streams ([`Run::stream_seed`]).
@@ -401,6 +405,7 @@ fn resolve(
                 data: data.clone(),
                 train_flops,
                 max_loss: m.sweep.max_loss,
+                keep: m.sweep.keep,
             };
             run.id = run.compute_id();
             run

@@ -235,22 +235,52 @@ pub fn train(
 
 /// Mean loss and accuracy of `network` on `split`, without dropout or gradients.
 pub fn evaluate(network: &Network, split: &Split, device: &Device) -> (f64, f64) {
+    let e = evaluate_full(network, split, device);
+    (e.loss, e.accuracy)
+}
+
+/// What [`evaluate_full`] measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub images: usize,
+    /// `confusion[label][predicted]`: how many images of each class went to each class.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// Loss, accuracy and confusion matrix of `network` on `split`, without dropout or gradients,
+/// in batches of 1,000 images: the one evaluation both training and `sweep eval` use, so that
+/// they give the same numbers on the same images.
+pub fn evaluate_full(network: &Network, split: &Split, device: &Device) -> Evaluation {
     let net = network.valid();
     let device = device.clone().without_autodiff();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let idx: Vec<usize> = (0..split.len()).collect();
-    let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+    let mut loss_sum = 0.0f64;
+    let mut confusion: Vec<Vec<u64>> = Vec::new();
     for chunk in idx.chunks(1000) {
         let (images, labels) = batch(split, chunk, &device);
-        let logits = net.forward(images, None);
-        loss_sum += loss_fn
-            .forward(logits.clone(), labels.clone())
-            .into_scalar::<f32>() as f64
+        let logits = net.forward(images, None); // [batch, classes]
+        let classes = logits.dims()[1];
+        if confusion.is_empty() {
+            confusion = vec![vec![0; classes]; classes];
+        }
+        loss_sum += loss_fn.forward(logits.clone(), labels).into_scalar::<f32>() as f64
             * chunk.len() as f64;
-        correct += count_correct(logits, labels);
+        let predicted = logits.argmax(1).reshape([chunk.len()]).into_data();
+        for (&i, p) in chunk.iter().zip(predicted.iter::<i64>()) {
+            confusion[split.labels[i] as usize][p as usize] += 1;
+        }
     }
+    let correct: u64 = (0..confusion.len()).map(|c| confusion[c][c]).sum();
     let n = split.len().max(1) as f64;
-    (loss_sum / n, correct as f64 / n)
+    Evaluation {
+        loss: loss_sum / n,
+        accuracy: correct as f64 / n,
+        images: split.len(),
+        confusion,
+    }
 }
 
 fn batch(split: &Split, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {

@@ -2,6 +2,7 @@
 //! biases) drawn from the run's own RNG, so a run's weights never depend on burn's
 //! process-global RNG or on what else runs in the process.
 
+use crate::results::weights;
 use crate::spec::arch::{self, Activation, Layer, Padding, Shape};
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
@@ -116,6 +117,104 @@ impl Network {
             }
         }
         Network { dense, conv, ops }
+    }
+
+    /// The trained parameters, named after `layers` (the list this network was built from) as
+    /// [`weights::tensor_name`] says: `layers.<i>.weight` and `layers.<i>.bias`.
+    pub fn parameters(&self, layers: &[Layer]) -> Vec<weights::Named> {
+        fn named<const D: usize>(name: String, t: Tensor<D>) -> weights::Named {
+            let shape = t.dims().to_vec();
+            let values = t
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 values");
+            weights::Named {
+                name,
+                shape,
+                values,
+            }
+        }
+        let (mut d, mut c) = (self.dense.iter(), self.conv.iter());
+        let mut out = Vec::new();
+        for (i, layer) in layers.iter().enumerate() {
+            let (w, b) = match layer {
+                Layer::Dense { .. } => {
+                    let l = d.next().expect("one Linear per dense layer");
+                    out.push(named(weights::tensor_name(i, "weight"), l.weight.val()));
+                    (i, l.bias.as_ref().map(|b| b.val()))
+                }
+                Layer::Conv2d { .. } => {
+                    let l = c.next().expect("one Conv2d per conv layer");
+                    out.push(named(weights::tensor_name(i, "weight"), l.weight.val()));
+                    (i, l.bias.as_ref().map(|b| b.val()))
+                }
+                _ => continue,
+            };
+            if let Some(b) = b {
+                out.push(named(weights::tensor_name(w, "bias"), b));
+            }
+        }
+        out
+    }
+
+    /// This network with its parameters replaced by `tensors` (as [`Network::parameters`]
+    /// names them); every parameter must be given, with the shape it has here.
+    pub fn with_parameters(
+        mut self,
+        layers: &[Layer],
+        tensors: &[weights::Named],
+        device: &Device,
+    ) -> Result<Self, String> {
+        let by_name: std::collections::HashMap<&str, &weights::Named> =
+            tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+        let mut used = 0;
+        let mut take = |name: String, want: &[usize]| -> Result<TensorData, String> {
+            let t = by_name
+                .get(name.as_str())
+                .ok_or_else(|| format!("no tensor `{name}`"))?;
+            if t.shape != want {
+                return Err(format!(
+                    "tensor `{name}` has shape {:?}; the layers need {want:?}",
+                    t.shape
+                ));
+            }
+            used += 1;
+            Ok(TensorData::new(t.values.clone(), t.shape.clone()))
+        };
+        let (mut d, mut c) = (0, 0);
+        for (i, layer) in layers.iter().enumerate() {
+            match layer {
+                Layer::Dense { .. } => {
+                    let l = &mut self.dense[d];
+                    d += 1;
+                    let w = take(weights::tensor_name(i, "weight"), &l.weight.val().dims())?;
+                    l.weight = Param::from_tensor(Tensor::from_data(w, device));
+                    if let Some(b) = &l.bias {
+                        let v = take(weights::tensor_name(i, "bias"), &b.val().dims())?;
+                        l.bias = Some(Param::from_tensor(Tensor::from_data(v, device)));
+                    }
+                }
+                Layer::Conv2d { .. } => {
+                    let l = &mut self.conv[c];
+                    c += 1;
+                    let w = take(weights::tensor_name(i, "weight"), &l.weight.val().dims())?;
+                    l.weight = Param::from_tensor(Tensor::from_data(w, device));
+                    if let Some(b) = &l.bias {
+                        let v = take(weights::tensor_name(i, "bias"), &b.val().dims())?;
+                        l.bias = Some(Param::from_tensor(Tensor::from_data(v, device)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if used != tensors.len() {
+            return Err(format!(
+                "{} tensors given, {used} used: the file is not for these layers",
+                tensors.len()
+            ));
+        }
+        Ok(self)
     }
 
     /// Shapes of the dropout masks a training forward pass needs, for `batch` examples:

@@ -1,0 +1,466 @@
+//! `sweep eval` and `sweep export`: the trained weights runs keep, evaluated and taken away.
+
+use super::*;
+use crate::results::store::{self, Loaded};
+use crate::results::weights::{self, Which};
+use crate::spec::metric::Metric;
+use std::path::Path;
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// A run directory (results/<sweep>/runs/<id>) or a weights file (.safetensors).
+    path: PathBuf,
+    /// Which of a run's weights: best (its best validation epoch's) or final (its last epoch's).
+    #[arg(long, value_enum, default_value = "best")]
+    weights: Which,
+    /// The images: test (the dataset's test split) or val (the run's own validation images,
+    /// for a run directory).
+    #[arg(long, value_enum, default_value = "test")]
+    split: EvalSplit,
+    /// The dataset whose test split to use (default: the one the weights were trained on).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Only the first N images of the split (default: the run's own test subset, else all).
+    #[arg(long, value_parser = positive_count)]
+    subset: Option<usize>,
+    /// Output format (default: table on a terminal, markdown otherwise).
+    #[arg(long, value_enum)]
+    format: Option<ReportFormat>,
+    /// Directory holding one folder per dataset (as for `sweep run`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Never download a missing dataset.
+    #[arg(long, env = "SWEEP_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
+    offline: bool,
+    /// cpu (or cuda:N with a CUDA build).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalSplit {
+    Test,
+    Val,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// A results/<sweep> directory, or the sweep's manifest.
+    #[arg(value_name = "SWEEP")]
+    sweep: PathBuf,
+    /// The run of the configuration the ranking puts first by --metric (its best seed).
+    #[arg(long, required_unless_present = "run", conflicts_with = "run")]
+    best: bool,
+    /// A run id (or a unique prefix of one) instead.
+    #[arg(long)]
+    run: Option<String>,
+    /// The metric --best ranks by.
+    #[arg(long, value_enum, default_value = "val_accuracy")]
+    metric: Metric,
+    /// Which weights (default: the epoch the metric is measured at: best for best_* metrics,
+    /// final otherwise; best for --run).
+    #[arg(long, value_enum)]
+    weights: Option<Which>,
+    /// The file to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    results_dir: ResultsDir,
+}
+
+/// Where the weights come from: a run (its directory and what it recorded) or a bare file.
+struct Source {
+    file: PathBuf,
+    header: weights::Header,
+    tensors: Vec<weights::Named>,
+    run: Option<Loaded>,
+}
+
+/// The weights `which` of the run in `dir`, checked against the SHA-256 its summary recorded.
+fn run_weights(dir: &Path, which: Which) -> Result<(Loaded, PathBuf)> {
+    let loaded = store::load_run(dir)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: not a run directory (no run.json); pass results/<sweep>/runs/<id> or a .safetensors file",
+            dir.display()
+        ))
+    })?;
+    if let Some(problem) = &loaded.problem {
+        return Err(Error::Results {
+            path: dir.to_path_buf(),
+            message: format!("the run's files cannot be trusted: {problem}"),
+        });
+    }
+    let summary = loaded.summary.as_ref().ok_or_else(|| Error::Results {
+        path: dir.to_path_buf(),
+        message: format!(
+            "run {} is {}: weights are kept when a run finishes",
+            loaded.run.id,
+            loaded.state.name()
+        ),
+    })?;
+    // The file of the epoch asked for: a run keeps one file when its best epoch is its last.
+    let epoch = match which {
+        Which::Best => summary.best_epoch,
+        Which::Final => Some(summary.epochs_completed),
+    };
+    let kept = summary
+        .weights
+        .iter()
+        .find(|k| Some(k.epoch) == epoch)
+        .ok_or_else(|| Error::Results {
+            path: dir.to_path_buf(),
+            message: format!(
+                "run {} kept no {} weights ([sweep] keep = \"{}\"{})",
+                loaded.run.id,
+                which.name(),
+                keep_name(loaded.run.keep),
+                if summary.weights.is_empty() {
+                    "; runs trained before sweep kept weights have none"
+                } else if summary.status != RunState::Done {
+                    "; a diverged run keeps only its best epoch's"
+                } else {
+                    ""
+                }
+            ),
+        })?;
+    let file = dir.join(&kept.file);
+    let bytes = std::fs::read(&file).map_err(|source| Error::Read {
+        path: file.clone(),
+        source,
+    })?;
+    let got = store::sha256_hex(&bytes);
+    if got != kept.sha256 {
+        return Err(Error::Results {
+            path: file,
+            message: format!(
+                "SHA-256 {got} differs from the {} summary.json recorded: the file was changed after training",
+                kept.sha256
+            ),
+        });
+    }
+    Ok((loaded, file))
+}
+
+fn source(path: &Path, which: Which) -> Result<Source> {
+    // A weights file inside a run directory is evaluated as that run's.
+    let run_dir = if path.is_dir() {
+        Some(path.to_path_buf())
+    } else {
+        path.parent()
+            .filter(|p| p.join("run.json").is_file())
+            .map(Path::to_path_buf)
+    };
+    let (run, file) = match run_dir {
+        Some(d) if path.is_dir() => {
+            let (l, f) = run_weights(&d, which)?;
+            (Some(l), f)
+        }
+        Some(d) => (
+            store::load_run(&d)?.filter(|l| l.problem.is_none()),
+            path.to_path_buf(),
+        ),
+        None => (None, path.to_path_buf()),
+    };
+    let (header, tensors) = weights::load(&file)?;
+    if let Some(l) = &run
+        && l.run.id != header.run
+    {
+        return Err(Error::Results {
+            path: file,
+            message: format!(
+                "the weights are run {}'s, but the directory is run {}'s",
+                header.run, l.run.id
+            ),
+        });
+    }
+    Ok(Source {
+        file,
+        header,
+        tensors,
+        run,
+    })
+}
+
+pub fn eval(a: EvalArgs) -> Result<i32> {
+    let EvalArgs {
+        path,
+        weights: which,
+        split,
+        dataset,
+        subset,
+        format,
+        data_dir,
+        offline,
+        device,
+    } = a;
+    let src = source(&path, which)?;
+    let dataset = match &dataset {
+        Some(d) => parse_dataset(d)?,
+        None => src.header.dataset,
+    };
+    let run = src.run.as_ref().map(|l| &l.run);
+    if split == EvalSplit::Val {
+        let Some(r) = run else {
+            return Err(Error::Usage(
+                "--split val needs the run's directory (its validation images are described in run.json)"
+                    .into(),
+            ));
+        };
+        if dataset != r.data.dataset || subset.is_some() {
+            return Err(Error::Usage(
+                "--split val evaluates on the run's own validation images: drop --dataset and --subset"
+                    .into(),
+            ));
+        }
+    }
+    let device = crate::train::backend::device(&device)?;
+    let dir = crate::data::locate_or_fetch(dataset, data_dir.as_deref(), offline, false)?;
+    let data = crate::data::load(dataset, &dir)?;
+    // The images, and whether they are the ones the run measured during training.
+    let (images, same_as_training, what) = match (split, run) {
+        (EvalSplit::Val, Some(r)) => {
+            let (_, val, _) =
+                data.into_splits(r.data.validation, r.data.train_subset, r.data.test_subset);
+            (val, true, "the run's validation images".to_string())
+        }
+        _ => {
+            let own = run.filter(|r| r.data.dataset == dataset);
+            let n = subset
+                .or(own.and_then(|r| r.data.test_subset))
+                .unwrap_or(usize::MAX);
+            let same = own.is_some_and(|r| r.data.test_examples() == n.min(data.test.len()));
+            let mut test = data.test;
+            test.truncate(n);
+            (test, same, format!("{} test", dataset.name()))
+        }
+    };
+    let network = crate::train::model::Network::new(
+        &src.header.layers,
+        dataset.input_shape(),
+        // Throwaway initial weights: every parameter is replaced by the file's.
+        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
+        &device,
+    )
+    .with_parameters(&src.header.layers, &src.tensors, &device)
+    .map_err(|message| Error::Results {
+        path: src.file.clone(),
+        message,
+    })?;
+    let e = crate::train::evaluate_full(&network, &images, &device);
+    // What training recorded for these weights on these images.
+    let recorded = src.run.as_ref().filter(|_| same_as_training).and_then(|l| {
+        let r = l.records.get(src.header.epoch.checked_sub(1)?)?;
+        match split {
+            EvalSplit::Val => Some(r.val_accuracy),
+            EvalSplit::Test => store::test_of(&l.run, r).1,
+        }
+    });
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+        ReportFormat::Table
+    } else {
+        ReportFormat::Markdown
+    });
+    emit(&render_eval(&src, &e, &what, recorded, format));
+    Ok(0)
+}
+
+fn keep_name(k: manifest::Keep) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn render_eval(
+    src: &Source,
+    e: &crate::train::Evaluation,
+    what: &str,
+    recorded: Option<f64>,
+    format: ReportFormat,
+) -> String {
+    let h = &src.header;
+    let classes = e.confusion.len();
+    match format {
+        ReportFormat::Json => {
+            let v = serde_json::json!({
+                "weights": src.file,
+                "run": h.run,
+                "label": h.label,
+                "which": h.which,
+                "epoch": h.epoch,
+                "images": what,
+                "count": e.images,
+                "accuracy": e.accuracy,
+                "loss": e.loss,
+                "recorded_accuracy": recorded,
+                "confusion": e.confusion,
+            });
+            serde_json::to_string_pretty(&v).expect("json") + "\n"
+        }
+        ReportFormat::Csv => {
+            // The confusion matrix: one row per true class, one column per predicted class.
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut head = vec!["label".to_string()];
+            head.extend((0..classes).map(|c| format!("predicted_{c}")));
+            w.write_record(&head).expect("csv to memory");
+            for (c, row) in e.confusion.iter().enumerate() {
+                let mut rec = vec![c.to_string()];
+                rec.extend(row.iter().map(u64::to_string));
+                w.write_record(&rec).expect("csv to memory");
+            }
+            String::from_utf8(w.into_inner().expect("csv to memory")).expect("utf-8")
+        }
+        ReportFormat::Table | ReportFormat::Markdown => {
+            let mut b = tabled::builder::Builder::default();
+            let mut head = vec!["true \\ predicted".to_string()];
+            head.extend((0..classes).map(|c| c.to_string()));
+            head.push("recall".into());
+            b.push_record(head);
+            for (c, row) in e.confusion.iter().enumerate() {
+                let n: u64 = row.iter().sum();
+                let mut rec = vec![c.to_string()];
+                rec.extend(row.iter().map(u64::to_string));
+                rec.push(if n == 0 {
+                    "-".into()
+                } else {
+                    format!("{:.1}%", 100.0 * row[c] as f64 / n as f64)
+                });
+                b.push_record(rec);
+            }
+            let mut t = b.build();
+            if format == ReportFormat::Markdown {
+                t.with(tabled::settings::Style::markdown());
+            } else {
+                t.with(tabled::settings::Style::sharp());
+            }
+            let recorded = match recorded {
+                Some(r) if r == e.accuracy => format!(
+                    "; training recorded {} on the same images: equal",
+                    Metric::ValAccuracy.format(r)
+                ),
+                Some(r) => format!(
+                    "; training recorded {} on the same images: they differ",
+                    Metric::ValAccuracy.format(r)
+                ),
+                None => String::new(),
+            };
+            format!(
+                "{} ({}), {} weights (epoch {}), on {what}: {} images\naccuracy {}, loss {:.4}{recorded}\n\n{t}\n",
+                h.label,
+                h.run,
+                h.which.name(),
+                h.epoch,
+                arch_count(e.images),
+                Metric::ValAccuracy.format(e.accuracy),
+                e.loss,
+            )
+        }
+    }
+}
+
+fn arch_count(n: usize) -> String {
+    crate::spec::arch::group_thousands(n as u64)
+}
+
+pub fn export(a: ExportArgs) -> Result<i32> {
+    let ExportArgs {
+        sweep: results,
+        best,
+        run,
+        metric,
+        weights: which,
+        out,
+        results_dir: ResultsDir { results: root },
+    } = a;
+    let targets = crate::results::report::resolve_targets(Some(&results), &root)?;
+    let [(name, dir, cfg)] = targets.as_slice() else {
+        return Err(Error::Usage(format!(
+            "{}: holds {} sweeps; pass one results/<sweep> directory or its manifest",
+            results.display(),
+            targets.len()
+        )));
+    };
+    let loaded = crate::results::report::load_sweep(dir)?;
+    let (id, why, default_which) = if best {
+        let report = crate::results::report::build(name, &loaded, cfg, metric)?;
+        let first = report.ranking.first().ok_or_else(|| Error::Results {
+            path: dir.clone(),
+            message: format!("no finished run has {} to rank by", metric.name()),
+        })?;
+        let config = &report.configs[first.config];
+        // The configuration's best seed by the metric; ties go to the smaller run id.
+        let pick = report
+            .runs
+            .iter()
+            .filter(|r| r.config_id == config.config_id)
+            .filter_map(|r| r.get(metric).map(|v| (r, v)))
+            .max_by(|(a, x), (b, y)| {
+                let order = x.total_cmp(y);
+                let order = if metric.higher_is_better() {
+                    order
+                } else {
+                    order.reverse()
+                };
+                order.then(b.id.cmp(&a.id))
+            })
+            .ok_or_else(|| Error::Results {
+                path: dir.clone(),
+                message: format!("`{}` has no run with {}", config.label, metric.name()),
+            })?;
+        let which = if metric.epoch_rule() == Metric::BestValAccuracy.epoch_rule() {
+            Which::Best
+        } else {
+            Which::Final
+        };
+        (
+            pick.0.id.clone(),
+            format!(
+                "ranked first by {} ({}), its seed {} at {}",
+                metric.name(),
+                config.label,
+                pick.0.seed,
+                metric.format(pick.1)
+            ),
+            which,
+        )
+    } else {
+        let prefix = run.expect("clap requires --best or --run");
+        let ids: Vec<&str> = loaded
+            .iter()
+            .map(|l| l.run.id.as_str())
+            .filter(|id| id.starts_with(prefix.as_str()))
+            .collect();
+        match ids.as_slice() {
+            [id] => (id.to_string(), "chosen by id".to_string(), Which::Best),
+            [] => {
+                return Err(Error::Usage(format!(
+                    "no run of {} has an id starting with `{prefix}`",
+                    dir.display()
+                )));
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "`{prefix}` matches {} runs ({}); give more of the id",
+                    ids.len(),
+                    ids.join(", ")
+                )));
+            }
+        }
+    };
+    let which = which.unwrap_or(default_which);
+    let (_, file) = run_weights(&dir.join("runs").join(&id), which)?;
+    let bytes = std::fs::read(&file).map_err(|source| Error::Read {
+        path: file.clone(),
+        source,
+    })?;
+    let (header, _) = weights::load(&file)?;
+    store::write_atomic(&out, &bytes)?;
+    eprintln!(
+        "exported run {id} ({}; {why}): {} weights of epoch {} to {}",
+        header.label,
+        header.which.name(),
+        header.epoch,
+        out.display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,153 @@
+//! A run's peak memory, estimated before it starts, from what it holds: the dataset while it is
+//! loaded, then the run's splits, the parameters with their gradients and optimizer state (and
+//! the copies a checkpoint makes), and the activations of a training batch and of an evaluation
+//! batch of 1,000 images. `sweep plan` shows it; `sweep run` and `sweep submit` refuse a run
+//! that cannot fit, and the scheduler starts no more runs at once than the memory holds.
+//!
+//! Checked against the peak resident memory the workers record (`peak_rss_bytes` in
+//! summary.json): `bench/memory.sh`, figures in README "Memory".
+
+use crate::data::IMAGE;
+use crate::spec::arch::{self, LayerInfo};
+use crate::spec::optim::OptimizerSpec;
+use crate::spec::plan::Run;
+
+/// The process before any data or model: the binary, the allocator, the thread pools
+/// (measured: a worker's resident memory minus what the rest of this estimate counts).
+pub const RUNTIME: u64 = 48 << 20;
+
+/// Images per evaluation batch ([`crate::train::evaluate_full`]).
+pub const EVAL_BATCH: u64 = 1000;
+
+/// The parts of a run's memory, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    /// The dataset while it is read: its bytes and its images as f32, both whole.
+    pub load: u64,
+    /// The run's splits while it trains (after subsets).
+    pub data: u64,
+    /// Weights, gradients and optimizer state, or at an epoch's end the checkpoint's copies.
+    pub parameters: u64,
+    /// The larger of a training batch's activations (kept for the backward pass, and their
+    /// gradients) and an evaluation batch's.
+    pub activations: u64,
+}
+
+impl Estimate {
+    /// The peak: the runtime plus the larger of loading and training.
+    pub fn peak(&self) -> u64 {
+        RUNTIME
+            + self
+                .load
+                .max(self.data + self.parameters + self.activations)
+    }
+}
+
+/// The estimate for `run`.
+pub fn estimate(run: &Run) -> Estimate {
+    let infos = arch::infer(&run.layers, run.data.dataset.input_shape())
+        .expect("a planned run's layers were validated");
+    estimate_with(run, &infos)
+}
+
+/// [`estimate`] with the layer shapes already inferred.
+pub fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
+    let f32s = 4u64;
+    let image = IMAGE as u64;
+    // The whole dataset is read (60,000 + 10,000 images) whatever the subsets.
+    let all = 70_000u64;
+    let load = all * image * (1 + f32s) + all;
+    let d = &run.data;
+    let examples = d.train_examples() as u64
+        + d.val_examples() as u64
+        + match d.validation {
+            crate::spec::manifest::Validation::Test => 0,
+            crate::spec::manifest::Validation::Holdout(_) => d.test_examples() as u64,
+        };
+    let data = examples * (image * f32s + 1);
+    let weights = run.params as u64 * f32s;
+    let state = weights * optimizer_copies(&run.optimizer);
+    // Training holds weights, gradients and state; a checkpoint adds the records' serialized
+    // bytes and the copies on their way to the file (calibrated on a 20M-parameter MLP).
+    let parameters = (2 * weights + state).max(4 * weights + 3 * state);
+    let batch = run.batch_size as u64;
+    let outputs: u64 = infos.iter().map(|i| i.output.numel() as u64).sum();
+    let train = (image + 2 * outputs) * batch * f32s;
+    // An evaluation batch holds the largest layer output and what is computed from it (the
+    // next layer's output, the allocator's slack): 2.5 x the largest output, calibrated on the
+    // two CNNs' measured peaks (README "Memory").
+    let largest = infos
+        .iter()
+        .map(|i| i.output.numel() as u64)
+        .max()
+        .unwrap_or(0);
+    let eval_images = EVAL_BATCH.min(d.val_examples().max(d.test_examples()) as u64);
+    let eval = largest * eval_images * f32s * 5 / 2;
+    Estimate {
+        load,
+        data,
+        parameters,
+        activations: train.max(eval),
+    }
+}
+
+/// Copies of the weights an optimizer keeps: momentum or a squared-gradient average, or both.
+fn optimizer_copies(o: &OptimizerSpec) -> u64 {
+    match *o {
+        OptimizerSpec::Sgd { momentum, .. } => u64::from(momentum > 0.0),
+        OptimizerSpec::Rmsprop { momentum, .. } => 1 + u64::from(momentum > 0.0),
+        OptimizerSpec::Adam { .. } => 2,
+    }
+}
+
+/// Bytes as a reader wants them: "348 MiB", "1.5 GiB", "6.3 TiB".
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = b as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v >= 100.0 {
+        format!("{v:.0} {}", UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// This machine's memory as the kernel reports it (MemTotal in /proc/meminfo), in bytes.
+pub fn machine_total() -> Option<u64> {
+    meminfo("MemTotal:")
+}
+
+/// Memory available to new processes now (MemAvailable), in bytes.
+pub fn machine_available() -> Option<u64> {
+    meminfo("MemAvailable:")
+}
+
+fn meminfo(key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb = text
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_as_people_write_them() {
+        assert_eq!(human_bytes(512), "0.5 KiB");
+        assert_eq!(human_bytes(348 << 20), "348 MiB");
+        assert_eq!(human_bytes(3 << 29), "1.5 GiB");
+        assert_eq!(human_bytes(7 << 40), "7.0 TiB");
+    }
+}

@@ -1,0 +1,232 @@
+//! Trained weights as results: kept by finished runs, evaluated by `sweep eval` to the numbers
+//! training recorded, exported by `sweep export` (real MNIST, small subsets).
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+/// 2 configurations x 2 seeds, 6 epochs on 450 images (150 held out): `simple_nn adam` seed 1
+/// peaks at epoch 5, so it keeps a best file besides its final one.
+const MANIFEST: &str = r#"
+[sweep]
+name = "ev"
+dataset = "mnist"
+validation = 0.25
+train_subset = 600
+test_subset = 500
+seeds = [1, 2]
+
+[optimizers.fast]
+kind = "sgd"
+lr = 1.0
+
+[grid]
+model = ["simple_nn"]
+optimizer = ["fast", "adam"]
+epochs = [6]
+"#;
+
+fn json(out: &[u8]) -> Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(out)))
+}
+
+fn summaries(sb: &Sandbox) -> Vec<(std::path::PathBuf, Value)> {
+    let mut v: Vec<_> = std::fs::read_dir(sb.results().join("ev/runs"))
+        .unwrap()
+        .map(|e| {
+            let dir = e.unwrap().path();
+            let s = json(&std::fs::read(dir.join("summary.json")).unwrap());
+            (dir, s)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn eval(sb: &Sandbox, args: &[&str]) -> Value {
+    let out = sb
+        .sweep()
+        .arg("eval")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out.stdout)
+}
+
+/// The `sweep` metadata of a safetensors file: its 8-byte length, then the JSON header.
+fn metadata(path: &Path) -> Value {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = json(&bytes[8..8 + n]);
+    serde_json::from_str(header["__metadata__"]["sweep"].as_str().unwrap()).unwrap()
+}
+
+#[test]
+fn kept_weights_evaluate_to_the_recorded_accuracies_and_export_picks_the_ranked_first_run() {
+    let sb = Sandbox::new();
+    sb.write("m.toml", MANIFEST);
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let runs = summaries(&sb);
+    assert_eq!(runs.len(), 4);
+    let mut separate_best = 0;
+    for (dir, s) in &runs {
+        let d = dir.to_str().unwrap();
+        let best_epoch = s["best_epoch"].as_u64().unwrap();
+        let last_epoch = s["epochs_completed"].as_u64().unwrap();
+        // One file when the best epoch is the last, two otherwise, each listed with its digest.
+        assert!(dir.join("final.safetensors").is_file(), "{d}");
+        assert_eq!(
+            dir.join("best.safetensors").is_file(),
+            best_epoch != last_epoch,
+            "{d}"
+        );
+        separate_best += usize::from(best_epoch != last_epoch);
+        assert_eq!(
+            s["weights"].as_array().unwrap().len(),
+            1 + usize::from(best_epoch != last_epoch)
+        );
+        assert!(!dir.join("checkpoint.bin").exists());
+
+        // The run's own validation images: exactly the accuracy training recorded, both files.
+        let v = eval(&sb, &[d, "--split", "val", "--weights", "final"]);
+        assert_eq!(v["count"], 150);
+        assert_eq!(v["accuracy"], s["last"]["val_accuracy"], "{d}");
+        assert_eq!(v["recorded_accuracy"], v["accuracy"]);
+        let v = eval(&sb, &[d, "--split", "val"]);
+        assert_eq!(v["epoch"].as_u64(), Some(best_epoch));
+        assert_eq!(v["accuracy"], s["best_val_accuracy"], "{d}");
+        // The test images (the run's subset of 500): the test accuracy at the best epoch.
+        let v = eval(&sb, &[d]);
+        assert_eq!(v["count"], 500);
+        assert_eq!(v["accuracy"], s["best_epoch_test_accuracy"], "{d}");
+        let confusion: u64 = v["confusion"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
+            .sum();
+        assert_eq!(confusion, 500);
+    }
+    assert_eq!(separate_best, 1, "one run peaks before its last epoch");
+
+    // export --best: the best seed of the configuration the ranking puts first.
+    let report = sb
+        .sweep()
+        .args([
+            "report",
+            "results/ev",
+            "--format",
+            "json",
+            "--rank-by",
+            "best_val_accuracy",
+        ])
+        .output()
+        .unwrap();
+    let report = json(&report.stdout);
+    let first = report[0]["ranking"][0]["config"].as_u64().unwrap() as usize;
+    let label = report[0]["configs"][first]["label"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (want_id, want_value) = runs
+        .iter()
+        .filter(|(_, s)| {
+            s["label"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{label} seed="))
+        })
+        .map(|(_, s)| {
+            (
+                s["id"].as_str().unwrap().to_string(),
+                s["best_val_accuracy"].as_f64().unwrap(),
+            )
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .unwrap();
+    sb.sweep()
+        .args([
+            "export",
+            "results/ev",
+            "--best",
+            "--metric",
+            "best_val_accuracy",
+            "--out",
+            "best.safetensors",
+        ])
+        .assert()
+        .success();
+    let m = metadata(&sb.path().join("best.safetensors"));
+    assert_eq!(m["run"], want_id.as_str());
+    assert_eq!(m["val_accuracy"].as_f64(), Some(want_value));
+    // The exported file on its own evaluates like the run's (same test subset asked for).
+    let v = eval(&sb, &["best.safetensors", "--subset", "500"]);
+    let s = &runs
+        .iter()
+        .find(|(_, s)| s["id"] == want_id.as_str())
+        .unwrap()
+        .1;
+    assert_eq!(v["accuracy"], s["best_epoch_test_accuracy"]);
+
+    // A weights file changed after training is refused, naming it.
+    let (dir, _) = &runs[0];
+    let f = dir.join("final.safetensors");
+    let mut bytes = std::fs::read(&f).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&f, bytes).unwrap();
+    sb.sweep()
+        .args(["eval", dir.to_str().unwrap(), "--weights", "final"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("final.safetensors"))
+        .stderr(predicates::str::contains("changed after training"));
+}
+
+#[test]
+fn keep_none_keeps_no_weights_and_eval_says_so() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"k\"\ndataset = \"mnist\"\ntrain_subset = 256\ntest_subset = 128\nkeep = \"none\"\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nepochs = 1\n",
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let runs = sb.results().join("k/runs");
+    let dir = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(!dir.join("final.safetensors").exists());
+    sb.sweep()
+        .args(["eval", dir.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "kept no best weights ([sweep] keep = \"none\"",
+        ));
+    // A bad keep value is a manifest error with its place.
+    sb.write(
+        "bad.toml",
+        "[sweep]\nname = \"k\"\ndataset = \"mnist\"\nkeep = \"all\"\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n",
+    );
+    sb.sweep()
+        .args(["plan", "bad.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("bad.toml:4:"));
+}
