@@ -527,3 +527,66 @@ fn a_model_that_cannot_fit_in_memory_is_flagged_by_plan_and_refused_by_run() {
         .code(2)
         .stderr(predicates::str::contains("use a number with K, M, G or T"));
 }
+
+/// `sweep plan` estimates the wall time here: it calibrates the models it has no speed for
+/// (cached, so a second plan trains nothing), and with --no-calibrate and nothing cached it says
+/// the time is unknown rather than guess. `sweep status` then tells what is left.
+#[test]
+fn plan_estimates_wall_time_from_a_cached_calibration_and_status_what_is_left() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"t\"\ndataset = \"mnist\"\ntrain_subset = 600\ntest_subset = 200\n[grid]\nmodel = [\"simple_nn\", \"simple_cnn\"]\noptimizer = [\"sgd\"]\nepochs = [2]\n",
+    );
+    sb.sweep()
+        .args(["plan", "m.toml", "--no-calibrate"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "wall time: unknown (simple_cnn, simple_nn not calibrated",
+        ));
+    sb.sweep()
+        .args(["status", "m.toml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "2 run(s), 4 epoch(s) left; time unknown",
+        ));
+    sb.sweep()
+        .args(["plan", "m.toml"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("calibrating simple_cnn"))
+        .stdout(predicates::str::contains("estimated wall time here: "))
+        .stdout(predicates::str::contains("run(s) at a time x 1 thread(s)"));
+    let cache = sb.path().join(".cache/sweep/timing.json");
+    let speeds: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    assert_eq!(
+        speeds["per_image"].as_object().unwrap().len(),
+        2,
+        "{speeds}"
+    );
+    // Cached: the second plan calibrates nothing.
+    sb.sweep()
+        .args(["plan", "m.toml"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("calibrating").not());
+    sb.sweep()
+        .args(["status", "m.toml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "2 run(s), 4 epoch(s) left: about ",
+        ));
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    sb.sweep()
+        .args(["status", "m.toml"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("nothing left to train"));
+}

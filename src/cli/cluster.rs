@@ -245,6 +245,9 @@ pub fn status(a: StatusArgs) -> Result<i32> {
     let queue = crate::exec::slurm::queue(&crate::exec::slurm::jobs(&dir)?)?;
     let rows = crate::exec::status::collect(&runs, &dir, queue.as_ref())?;
     emit(&crate::exec::status::render(&m.sweep.name, &rows));
+    crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
+    let cores = scheduler::cores();
+    emit(&crate::exec::status::remaining(&runs, &rows, cores, 1));
     for (d, problem) in crate::exec::status::strays(&runs, &dir)? {
         emit(&format!(
             "corrupt {} (not a run of this manifest): {problem}\n",
@@ -336,6 +339,9 @@ fn wait_for_jobs(
     };
     bar.finish_and_clear();
     emit(&crate::exec::status::render(&m.sweep.name, &rows));
+    crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
+    let cores = scheduler::cores();
+    emit(&crate::exec::status::remaining(&runs, &rows, cores, 1));
     let submitted: std::collections::HashSet<&str> = jobs
         .iter()
         .flat_map(|j| j.tasks.iter().map(|t| t.run_id.as_str()))

@@ -9,6 +9,17 @@ pub struct PlanArgs {
     manifest: PathBuf,
     #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
     format: PlanFormat,
+    /// Concurrent runs the wall-time estimate assumes (as `sweep run --jobs`; default: cores /
+    /// threads).
+    #[arg(value_parser = positive_count, long, short)]
+    jobs: Option<usize>,
+    /// Threads per run the estimate assumes (as `sweep run --threads`).
+    #[arg(value_parser = positive_count, long)]
+    threads: Option<usize>,
+    /// Estimate the wall time only from speeds already known (cached by earlier calibrations
+    /// and sweeps), without training a few batches of each model now.
+    #[arg(long)]
+    no_calibrate: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -18,11 +29,27 @@ pub struct ModelsArgs {
 }
 
 pub fn plan(a: PlanArgs) -> Result<i32> {
-    let PlanArgs { manifest, format } = a;
+    let PlanArgs {
+        manifest,
+        format,
+        jobs,
+        threads,
+        no_calibrate,
+    } = a;
     let m = manifest::load(&manifest)?;
     let runs = plan::expand(&m)?;
     match format {
-        PlanFormat::Table => emit(&plan_table(&m, &runs)),
+        PlanFormat::Table => {
+            emit(&plan_table(&m, &runs));
+            let on_gpu = m
+                .sweep
+                .devices
+                .as_ref()
+                .is_some_and(|d| d.iter().any(|d| !crate::train::backend::is_cpu(d)));
+            if !on_gpu && !runs.is_empty() {
+                emit(&wall_time(&runs, jobs, threads, !no_calibrate)?);
+            }
+        }
         PlanFormat::Json => {
             // Streamed: a million runs are ~900 MB of JSON, never held in memory twice.
             #[derive(serde::Serialize)]
@@ -54,6 +81,82 @@ pub fn plan(a: PlanArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The estimated wall time of `runs` here: each model's speed from the timing cache, else a
+/// calibration of a few batches (when `calibrate`), on `jobs` slots of `threads` threads.
+fn wall_time(
+    runs: &[Run],
+    jobs: Option<usize>,
+    threads: Option<usize>,
+    calibrate: bool,
+) -> Result<String> {
+    use crate::exec::timing;
+    crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
+    let cores = scheduler::cores();
+    let jobs = jobs
+        .unwrap_or_else(|| (cores / threads.unwrap_or(1)).max(1))
+        .min(runs.len());
+    let threads = threads.unwrap_or((cores / jobs).max(1));
+    let mut cache = timing::load();
+    let mut durations = Vec::with_capacity(runs.len());
+    let mut unknown = std::collections::BTreeSet::new();
+    let mut calibrated = 0;
+    let device = crate::train::backend::device("cpu")?;
+    let memory = crate::spec::memory::machine_total().unwrap_or(u64::MAX);
+    let mut too_big = std::collections::BTreeSet::new();
+    for r in runs {
+        let key = timing::key(r, threads);
+        let per_image = match cache.per_image.get(&key) {
+            Some(v) => Some(*v),
+            // Never calibrate what cannot fit: the plan would be killed for memory.
+            None if crate::spec::memory::estimate(r).peak() > memory => {
+                too_big.insert(r.model.clone());
+                None
+            }
+            None if calibrate => {
+                eprintln!(
+                    "calibrating {} (batch {}, {}, {threads} thread(s)): a few batches...",
+                    r.model,
+                    r.batch_size,
+                    r.optimizer.kind().name()
+                );
+                let v = crate::train::calibrate::seconds_per_image(r, threads, &device);
+                cache.per_image.insert(key, v);
+                calibrated += 1;
+                Some(v)
+            }
+            None => None,
+        };
+        match per_image {
+            Some(v) => durations.push(timing::run_seconds(r, v, 0)),
+            None => {
+                unknown.insert(r.model.clone());
+            }
+        }
+    }
+    if calibrated > 0 {
+        timing::save(&cache);
+    }
+    if !too_big.is_empty() {
+        return Ok(format!(
+            "wall time: unknown ({} cannot fit in this machine's memory)\n",
+            too_big.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !unknown.is_empty() {
+        return Ok(format!(
+            "wall time: unknown ({} not calibrated on this machine; run without --no-calibrate)\n",
+            unknown.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(format!(
+        "estimated wall time here: {} with {jobs} run(s) at a time x {threads} thread(s) ({}, kernels: {}; speeds cached in {})\n",
+        crate::exec::timing::human_duration(timing::makespan(&durations, jobs)),
+        crate::train::conv::isa::cpu_model(),
+        crate::train::conv::isa::current(),
+        timing::cache_path().display()
+    ))
 }
 
 pub fn models(a: ModelsArgs) -> Result<i32> {

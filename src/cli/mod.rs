@@ -227,6 +227,7 @@ pub enum ReportFormat {
     Markdown,
     Csv,
     Json,
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -193,6 +193,11 @@ pub fn eval(a: EvalArgs) -> Result<i32> {
         offline,
         device,
     } = a;
+    if format == Some(ReportFormat::Html) {
+        return Err(Error::Usage(
+            "eval prints table, markdown, csv or json; html is for `sweep report`".into(),
+        ));
+    }
     let src = source(&path, which)?;
     let dataset = match &dataset {
         Some(d) => parse_dataset(d)?,
@@ -310,7 +315,7 @@ fn render_eval(
             }
             String::from_utf8(w.into_inner().expect("csv to memory")).expect("utf-8")
         }
-        ReportFormat::Table | ReportFormat::Markdown => {
+        ReportFormat::Table | ReportFormat::Markdown | ReportFormat::Html => {
             let mut b = tabled::builder::Builder::default();
             let mut head = vec!["true \\ predicted".to_string()];
             head.extend((0..classes).map(|c| c.to_string()));

@@ -10,7 +10,8 @@ pub struct ReportArgs {
     /// side (values with their published references, and ranks), by --rank-by.
     #[arg(long)]
     across: bool,
-    /// Output format (default: table on a terminal, markdown otherwise).
+    /// Output format (default: table on a terminal, markdown otherwise). html: one
+    /// self-contained page (sortable tables, a filter box, the plots inlined), offline.
     #[arg(long, value_enum)]
     format: Option<ReportFormat>,
     /// Write to FILE instead of stdout. With markdown, plots go to plots/ beside it.
@@ -95,7 +96,13 @@ pub fn report(a: ReportArgs) -> Result<i32> {
         }
         t
     };
-    if across && (epochs || matches!(format, Some(ReportFormat::Csv | ReportFormat::Json))) {
+    if across
+        && (epochs
+            || matches!(
+                format,
+                Some(ReportFormat::Csv | ReportFormat::Json | ReportFormat::Html)
+            ))
+    {
         return Err(Error::Usage(
             "--across renders tables: use --format table or markdown, without --epochs".into(),
         ));
@@ -124,12 +131,24 @@ pub fn report(a: ReportArgs) -> Result<i32> {
         let plots_dir = plots.clone().or_else(|| {
             (format == ReportFormat::Markdown).then_some(out.as_ref()?.parent()?.join("plots"))
         });
+        let mut base = out
+            .as_ref()
+            .and_then(|o| o.parent())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        // An HTML page inlines its plots: drawn into a temporary directory unless --plots.
+        let scratch = tempfile::tempdir().map_err(|source| Error::Write {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+        let plots_dir = match plots_dir {
+            None if format == ReportFormat::Html => {
+                base = scratch.path().to_path_buf();
+                Some(scratch.path().join("plots"))
+            }
+            pd => pd,
+        };
         if let Some(pd) = plots_dir {
-            let base = out
-                .as_ref()
-                .and_then(|o| o.parent())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("."));
             let pd = if targets.len() > 1 { pd.join(name) } else { pd };
             crate::results::report::write_plots(&mut report, &loaded, &pd, &base)?;
         }
@@ -154,6 +173,16 @@ pub fn report(a: ReportArgs) -> Result<i32> {
                 });
             }
             ReportFormat::Json => json.push(report),
+            ReportFormat::Html => {
+                if targets.len() > 1 {
+                    return Err(Error::Usage(
+                        "--format html makes one page per sweep: pass one results/<sweep> (or use --across)".into(),
+                    ));
+                }
+                text = crate::results::report::html::render(&report, &|p| {
+                    std::fs::read_to_string(base.join(p)).ok()
+                });
+            }
         }
     }
     if across {

@@ -1,7 +1,8 @@
 //! Running runs: the local scheduler ([`scheduler`]), the worker that trains one run and its
-//! protocol ([`runner`]), Slurm ([`slurm`]) and where runs stand ([`status`]).
+//! protocol ([`runner`]), Slurm ([`slurm`]), where runs stand ([`status`]) and how long they take ([`timing`]).
 
 pub mod runner;
 pub mod scheduler;
 pub mod slurm;
 pub mod status;
+pub mod timing;

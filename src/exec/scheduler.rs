@@ -9,6 +9,7 @@
 use crate::data;
 use crate::error::{Error, Result};
 use crate::exec::runner::{EXIT_BUSY, EXIT_INTERRUPTED, Event};
+use crate::exec::timing;
 use crate::results::lock;
 use crate::results::store::{self, RunState};
 use crate::spec::plan::Run;
@@ -158,9 +159,39 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
         ProgressDrawTarget::hidden()
     });
     let total = queue.len();
-    // The overall bar counts work, not runs: each run's estimated training FLOPs, advanced batch
-    // by batch, so its ETA moves while the first (longest) runs train, not only when they end.
-    let work = |i: usize| runs[i].train_flops.max(1);
+    // The overall bar counts work, not runs: each run's estimated seconds (milliseconds) on its
+    // slot, from the speeds the timing cache knows (calibrations and earlier sweeps), or its
+    // training FLOPs at the known runs' seconds per FLOP; advanced batch by batch, so its ETA
+    // moves while the first (longest) runs train, not only when they end.
+    let mut speeds = timing::load();
+    let cpu_threads = slots
+        .iter()
+        .find(|s| crate::train::backend::is_cpu(&s.device))
+        .map_or(1, |s| s.threads);
+    let known: Vec<Option<f64>> = runs
+        .iter()
+        .map(|r| {
+            let v = speeds.per_image.get(&timing::key(r, cpu_threads))?;
+            Some(timing::run_seconds(r, *v, 0))
+        })
+        .collect();
+    let (known_s, known_f) = known
+        .iter()
+        .zip(runs)
+        .filter_map(|(k, r)| k.map(|s| (s, r.train_flops as f64)))
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let per_flop = if known_f > 0.0 {
+        known_s / known_f
+    } else {
+        1e-9
+    };
+    let estimated: Vec<u64> = runs
+        .iter()
+        .zip(&known)
+        .map(|(r, k)| (k.unwrap_or(r.train_flops as f64 * per_flop) * 1000.0).max(1.0) as u64)
+        .collect();
+    let work = |i: usize| estimated[i];
+    let mut eta_logged = false;
     let overall = multi.add(ProgressBar::new(queue.iter().map(|&i| work(i)).sum()));
     let mut finished_work = 0u64;
     let mut finished_runs = 0usize;
@@ -340,6 +371,20 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                             overall.set_position(
                                 finished_work + done_work.iter().map(|d| d.0).sum::<u64>(),
                             );
+                            // Once, in every log: the ETA after a tenth of the work (README
+                            // "Progress" says how close it came on a real sweep).
+                            let length = overall.length().unwrap_or(0).max(1);
+                            if !eta_logged && overall.position() * 10 >= length {
+                                eta_logged = true;
+                                let elapsed = overall.elapsed().as_secs_f64();
+                                let f = overall.position() as f64 / length as f64;
+                                log(format!(
+                                    "{:.0}% of the estimated work done in {}: ETA {}",
+                                    f * 100.0,
+                                    timing::human_duration(elapsed),
+                                    timing::human_duration(elapsed / f - elapsed)
+                                ));
+                            }
                             a.bar.set_message(format!(
                                 "epoch {}/{} batch {}/{} loss {:.4} acc {:.2}%",
                                 p.epoch,
@@ -351,6 +396,14 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                             ));
                         }
                         Event::Epoch(r) => {
+                            if crate::train::backend::is_cpu(&slots[s].device) {
+                                timing::learn(
+                                    &mut speeds,
+                                    timing::key(run, slots[s].threads),
+                                    run,
+                                    r.seconds,
+                                );
+                            }
                             if !tty {
                                 log(format!(
                                     "  {} epoch {}/{}: loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.1}s, {:.0} img/s",
@@ -488,6 +541,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
         }
     }
     overall.finish_and_clear();
+    timing::save(&speeds);
     Ok(outcomes
         .into_iter()
         .map(|o| o.unwrap_or(Outcome::Interrupted))

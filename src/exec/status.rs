@@ -24,6 +24,8 @@ pub struct Row {
     pub job: Option<String>,
     /// What is wrong with its files, when it is corrupt.
     pub problem: Option<String>,
+    /// Its last epoch's time, in seconds.
+    pub last_epoch_seconds: Option<f64>,
 }
 
 /// The manifest and results directory a `status`/`wait` PATH names: a manifest (its sweep under
@@ -74,6 +76,7 @@ pub fn collect(
                 val_accuracy: records.last().map(|r| r.val_accuracy),
                 job: queued.map(|q| q.job().to_string()),
                 problem: loaded.as_ref().and_then(|l| l.problem.clone()),
+                last_epoch_seconds: records.last().map(|r| r.seconds),
             })
         })
         .collect()
@@ -102,6 +105,48 @@ pub fn strays(runs: &[Run], sweep_dir: &Path) -> Result<Vec<(PathBuf, String)>> 
     }
     out.sort();
     Ok(out)
+}
+
+/// What is left to train, and how long it takes on `slots` slots of `threads` threads: each
+/// unfinished run's remaining epochs at its own last epoch's time, else at the speed the timing
+/// cache knows for its model ([`crate::exec::timing`]).
+pub fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> String {
+    use crate::exec::timing;
+    let speeds = timing::load();
+    let (mut left, mut epochs, mut durations) = (0, 0, Vec::new());
+    let mut unknown = std::collections::BTreeSet::new();
+    for (run, row) in runs.iter().zip(rows) {
+        if !row.state.needs_training(false) {
+            continue;
+        }
+        left += 1;
+        let to_go = row.epochs.saturating_sub(row.epochs_done);
+        epochs += to_go;
+        match (
+            row.last_epoch_seconds,
+            speeds.per_image.get(&timing::key(run, threads)),
+        ) {
+            (Some(s), _) => durations.push(s * to_go as f64),
+            (None, Some(v)) => durations.push(timing::run_seconds(run, *v, row.epochs_done)),
+            (None, None) => {
+                unknown.insert(run.model.clone());
+            }
+        }
+    }
+    if left == 0 {
+        return "nothing left to train\n".into();
+    }
+    let what = format!("{left} run(s), {epochs} epoch(s) left");
+    if !unknown.is_empty() {
+        return format!(
+            "{what}; time unknown: no speed measured here yet for {} (`sweep plan` calibrates)\n",
+            unknown.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    format!(
+        "{what}: about {} on {slots} slot(s) at the speeds measured here\n",
+        timing::human_duration(timing::makespan(&durations, slots))
+    )
 }
 
 /// Counts per state, in a fixed order, leaving out zeros: "3 done, 1 running, 2 queued".
@@ -176,6 +221,7 @@ mod tests {
             val_accuracy: None,
             job: None,
             problem: None,
+            last_epoch_seconds: None,
         }
     }
 

@@ -30,13 +30,16 @@ pub fn is_cpu(name: &str) -> bool {
     matches!(name, "cpu" | "ndarray")
 }
 
+/// The error for a device whose backend this build leaves out (unused when it has them all).
+#[allow(dead_code)]
+fn needs(name: &str, feature: &str) -> Result<Device> {
+    Err(Error::Usage(format!(
+        "device `{name}` needs a build with --features {feature}: cargo build --release --features {feature}"
+    )))
+}
+
 /// A device named on the command line or in a manifest.
 pub fn device(name: &str) -> Result<Device> {
-    let needs = |feature: &str| {
-        Err(Error::Usage(format!(
-            "device `{name}` needs a build with --features {feature}: cargo build --release --features {feature}"
-        )))
-    };
     let index = |prefix: &str| -> Result<Option<usize>> {
         match name.strip_prefix(prefix) {
             Some("") => Ok(None),
@@ -59,7 +62,7 @@ pub fn device(name: &str) -> Result<Device> {
         // burn 0.22 deprecates ndarray in favour of flex; kept to compare
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(not(feature = "ndarray"))]
-        "ndarray" => needs("ndarray"),
+        "ndarray" => needs(name, "ndarray"),
         s if s.starts_with("wgpu") => {
             let i = index("wgpu")?;
             #[cfg(feature = "wgpu")]
@@ -73,7 +76,7 @@ pub fn device(name: &str) -> Result<Device> {
             #[cfg(not(feature = "wgpu"))]
             {
                 let _ = i;
-                needs("wgpu")
+                needs(name, "wgpu")
             }
         }
         s if s.starts_with("cuda") => {
@@ -85,7 +88,7 @@ pub fn device(name: &str) -> Result<Device> {
             #[cfg(not(feature = "cuda"))]
             {
                 let _ = i;
-                needs("cuda")
+                needs(name, "cuda")
             }
         }
         other => Err(Error::Usage(format!(

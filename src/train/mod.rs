@@ -4,6 +4,7 @@
 //! choice ([`backend`]) and our CPU kernels ([`conv`]).
 
 pub mod backend;
+pub mod calibrate;
 pub mod conv;
 pub mod model;
 

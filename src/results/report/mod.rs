@@ -8,6 +8,7 @@ pub mod aggregate;
 pub mod csv;
 #[doc(hidden)]
 pub mod fixture;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod plot;
