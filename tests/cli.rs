@@ -179,6 +179,62 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "unknown variant `lstm`",
         ),
         (
+            "a distribution in a grid search",
+            format!(
+                "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nlr = {{ log_uniform = [1e-4, 1e-1] }}\n"
+            ),
+            "m.toml:8:6",
+            "`lr` is a distribution, but the search is a grid",
+        ),
+        (
+            "log_uniform from zero",
+            format!(
+                "{HEAD}[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nlr = {{ log_uniform = [0, 1e-1] }}\n"
+            ),
+            "m.toml:11:6",
+            "log_uniform needs positive bounds",
+        ),
+        (
+            "bounds out of order",
+            format!(
+                "{HEAD}[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nmomentum = {{ uniform = [0.9, 0.1] }}\n"
+            ),
+            "m.toml:11:12",
+            "the bounds [0.9, 0.1] are out of order",
+        ),
+        (
+            "a real distribution on a whole-number axis",
+            format!(
+                "{HEAD}[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nepochs = {{ uniform = [1, 5] }}\n"
+            ),
+            "m.toml:11:10",
+            "use epochs = { int_uniform = [low, high] }",
+        ),
+        (
+            "a distribution on model",
+            format!(
+                "{HEAD}[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nmodel = {{ uniform = [0, 1] }}\noptimizer = [\"sgd\"]\n"
+            ),
+            "m.toml:9:9",
+            "`model` names things",
+        ),
+        (
+            "unknown search method",
+            format!(
+                "{HEAD}[search]\nmethod = \"bayes\"\nsamples = 4\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\n"
+            ),
+            "m.toml:6:10",
+            "unknown search method `bayes`",
+        ),
+        (
+            "a sampled search without samples",
+            format!(
+                "{HEAD}[search]\nmethod = \"sobol\"\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\n"
+            ),
+            "m.toml:5:1",
+            "a sampled search needs `samples`",
+        ),
+        (
             "toml syntax",
             format!("{HEAD}[grid\n"),
             "m.toml:5:6",
@@ -589,4 +645,80 @@ fn plan_estimates_wall_time_from_a_cached_calibration_and_status_what_is_left() 
         .assert()
         .success()
         .stdout(predicates::str::contains("nothing left to train"));
+}
+
+/// A random and a Sobol search plan the same runs every time; another search seed plans others;
+/// momentum is drawn only for the optimizers that take it.
+#[test]
+fn sampled_searches_are_reproducible_and_their_seed_changes_them() {
+    let sb = Sandbox::new();
+    let manifest = |method: &str, seed: u64| {
+        format!(
+            "[sweep]\nname = \"s\"\ndataset = \"mnist\"\nseeds = [1, 2]\n[search]\nmethod = \"{method}\"\nsamples = 12\nseed = {seed}\n[grid]\nmodel = [\"simple_nn\", \"simple_cnn\"]\noptimizer = [\"sgd\", \"adam\", \"rmsprop\"]\nlr = {{ log_uniform = [1e-4, 1e-1] }}\nmomentum = {{ uniform = [0.0, 0.9] }}\nepochs = {{ int_uniform = [1, 3] }}\n"
+        )
+    };
+    let plan = |text: String| -> Vec<serde_json::Value> {
+        sb.write("m.toml", &text);
+        let out = sb
+            .sweep()
+            .args(["plan", "m.toml", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["runs"].as_array().unwrap().clone()
+    };
+    let ids = |runs: &[serde_json::Value]| -> Vec<String> {
+        runs.iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for method in ["random", "sobol"] {
+        let a = plan(manifest(method, 7));
+        assert_eq!(a.len(), 24, "{method}: 12 samples x 2 seeds");
+        assert_eq!(
+            ids(&a),
+            ids(&plan(manifest(method, 7))),
+            "{method}: same seed, same runs"
+        );
+        let b = plan(manifest(method, 8));
+        let shared = ids(&b).iter().filter(|id| ids(&a).contains(id)).count();
+        assert_eq!(
+            shared, 0,
+            "{method}: another seed draws other configurations"
+        );
+        for r in &a {
+            let o = &r["optimizer"];
+            let lr = o["lr"].as_f64().unwrap();
+            assert!((1e-4..=1e-1).contains(&lr), "{lr}");
+            match o["kind"].as_str().unwrap() {
+                "adam" => assert!(o.get("momentum").is_none()),
+                _ => assert!((0.0..=0.9).contains(&o["momentum"].as_f64().unwrap())),
+            }
+            assert!((1..=3).contains(&r["epochs"].as_u64().unwrap()));
+        }
+    }
+    // Random and Sobol with the same seed are different designs.
+    assert_ne!(
+        ids(&plan(manifest("random", 7))),
+        ids(&plan(manifest("sobol", 7)))
+    );
+    // Sampled runs train like any other (real MNIST, a small subset).
+    sb.write(
+        "small.toml",
+        "[sweep]\nname = \"small\"\ndataset = \"mnist\"\ntrain_subset = 256\ntest_subset = 128\nepochs = 1\n[search]\nmethod = \"random\"\nsamples = 3\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nlr = { log_uniform = [1e-3, 1e-1] }\n",
+    );
+    sb.sweep()
+        .args(["run", "small.toml", "--quiet"])
+        .assert()
+        .success();
+    let done = std::fs::read_dir(sb.results().join("small/runs"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().join("summary.json").is_file())
+        .count();
+    assert_eq!(done, 3);
 }

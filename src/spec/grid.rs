@@ -231,11 +231,83 @@ impl Entry {
     }
 }
 
+/// A distribution a sampled search draws an axis's values from (`lr = { log_uniform = [1e-4,
+/// 1e-1] }` in `[grid]`, with `[search] method = "random"` or `"sobol"`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dist {
+    /// Real numbers between the bounds, evenly.
+    Uniform(f64, f64),
+    /// Positive reals between the bounds, evenly in their logarithm (learning rates).
+    LogUniform(f64, f64),
+    /// Whole numbers from the first bound to the second, both included.
+    IntUniform(u64, u64),
+    /// One of the values, each as likely (a plain list on a sampled axis means the same).
+    Choice(Vec<Value>),
+}
+
+impl Dist {
+    /// The keys a distribution is written with, for messages.
+    pub const KEYS: &str = "uniform, log_uniform, int_uniform, choice";
+
+    /// The value at `u` in [0, 1). Reals are rounded to 4 significant digits, so labels stay
+    /// readable (`lr=0.003162`).
+    pub fn at(&self, u: f64) -> Value {
+        let u = u.clamp(0.0, 1.0 - f64::EPSILON);
+        match self {
+            Dist::Uniform(lo, hi) => Value::Float(significant(lo + u * (hi - lo))),
+            Dist::LogUniform(lo, hi) => {
+                Value::Float(significant((lo.ln() + u * (hi.ln() - lo.ln())).exp()))
+            }
+            Dist::IntUniform(lo, hi) => {
+                Value::Int(lo + ((u * (hi - lo + 1) as f64) as u64).min(hi - lo))
+            }
+            Dist::Choice(values) => {
+                values[((u * values.len() as f64) as usize).min(values.len() - 1)].clone()
+            }
+        }
+    }
+}
+
+/// `x` rounded to 4 significant digits.
+fn significant(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(3 - x.abs().log10().floor() as i32);
+    let r = (x * scale).round() / scale;
+    // Through text, so 0.0031620000000000003 prints as 0.003162.
+    format!("{r:.12e}").parse().unwrap_or(r)
+}
+
+/// How configurations are chosen (`[search]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// Every combination of the `[grid]` lists (the default).
+    #[default]
+    Grid,
+    /// `samples` independent draws of every axis.
+    Random,
+    /// `samples` points of an Owen-scrambled Sobol sequence: spread more evenly than random.
+    Sobol,
+}
+
+/// The `[search]` section.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Search {
+    pub method: Method,
+    /// Configurations drawn (before seeds), for random and Sobol.
+    pub samples: usize,
+    /// Seeds the draws: the same seed, the same configurations.
+    pub seed: u64,
+}
+
 /// The `[grid]` section: each present axis with its values (in [`AXES`] order), and the
 /// include / exclude lists.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Grid {
     pub axes: BTreeMap<Axis, Vec<Value>>,
+    /// Axes given as distributions, for a sampled search.
+    pub dists: BTreeMap<Axis, Dist>,
     pub include: Vec<Entry>,
     pub exclude: Vec<Entry>,
     pub span: Range<usize>,
@@ -311,6 +383,19 @@ impl Grid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distributions_map_the_unit_interval_onto_their_values() {
+        assert_eq!(Dist::Uniform(0.0, 1.0).at(0.25), Value::Float(0.25));
+        assert_eq!(Dist::LogUniform(1e-4, 1e-2).at(0.5), Value::Float(0.001));
+        assert_eq!(Dist::LogUniform(1e-4, 1e-1).at(0.5), Value::Float(0.003162));
+        assert_eq!(Dist::IntUniform(1, 3).at(0.0), Value::Int(1));
+        assert_eq!(Dist::IntUniform(1, 3).at(0.999), Value::Int(3));
+        let c = Dist::Choice(vec![Value::Name("a".into()), Value::Name("b".into())]);
+        assert_eq!(c.at(0.49), Value::Name("a".into()));
+        assert_eq!(c.at(0.5), Value::Name("b".into()));
+        assert_eq!(c.at(1.0), Value::Name("b".into()));
+    }
 
     #[test]
     fn the_table_is_in_axis_order_and_keys_round_trip() {

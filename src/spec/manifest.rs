@@ -112,6 +112,16 @@ struct RawManifest {
     /// Report settings: comparison tables and published values ([`ReportSpec`]).
     #[serde(default)]
     report: Option<RawReport>,
+    /// How configurations are chosen: the grid's product, or sampled ([`grid::Search`]).
+    search: Option<Spanned<RawSearch>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSearch {
+    method: Option<Spanned<String>>,
+    samples: Option<Spanned<usize>>,
+    seed: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -390,6 +400,8 @@ pub struct Manifest {
     pub grid: Option<Grid>,
     pub runs: Vec<Entry>,
     pub report: ReportSpec,
+    /// How the grid's configurations are chosen.
+    pub search: grid::Search,
 }
 
 impl Manifest {
@@ -567,6 +579,7 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
         .map(|r| parse_entry(r, &at, &mut errors))
         .collect();
     let report = report_spec(raw.report, &at, &mut errors);
+    let search = parse_search(raw.search.as_ref(), grid.as_ref(), &at, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -578,6 +591,7 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
         models,
         optimizers,
         grid,
+        search,
         runs,
         report,
     };
@@ -671,11 +685,27 @@ fn parse_grid(
             errors.push(unknown_key(at, key, "include, exclude, "));
             continue;
         };
+        if let toml::Value::Table(t) = value.get_ref() {
+            if let Some(d) = parse_dist(axis, key.get_ref(), t, value.span(), at, errors) {
+                grid.dists.insert(axis, d);
+                grid.axis_spans.insert(axis, value.span());
+            }
+            continue;
+        }
         let toml::Value::Array(items) = value.get_ref() else {
             errors.push(at(
                 value.span(),
                 format!("grid axis `{}` must be an array of values", key.get_ref()),
-                Some(format!("write {} = [ ... ]", key.get_ref())),
+                Some(format!(
+                    "write {} = [ ... ], or a distribution for a sampled search, e.g. {} = {{ {} }}",
+                    key.get_ref(),
+                    key.get_ref(),
+                    match axis.def().kind {
+                        grid::Kind::Float => "log_uniform = [1e-4, 1e-1]",
+                        grid::Kind::Int => "int_uniform = [1, 10]",
+                        grid::Kind::Name => "choice = [\"a\", \"b\"]",
+                    }
+                )),
             ));
             continue;
         };
@@ -703,6 +733,195 @@ fn parse_grid(
         grid.axis_spans.insert(axis, value.span());
     }
     grid
+}
+
+/// A grid axis written as a distribution: one key of [`grid::Dist::KEYS`] with its bounds or
+/// values, checked against the axis's type.
+fn parse_dist(
+    axis: Axis,
+    key: &str,
+    table: &toml::map::Map<String, toml::Value>,
+    span: Range<usize>,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> Option<grid::Dist> {
+    use grid::{Dist, Kind};
+    let kind = axis.def().kind;
+    let mut err = |message: String, help: Option<String>| {
+        errors.push(at(span.clone(), message, help));
+        None
+    };
+    let (name, arg) = match table.iter().collect::<Vec<_>>().as_slice() {
+        [(n, a)] => (n.as_str(), *a),
+        _ => {
+            return err(
+                format!("`{key}` must be a list, or a table with one distribution"),
+                Some(format!(
+                    "one of {}, e.g. {key} = {{ log_uniform = [1e-4, 1e-1] }}",
+                    Dist::KEYS
+                )),
+            );
+        }
+    };
+    let bounds = |a: &toml::Value| -> Option<(toml::Value, toml::Value)> {
+        match a.as_array().map(|v| v.as_slice()) {
+            Some([lo, hi]) => Some((lo.clone(), hi.clone())),
+            _ => None,
+        }
+    };
+    let num = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+    match (name, kind) {
+        ("choice", _) => {
+            let Some(items) = arg.as_array().filter(|a| !a.is_empty()) else {
+                return err(
+                    format!("`{key}`: choice needs a non-empty list of values"),
+                    None,
+                );
+            };
+            let mut values = Vec::new();
+            for item in items {
+                match Value::parse(kind, item) {
+                    Ok(v) => values.push(v),
+                    Err(message) => return err(format!("`{key}`: {message}"), None),
+                }
+            }
+            Some(Dist::Choice(values))
+        }
+        ("uniform" | "log_uniform" | "int_uniform", Kind::Name) => err(
+            format!("`{key}` names things: it cannot take a {name} distribution"),
+            Some(format!(
+                "list the names, e.g. {key} = [\"a\", \"b\"], or {key} = {{ choice = [...] }}"
+            )),
+        ),
+        ("uniform" | "log_uniform", Kind::Int) => err(
+            format!("`{key}` takes whole numbers: {name} draws reals"),
+            Some(format!("use {key} = {{ int_uniform = [low, high] }}")),
+        ),
+        ("int_uniform", Kind::Float) => err(
+            format!("`{key}` takes real numbers: int_uniform draws whole numbers"),
+            Some(format!(
+                "use {key} = {{ uniform = [low, high] }} or log_uniform"
+            )),
+        ),
+        ("uniform" | "log_uniform", Kind::Float) => {
+            let Some((lo, hi)) = bounds(arg).and_then(|(a, b)| Some((num(&a)?, num(&b)?))) else {
+                return err(
+                    format!("`{key}`: {name} takes two numbers, [low, high]"),
+                    None,
+                );
+            };
+            if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+                return err(
+                    format!("`{key}`: the bounds [{lo}, {hi}] are out of order"),
+                    Some("write [low, high] with low < high".into()),
+                );
+            }
+            if name == "log_uniform" {
+                if lo <= 0.0 {
+                    return err(
+                        format!("`{key}`: log_uniform needs positive bounds, not [{lo}, {hi}]"),
+                        Some("e.g. [1e-4, 1e-1]; use uniform for a range that reaches 0".into()),
+                    );
+                }
+                return Some(Dist::LogUniform(lo, hi));
+            }
+            Some(Dist::Uniform(lo, hi))
+        }
+        ("int_uniform", Kind::Int) => {
+            let Some((lo, hi)) =
+                bounds(arg).and_then(|(a, b)| Some((a.as_integer()?, b.as_integer()?)))
+            else {
+                return err(
+                    format!("`{key}`: int_uniform takes two whole numbers, [low, high]"),
+                    None,
+                );
+            };
+            if lo < 0 || lo > hi {
+                return err(
+                    format!("`{key}`: the bounds [{lo}, {hi}] are out of order or negative"),
+                    Some("write [low, high] with 0 <= low <= high (both included)".into()),
+                );
+            }
+            Some(Dist::IntUniform(lo as u64, hi as u64))
+        }
+        (other, _) => err(
+            format!("unknown distribution `{other}` for `{key}`"),
+            Some(format!("accepted: {}", Dist::KEYS)),
+        ),
+    }
+}
+
+/// The `[search]` section, checked against the grid it samples.
+fn parse_search(
+    raw: Option<&Spanned<RawSearch>>,
+    grid: Option<&Grid>,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> grid::Search {
+    use grid::{Method, Search};
+    let mut search = Search::default();
+    if let Some(raw) = raw {
+        let r = raw.get_ref();
+        search.method = match r.method.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+            None | Some(("grid", _)) => Method::Grid,
+            Some(("random", _)) => Method::Random,
+            Some(("sobol", _)) => Method::Sobol,
+            Some((other, span)) => {
+                errors.push(at(
+                    span,
+                    format!("unknown search method `{other}`"),
+                    Some("accepted: grid (every combination), random, sobol (quasi-random)".into()),
+                ));
+                Method::Grid
+            }
+        };
+        search.seed = r.seed.as_ref().map_or(0, |s| *s.get_ref());
+        match (&r.samples, search.method) {
+            (None, Method::Random | Method::Sobol) => errors.push(at(
+                raw.span(),
+                "a sampled search needs `samples`, the number of configurations to draw".into(),
+                Some("e.g. samples = 20".into()),
+            )),
+            (Some(n), _) if *n.get_ref() == 0 => {
+                errors.push(at(n.span(), "samples must be at least 1".into(), None))
+            }
+            (Some(n), Method::Sobol) if *n.get_ref() > 1 << 16 => errors.push(at(
+                n.span(),
+                format!(
+                    "a Sobol search draws at most 65,536 samples, not {}",
+                    n.get_ref()
+                ),
+                Some("use method = \"random\" for more".into()),
+            )),
+            (Some(n), Method::Grid) => errors.push(at(
+                n.span(),
+                "samples is for method = \"random\" or \"sobol\"; a grid takes every combination"
+                    .into(),
+                None,
+            )),
+            (Some(n), _) => search.samples = *n.get_ref(),
+            (None, Method::Grid) => {}
+        }
+        if search.method != Method::Grid && grid.is_none() {
+            errors.push(at(
+                raw.span(),
+                "a sampled search draws from the [grid] section, and there is none".into(),
+                Some("declare the axes to sample in [grid], e.g. lr = { log_uniform = [1e-4, 1e-1] }".into()),
+            ));
+        }
+    }
+    if search.method == Method::Grid
+        && let Some(g) = grid
+    {
+        for axis in g.dists.keys() {
+            errors.push(at(
+                g.axis_spans[axis].clone(),
+                format!("`{}` is a distribution, but the search is a grid", axis.key()),
+                Some("add [search] with method = \"random\" or \"sobol\" and samples = N, or list the values".into()),
+            ));
+        }
+    }
+    search
 }
 
 /// The built-in models, parsed from the embedded TOML.

@@ -5,7 +5,7 @@
 use crate::data;
 use crate::error::{Error, ManifestError, Result};
 use crate::spec::arch::{self, Layer};
-use crate::spec::grid::{AXES, Axis, Entry, Label};
+use crate::spec::grid::{AXES, Axis, Dist, Entry, Grid, Label, Method};
 use crate::spec::manifest::{Dataset, Keep, Manifest, Validation};
 use crate::spec::optim::{OptimizerSpec, Param};
 use serde::{Deserialize, Serialize};
@@ -185,12 +185,70 @@ impl Run {
     }
 }
 
+/// The configurations of a sampled search (`[search] method = "random"` or `"sobol"`):
+/// `samples` draws of every `[grid]` axis (a list is a choice among its values, a distribution
+/// is drawn from), each from the search seed and its own index alone, so the same manifest
+/// always gives the same configurations. An optimizer parameter (momentum) is drawn only for
+/// samples whose optimizer takes it. Samples equal to an earlier one, or matching an exclude
+/// entry, are left out; include entries are added as in a grid.
+pub fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
+    use rand::{Rng, SeedableRng};
+    let s = &m.search;
+    let axes: Vec<(Axis, Dist)> = AXES
+        .iter()
+        .filter_map(|d| {
+            let dist = grid
+                .dists
+                .get(&d.axis)
+                .cloned()
+                .or_else(|| grid.axes.get(&d.axis).map(|v| Dist::Choice(v.clone())))?;
+            Some((d.axis, dist))
+        })
+        .collect();
+    let mut out: Vec<Entry> = Vec::with_capacity(s.samples);
+    for i in 0..s.samples {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
+        rng.set_stream(i as u64);
+        let mut e = Entry {
+            span: grid.span.clone(),
+            ..Entry::default()
+        };
+        for (dim, (axis, dist)) in axes.iter().enumerate() {
+            // Every dimension is drawn, used or not, so a skipped parameter moves nothing else.
+            let u = match s.method {
+                Method::Sobol => sobol_burley::sample(i as u32, dim as u32, s.seed as u32) as f64,
+                _ => rng.random::<f64>(),
+            };
+            if let Some(param) = axis.def().optimizer_param {
+                let kind = e
+                    .name(Axis::Optimizer)
+                    .and_then(|o| m.optimizers.get(o))
+                    .map(|o| o.kind());
+                if kind.is_some_and(|k| !k.parameters().contains(&param)) {
+                    continue;
+                }
+            }
+            e.values.insert(*axis, dist.at(u));
+        }
+        if !out.iter().any(|o| o.values == e.values) && !grid.exclude.iter().any(|x| x.matches(&e))
+        {
+            out.push(e);
+        }
+    }
+    out.extend(grid.include.iter().cloned());
+    out
+}
+
 /// The expanded runs of a manifest, in a stable order.
 pub fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
     let mut errors = Vec::new();
     let mut entries: Vec<(Entry, Range<usize>, bool)> = Vec::new();
     if let Some(grid) = &manifest.grid {
-        for e in grid.expand() {
+        let combos = match manifest.search.method {
+            Method::Grid => grid.expand(),
+            Method::Random | Method::Sobol => sample(manifest, grid),
+        };
+        for e in combos {
             let span = e.span.clone();
             entries.push((e, span, true));
         }
@@ -431,9 +489,9 @@ fn label(m: &Manifest, e: &Entry, from_grid: bool) -> String {
             Label::Set(prefix) => Some(prefix),
             Label::Varied(prefix) => {
                 let varied = if from_grid {
-                    m.grid
-                        .as_ref()
-                        .is_some_and(|g| g.values(def.axis).len() > 1)
+                    m.grid.as_ref().is_some_and(|g| {
+                        g.values(def.axis).len() > 1 || g.dists.contains_key(&def.axis)
+                    })
                 } else {
                     true
                 };
