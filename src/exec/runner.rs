@@ -214,7 +214,7 @@ pub fn work(
         started.elapsed().as_secs_f64(),
     );
     summary.weights = kept;
-    summary.peak_rss_bytes = peak_rss();
+    summary.peak_rss_bytes = crate::spec::memory::peak_rss();
     summary.estimated_peak_bytes = Some(crate::spec::memory::estimate(run).peak());
     store::write_summary(&dir, &summary)?;
     checkpoint::remove(&dir);
@@ -231,20 +231,6 @@ pub fn work(
         }
     }
     Ok(WorkerExit::Finished(status))
-}
-
-/// This process's peak resident memory so far (VmHWM in /proc/self/status), in bytes.
-pub fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 /// Save `state`'s weights as `which` ([`weights`]) in `dir`.

@@ -126,8 +126,18 @@ pub fn machine_available() -> Option<u64> {
     meminfo("MemAvailable:")
 }
 
+/// This process's peak resident memory so far (VmHWM in /proc/self/status), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    proc_kb("/proc/self/status", "VmHWM:")
+}
+
 fn meminfo(key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    proc_kb("/proc/meminfo", key)
+}
+
+/// A `key: <n> kB` line of a /proc file, in bytes.
+fn proc_kb(file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(file).ok()?;
     let kb = text
         .lines()
         .find_map(|l| l.strip_prefix(key))?

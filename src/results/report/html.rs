@@ -91,14 +91,7 @@ pub fn render(report: &Report, svg: &dyn Fn(&str) -> Option<String>) -> String {
     for s in sections(report) {
         section(&mut out, &s, svg);
     }
-    let curves: Vec<_> = report
-        .plots
-        .iter()
-        .filter(|(t, _)| {
-            !report.comparisons.iter().any(|c| &c.title == t)
-                && *t != super::sections::ranking_title(report)
-        })
-        .collect();
+    let curves = super::sections::curve_plots(report);
     if !curves.is_empty() {
         out.push_str("<section>\n<h2>Learning curves</h2>\n");
         for (label, p) in curves {

@@ -13,14 +13,7 @@ pub fn render(report: &Report) -> String {
         out.push_str(&format!("\n> {}\n", n));
     }
     out.push_str(&render_sections(&sections(report)));
-    let curves: Vec<_> = report
-        .plots
-        .iter()
-        .filter(|(t, _)| {
-            !report.comparisons.iter().any(|c| &c.title == t)
-                && *t != super::sections::ranking_title(report)
-        })
-        .collect();
+    let curves = super::sections::curve_plots(report);
     if !curves.is_empty() {
         out.push_str("\n## Learning curves\n");
         for (label, p) in curves {

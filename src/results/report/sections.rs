@@ -16,6 +16,15 @@ pub struct Section {
     pub note: Option<String>,
 }
 
+/// The learning-curve plots of a report: those that belong to no table (comparisons and the
+/// ranking show their own plot under the table).
+pub fn curve_plots(r: &Report) -> Vec<&(String, String)> {
+    r.plots
+        .iter()
+        .filter(|(t, _)| !r.comparisons.iter().any(|c| &c.title == t) && *t != ranking_title(r))
+        .collect()
+}
+
 /// The ranking table's title (also the key of its strip plot in [`Report::plots`]).
 pub fn ranking_title(r: &Report) -> String {
     format!(
