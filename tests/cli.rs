@@ -88,6 +88,8 @@ fn every_shipped_manifest_plans() {
 
 const HEAD: &str = "[sweep]\nname = \"bad\"\ndataset = \"mnist\"\nepochs = 1\n";
 const RUN: &str = "[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n";
+const HEAD_NO_EPOCHS: &str = "[sweep]\nname = \"bad\"\ndataset = \"mnist\"\n";
+const GRID: &str = "[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\n";
 
 /// Each class of bad manifest: (name, manifest text, expected `file:line:col` prefix, words in the message).
 fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
@@ -233,6 +235,46 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             ),
             "m.toml:5:1",
             "a sampled search needs `samples`",
+        ),
+        (
+            "halving rungs not increasing",
+            format!("{HEAD_NO_EPOCHS}[search.halving]\nrungs = [1, 3, 2]\n{GRID}"),
+            "m.toml:5:16",
+            "rungs must increase: 2 comes after 3",
+        ),
+        (
+            "a halving rung of zero",
+            format!("{HEAD_NO_EPOCHS}[search.halving]\nrungs = [0, 2]\n{GRID}"),
+            "m.toml:5:10",
+            "a rung is an epoch, at least 1, not 0",
+        ),
+        (
+            "a single halving rung",
+            format!("{HEAD_NO_EPOCHS}[search.halving]\nrungs = [2]\n{GRID}"),
+            "m.toml:5:9",
+            "at least two rungs",
+        ),
+        (
+            "a kept fraction outside (0, 1)",
+            format!(
+                "{HEAD_NO_EPOCHS}[search.halving]\nrungs = [1, 3]\nkeep_fraction = 1.5\n{GRID}"
+            ),
+            "m.toml:6:17",
+            "keep_fraction must be between 0 and 1",
+        ),
+        (
+            "halving on a test metric",
+            format!(
+                "{HEAD_NO_EPOCHS}[search.halving]\nmetric = \"test_accuracy\"\nrungs = [1, 3]\n{GRID}"
+            ),
+            "m.toml:5:10",
+            "halving cannot decide on `test_accuracy`",
+        ),
+        (
+            "epochs other than the last rung",
+            format!("{HEAD}[search.halving]\nrungs = [1, 3]\n{GRID}"),
+            "m.toml:4:10",
+            "every run trains to the last rung (3), but epochs = 1",
         ),
         (
             "toml syntax",

@@ -132,9 +132,73 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         Err(_) if dry_run => Default::default(),
         Err(e) => return Err(e),
     };
-    let pending = crate::exec::slurm::pending(&runs, &results, retry_failed, &queue)?;
+    // Successive halving: the current rung's runs, once the rungs before it are decided
+    // (decided here, under the sweep's lock, when their runs have all finished).
+    let made_before = sweep_dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .last()
+        .map(PathBuf::from);
+    let mut until = None;
+    let mut rung_note = String::new();
+    let mut candidates: Vec<Run> = runs.clone();
+    if let Some(h) = &m.search.halving {
+        use crate::exec::halving::{self, Stage};
+        let dry = dry_run || !sweep_dir.exists();
+        let (stage, _) = if dry {
+            halving::advance(&results, &m.sweep.name, &runs, h, true)?
+        } else {
+            let _lock = crate::exec::scheduler::lock_sweep(&sweep_dir, "sweep submit")?;
+            halving::advance(&results, &m.sweep.name, &runs, h, false)?
+        };
+        match stage {
+            Stage::Done => {
+                eprintln!(
+                    "nothing to submit: successive halving of `{}` is done (its decisions are in {})",
+                    m.sweep.name,
+                    halving::path(&sweep_dir).display()
+                );
+                return Ok(0);
+            }
+            Stage::Blocked(why) => {
+                return Err(Error::Usage(format!(
+                    "successive halving cannot go on: {why} (with `sweep submit --retry-failed`)"
+                )));
+            }
+            Stage::Train {
+                rung,
+                epoch,
+                runs: todo,
+            } => {
+                let queued_here = todo
+                    .iter()
+                    .filter(|&&i| queue.contains_key(&runs[i].id))
+                    .count();
+                if queued_here == todo.len() {
+                    eprintln!(
+                        "nothing to submit: the {} run(s) of rung {rung} (epoch {epoch}) are queued or running; submit again once they finish to decide rung {rung} and submit the next",
+                        todo.len()
+                    );
+                    return Ok(0);
+                }
+                until = (epoch < h.last()).then_some(epoch);
+                rung_note = format!(
+                    "; successive halving rung {rung} of {}: to epoch {epoch}, then `sweep submit` again decides it and submits the next",
+                    h.rungs.len()
+                );
+                candidates = todo.iter().map(|&i| runs[i].clone()).collect();
+            }
+        }
+    }
+    let pending = crate::exec::slurm::pending(&candidates, &results, retry_failed, &queue)?;
     let queued = runs.iter().filter(|r| queue.contains_key(&r.id)).count();
-    let finished = runs.len() - pending.len() - queued;
+    let finished = runs
+        .iter()
+        .filter(|r| {
+            crate::results::store::state(&crate::results::store::run_dir(&results, r))
+                .is_ok_and(|s| s.is_finished() && !s.needs_training(retry_failed))
+        })
+        .count();
     if pending.is_empty() {
         eprintln!(
             "nothing to submit: of {} runs of `{}`, {finished} are finished and {queued} queued or running",
@@ -174,10 +238,11 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         sbatch_args,
         max_array_size,
         retry_failed,
+        until,
     };
     let arrays = crate::exec::slurm::arrays(&m.sweep.name, &pending, &opts);
     let what = format!(
-        "{} run(s) in {} job array(s); {finished} finished, {queued} queued or running",
+        "{} run(s) in {} job array(s); {finished} finished, {queued} queued or running{rung_note}",
         pending.len(),
         arrays.len(),
     );
@@ -187,11 +252,7 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         return Ok(0);
     }
     // A refused first submission leaves no trace: remove the directories made here.
-    let made = sweep_dir
-        .ancestors()
-        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
-        .last()
-        .map(PathBuf::from);
+    let made = made_before;
     let submitted = (|| {
         let _lock = match crate::results::lock::try_lock(&sweep_dir.join(".lock"), "sweep submit")?
         {
@@ -245,9 +306,21 @@ pub fn status(a: StatusArgs) -> Result<i32> {
     let queue = crate::exec::slurm::queue(&crate::exec::slurm::jobs(&dir)?)?;
     let rows = crate::exec::status::collect(&runs, &dir, queue.as_ref())?;
     emit(&crate::exec::status::render(&m.sweep.name, &rows));
+    if let Some(h) = &m.search.halving {
+        let d = crate::exec::halving::read(&dir)?;
+        emit(&crate::exec::status::halving(h, d.as_ref(), &rows));
+    }
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
     let cores = scheduler::cores();
-    emit(&crate::exec::status::remaining(&runs, &rows, cores, 1));
+    let left = crate::exec::status::remaining(&runs, &rows, cores, 1);
+    if m.search.halving.is_some() && !left.starts_with("nothing") {
+        emit(&format!(
+            "{} (at most: successive halving prunes some of them)\n",
+            left.trim_end()
+        ));
+    } else {
+        emit(&left);
+    }
     for (d, problem) in crate::exec::status::strays(&runs, &dir)? {
         emit(&format!(
             "corrupt {} (not a run of this manifest): {problem}\n",

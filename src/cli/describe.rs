@@ -47,7 +47,17 @@ pub fn plan(a: PlanArgs) -> Result<i32> {
                 .as_ref()
                 .is_some_and(|d| d.iter().any(|d| !crate::train::backend::is_cpu(d)));
             if !on_gpu && !runs.is_empty() {
-                emit(&wall_time(&runs, jobs, threads, !no_calibrate)?);
+                let line = wall_time(&runs, jobs, threads, !no_calibrate)?;
+                match halving_share(&m, &runs) {
+                    Some(share) if line.starts_with("estimated wall time here: ") => {
+                        emit(&format!(
+                            "{} (every run to the last rung; successive halving trains {:.0}% of those epochs)\n",
+                            line.trim_end(),
+                            share * 100.0
+                        ))
+                    }
+                    _ => emit(&line),
+                }
             }
         }
         PlanFormat::Json => {
@@ -81,6 +91,23 @@ pub fn plan(a: PlanArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// The epochs successive halving trains, over those of every run trained to the end: `None`
+/// without `[search.halving]`.
+fn halving_share(m: &Manifest, runs: &[Run]) -> Option<f64> {
+    let h = m.search.halving.as_ref()?;
+    let (_, spent, full) = halving_epochs(h, runs);
+    Some(spent as f64 / full.max(1) as f64)
+}
+
+/// (configurations, epochs successive halving trains, epochs of every run to the last rung),
+/// with each configuration's seeds counted as the runs' average.
+fn halving_epochs(h: &crate::spec::grid::Halving, runs: &[Run]) -> (usize, usize, usize) {
+    let configs: std::collections::BTreeSet<String> = runs.iter().map(|r| r.config_id()).collect();
+    let n = configs.len().max(1);
+    let spent = h.epochs(n, 1) * runs.len() / n;
+    (configs.len(), spent, runs.len() * h.last())
 }
 
 /// The estimated wall time of `runs` here: each model's speed from the timing cache, else a
@@ -272,8 +299,21 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
             .unwrap_or_default(),
         human_bytes(weight_bytes)
     );
+    let halving = m.search.halving.as_ref().map_or(String::new(), |h| {
+        let (n, spent, full) = halving_epochs(h, runs);
+        let alive: Vec<String> = h.alive(n).iter().map(|a| a.to_string()).collect();
+        let rungs: Vec<String> = h.rungs.iter().map(|r| r.to_string()).collect();
+        format!(
+            "successive halving on {}: rungs at epochs {}, keeping {:.0}% at each: configurations per rung {}; {spent} of those {full} epochs ({:.0}%)\n",
+            h.metric.name(),
+            rungs.join(", "),
+            h.keep_fraction * 100.0,
+            alive.join(" -> "),
+            spent as f64 * 100.0 / full.max(1) as f64
+        )
+    });
     format!(
-        "sweep `{}` on {} ({} training examples per epoch)\n{table}\n{more}{} runs, {} epochs, ~{} training FLOPs\n{memory_line}{disk}{warning}",
+        "sweep `{}` on {} ({} training examples per epoch)\n{table}\n{more}{} runs, {} epochs, ~{} training FLOPs\n{halving}{memory_line}{disk}{warning}",
         m.sweep.name,
         m.sweep.dataset.name(),
         runs.first().map_or(0, |r| r.data.train_examples()),

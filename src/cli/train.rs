@@ -53,6 +53,10 @@ pub struct WorkerArgs {
     supervised: bool,
     #[arg(long)]
     retry_failed: bool,
+    /// Stop after this epoch, keeping the checkpoint (a rung of successive halving); the run
+    /// goes on from there when started again with a later epoch or none.
+    #[arg(long, value_parser = positive_count)]
+    until: Option<usize>,
 }
 
 pub fn run(a: RunArgs) -> Result<i32> {
@@ -116,8 +120,13 @@ pub fn run(a: RunArgs) -> Result<i32> {
         manifest_source: Some(m.source.clone()),
         per_gpu,
         memory_budget: crate::spec::memory::machine_available(),
+        until: None,
+        locked: false,
     };
-    let outcomes = scheduler::run(&m.sweep.name, &runs, &opts)?;
+    let outcomes = match &m.search.halving {
+        None => scheduler::run(&m.sweep.name, &runs, &opts)?,
+        Some(h) => crate::exec::halving::run(&m.sweep.name, &runs, h, &opts)?,
+    };
     report_outcomes(&runs, &outcomes, quiet)
 }
 
@@ -129,6 +138,7 @@ pub fn worker(a: WorkerArgs) -> Result<i32> {
         device,
         supervised,
         retry_failed,
+        until,
     } = a;
     // Started through /proc/self/exe (see the scheduler), the kernel names this process
     // `exe`; name it as what it is, for ps and top. Best effort.
@@ -152,7 +162,16 @@ pub fn worker(a: WorkerArgs) -> Result<i32> {
     } else {
         Report::Log
     };
-    let exit = runner::work(&run, &results, data, &device, report, retry_failed, stop)?;
+    let exit = runner::work(
+        &run,
+        &results,
+        data,
+        &device,
+        report,
+        retry_failed,
+        stop,
+        until,
+    )?;
     if let WorkerExit::Busy(holder) = &exit {
         eprintln!(
             "run {} is being trained by another process ({holder})",
@@ -169,10 +188,15 @@ fn report_outcomes(runs: &[Run], outcomes: &[Outcome], quiet: bool) -> Result<i3
         .iter()
         .zip(outcomes)
         .filter(
-            |(_, o)| matches!(o, Outcome::Finished(s) | Outcome::Skipped(s) if *s != RunState::Done),
+            |(_, o)| matches!(o, Outcome::Finished(s) | Outcome::Skipped(s) if !matches!(s, RunState::Done | RunState::Pruned)),
         )
         .collect();
-    let interrupted = count(&|o| matches!(o, Outcome::Interrupted | Outcome::Busy(_)));
+    let interrupted = count(&|o| {
+        matches!(
+            o,
+            Outcome::Interrupted | Outcome::Busy(_) | Outcome::Paused(_)
+        )
+    });
     if !quiet {
         eprintln!(
             "{} runs: {} trained now, {} finished before, {} failed or diverged, {} not finished",

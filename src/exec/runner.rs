@@ -50,13 +50,18 @@ pub enum WorkerExit {
     Interrupted,
     /// Another process holds the run's lock.
     Busy(String),
+    /// Trained to the epoch it was asked to stop at (a rung of successive halving), after a
+    /// checkpoint: running it again with a later epoch goes on from there.
+    Paused(usize),
 }
 
 impl WorkerExit {
     /// Exit codes of `sweep worker`, read back by the scheduler.
     pub fn code(&self) -> i32 {
         match self {
-            WorkerExit::Finished(RunState::Done) | WorkerExit::AlreadyFinished(RunState::Done) => 0,
+            WorkerExit::Finished(RunState::Done | RunState::Pruned)
+            | WorkerExit::AlreadyFinished(RunState::Done | RunState::Pruned)
+            | WorkerExit::Paused(_) => 0,
             WorkerExit::Finished(_) | WorkerExit::AlreadyFinished(_) => 1,
             WorkerExit::Interrupted => EXIT_INTERRUPTED,
             WorkerExit::Busy(_) => EXIT_BUSY,
@@ -68,7 +73,9 @@ pub const EXIT_INTERRUPTED: i32 = 3;
 pub const EXIT_BUSY: i32 = 4;
 
 /// Train `run` into `results`, resuming from its checkpoint. `retry` retrains a run that
-/// failed or diverged before; `stop` is polled after every epoch.
+/// failed or diverged before; `stop` is polled after every epoch; with `until`, training stops
+/// after that epoch (checkpointed, no summary) unless it is the run's last.
+#[allow(clippy::too_many_arguments)]
 pub fn work(
     run: &Run,
     results: &Path,
@@ -77,6 +84,7 @@ pub fn work(
     report: Report,
     retry: bool,
     stop: &AtomicBool,
+    until: Option<usize>,
 ) -> Result<WorkerExit> {
     let dir = store::run_dir(results, run);
     let what = format!("training run {}", run.id);
@@ -87,6 +95,14 @@ pub fn work(
     if let Some(l) = store::load_run(&dir)? {
         if l.state.is_finished() && !l.state.needs_training(retry) {
             return Ok(WorkerExit::AlreadyFinished(l.state));
+        }
+        if let Some(u) = until
+            && l.summary.is_none()
+            && l.problem.is_none()
+            && l.records.len() >= u
+            && checkpoint::path(&dir).exists()
+        {
+            return Ok(WorkerExit::Paused(l.records.len()));
         }
         if let Some(problem) = &l.problem {
             // Files that disagree cannot be resumed from or trusted: keep them aside, start over.
@@ -158,6 +174,7 @@ pub fn work(
         run,
         report,
         stop,
+        until,
         error: None,
         started: Instant::now(),
     };
@@ -197,7 +214,22 @@ pub fn work(
         return Err(e);
     }
     let (status, reason) = match outcome {
-        Outcome::Interrupted => return Ok(WorkerExit::Interrupted),
+        Outcome::Interrupted => {
+            return Ok(match until {
+                Some(u) if state.records.len() >= u => {
+                    if report == Report::Log {
+                        eprintln!(
+                            "{} ({}): stopped after epoch {} (a rung of successive halving); the checkpoint goes on from there",
+                            run.display_label(),
+                            run.id,
+                            state.records.len()
+                        );
+                    }
+                    WorkerExit::Paused(state.records.len())
+                }
+                _ => WorkerExit::Interrupted,
+            });
+        }
         Outcome::Completed => (RunState::Done, None),
         Outcome::Diverged { epoch, batch, why } => (
             RunState::Diverged,
@@ -284,6 +316,8 @@ struct WorkerObserver<'a> {
     run: &'a Run,
     report: Report,
     stop: &'a AtomicBool,
+    /// Stop after this epoch (a halving rung).
+    until: Option<usize>,
     error: Option<Error>,
     started: Instant,
 }
@@ -350,7 +384,7 @@ impl Observer for WorkerObserver<'_> {
                 self.started.elapsed().as_secs_f64()
             );
         }
-        !self.stop.load(Ordering::SeqCst)
+        !self.stop.load(Ordering::SeqCst) && self.until.is_none_or(|u| record.epoch < u)
     }
 }
 

@@ -44,6 +44,24 @@ pub struct Options {
     /// Memory the runs may take together ([`crate::spec::memory`] estimates): a run waits
     /// for memory while others run, rather than start and be killed. `None`: no limit.
     pub memory_budget: Option<u64>,
+    /// Train each run to this epoch only, keeping its checkpoint (a rung of successive
+    /// halving, [`crate::exec::halving`]); runs already there are skipped.
+    pub until: Option<usize>,
+    /// The caller holds the sweep's lock ([`lock_sweep`]).
+    pub locked: bool,
+}
+
+/// Take the sweep's lock (`results/<sweep>/.lock`), or say who holds it.
+pub fn lock_sweep(sweep_dir: &std::path::Path, what: &str) -> Result<lock::Lock> {
+    match lock::try_lock(&sweep_dir.join(".lock"), what)? {
+        Ok(l) => Ok(l),
+        Err(holder) => Err(Error::Results {
+            path: sweep_dir.to_path_buf(),
+            message: format!(
+                "is in use ({holder}); wait for that sweep to finish, or write to another --results directory"
+            ),
+        }),
+    }
 }
 
 /// The machine's cores, for defaults.
@@ -60,6 +78,8 @@ pub enum Outcome {
     Interrupted,
     /// Another process was training it.
     Busy(String),
+    /// Trained to [`Options::until`] (a halving rung), checkpointed.
+    Paused(usize),
 }
 
 /// Ctrl-C presses seen so far (shared with the signal handler).
@@ -117,9 +137,18 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; runs.len()];
     let mut todo: Vec<usize> = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let state = store::state(&store::run_dir(&opts.results, run))?;
+        let loaded = store::load_run(&store::run_dir(&opts.results, run))?;
+        let state = loaded.as_ref().map_or(RunState::NotStarted, |l| l.state);
+        let done = loaded.as_ref().map_or(0, |l| l.records.len());
         if state.is_finished() && !state.needs_training(opts.retry_failed) {
             outcomes[i] = Some(Outcome::Skipped(state));
+        } else if let Some(u) = opts.until
+            && !state.is_finished()
+            && state != RunState::Corrupt
+            && done >= u
+            && crate::results::checkpoint::path(&store::run_dir(&opts.results, run)).exists()
+        {
+            outcomes[i] = Some(Outcome::Paused(done));
         } else {
             todo.push(i);
         }
@@ -132,16 +161,10 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
     let data_dir = data::locate(dataset, opts.data_dir.as_deref())?;
     data::load(dataset, &data_dir)?;
 
-    let _lock = match lock::try_lock(&sweep_dir.join(".lock"), "sweep run")? {
-        Ok(l) => l,
-        Err(holder) => {
-            return Err(Error::Results {
-                path: sweep_dir,
-                message: format!(
-                    "is in use ({holder}); wait for that sweep to finish, or write to another --results directory"
-                ),
-            });
-        }
+    let _lock = if opts.locked {
+        None
+    } else {
+        Some(lock_sweep(&sweep_dir, "sweep run")?)
     };
     if let Some(src) = &opts.manifest_source {
         store::write_atomic(&sweep_dir.join("manifest.toml"), src.as_bytes())?;
@@ -189,6 +212,13 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
         .iter()
         .zip(&known)
         .map(|(r, k)| (k.unwrap_or(r.train_flops as f64 * per_flop) * 1000.0).max(1.0) as u64)
+        .collect();
+    // The epochs each run trains to in this call.
+    let target = |r: &Run| opts.until.map_or(r.epochs, |u| u.min(r.epochs));
+    let estimated: Vec<u64> = estimated
+        .iter()
+        .zip(runs)
+        .map(|(&e, r)| (e * target(r) as u64 / r.epochs.max(1) as u64).max(1))
         .collect();
     let work = |i: usize| estimated[i];
     let mut eta_logged = false;
@@ -277,6 +307,9 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                 if opts.retry_failed {
                     cmd.arg("--retry-failed");
                 }
+                if let Some(u) = opts.until {
+                    cmd.arg("--until").arg(u.to_string());
+                }
                 let mut child = cmd
                     .spawn()
                     .map_err(|e| Error::Worker(format!("cannot start one: {e}")))?;
@@ -345,11 +378,11 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                             resumed_from,
                             batches,
                         } => {
-                            a.bar.set_length((batches * run.epochs) as u64);
+                            a.bar.set_length((batches * target(run)) as u64);
                             a.bar.set_position((batches * resumed_from) as u64);
                             // Work done before this sweep is not this sweep's to time.
                             let before = (work(a.run) as f64 * resumed_from as f64
-                                / run.epochs as f64)
+                                / target(run) as f64)
                                 as u64;
                             done_work[s] = (0, before);
                             overall
@@ -364,7 +397,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                         Event::Batch(p) => {
                             let step = (p.epoch - 1) * p.batches + p.batch;
                             a.bar.set_position(step as u64);
-                            let frac = step as f64 / (p.batches * run.epochs).max(1) as f64;
+                            let frac = step as f64 / (p.batches * target(run)).max(1) as f64;
                             let (_, before) = done_work[s];
                             done_work[s].0 =
                                 ((work(a.run) as f64 * frac) as u64).saturating_sub(before);
@@ -388,7 +421,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                             a.bar.set_message(format!(
                                 "epoch {}/{} batch {}/{} loss {:.4} acc {:.2}%",
                                 p.epoch,
-                                run.epochs,
+                                target(run),
                                 p.batch,
                                 p.batches,
                                 p.loss,
@@ -471,7 +504,18 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
             let outcome = match status.code() {
                 Some(0) | Some(1) => match store::read_summary(&dir)? {
                     Some(sum) => Outcome::Finished(sum.status),
-                    None => Outcome::Finished(RunState::Failed),
+                    None => match opts.until {
+                        Some(u) => {
+                            let done =
+                                store::read_epochs(&dir.join("epochs.csv")).map_or(0, |r| r.len());
+                            if done >= u {
+                                Outcome::Paused(done)
+                            } else {
+                                Outcome::Finished(RunState::Failed)
+                            }
+                        }
+                        None => Outcome::Finished(RunState::Failed),
+                    },
                 },
                 Some(EXIT_INTERRUPTED) => Outcome::Interrupted,
                 Some(EXIT_BUSY) => Outcome::Busy("another process is training it".into()),
@@ -523,6 +567,15 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
                     run.id
                 ),
                 Outcome::Busy(h) => format!("skipped {} ({}): {h}", run.display_label(), run.id),
+                Outcome::Paused(e) => format!(
+                    "{} ({}) reached epoch {e}: val accuracy {:.2}%",
+                    run.display_label(),
+                    run.id,
+                    store::read_epochs(&dir.join("epochs.csv"))
+                        .ok()
+                        .and_then(|r| r.last().map(|l| l.val_accuracy * 100.0))
+                        .unwrap_or(f64::NAN)
+                ),
                 Outcome::Skipped(_) => unreachable!(),
             };
             log(line);

@@ -39,6 +39,8 @@ pub struct SubmitOptions {
     pub sbatch_args: Vec<String>,
     pub max_array_size: usize,
     pub retry_failed: bool,
+    /// Tasks stop after this epoch (a rung of successive halving).
+    pub until: Option<usize>,
 }
 
 /// One array task: the run it trains.
@@ -208,9 +210,12 @@ pub fn script(sweep: &str, tasks: &[Task], opts: &SubmitOptions) -> String {
     } else {
         ""
     };
+    let until = opts
+        .until
+        .map_or(String::new(), |u| format!(" --until {u}"));
     let _ = writeln!(
         s,
-        "exec \"$sweep\" worker \"$run\" --results \"$results\" --data-dir \"$data\" --device {device}{retry}"
+        "exec \"$sweep\" worker \"$run\" --results \"$results\" --data-dir \"$data\" --device {device}{retry}{until}"
     );
     s
 }
@@ -512,6 +517,7 @@ mod tests {
             sbatch_args: vec!["--account=ml".into()],
             max_array_size: DEFAULT_MAX_ARRAY_SIZE,
             retry_failed: false,
+            until: None,
         }
     }
 

@@ -26,6 +26,8 @@ pub struct Row {
     pub problem: Option<String>,
     /// Its last epoch's time, in seconds.
     pub last_epoch_seconds: Option<f64>,
+    /// Where successive halving stopped it, when pruned.
+    pub pruned: Option<store::PrunedAt>,
 }
 
 /// The manifest and results directory a `status`/`wait` PATH names: a manifest (its sweep under
@@ -77,6 +79,10 @@ pub fn collect(
                 job: queued.map(|q| q.job().to_string()),
                 problem: loaded.as_ref().and_then(|l| l.problem.clone()),
                 last_epoch_seconds: records.last().map(|r| r.seconds),
+                pruned: loaded
+                    .as_ref()
+                    .and_then(|l| l.summary.as_ref())
+                    .and_then(|s| s.pruned),
             })
         })
         .collect()
@@ -149,6 +155,42 @@ pub fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> St
     )
 }
 
+/// Where successive halving stands: its settings, each rung decided (how many configurations
+/// went on) and the rung being trained (how many of its runs are there).
+pub fn halving(
+    h: &crate::spec::grid::Halving,
+    decisions: Option<&crate::exec::halving::Decisions>,
+    rows: &[Row],
+) -> String {
+    let rungs: Vec<String> = h.rungs.iter().map(|r| r.to_string()).collect();
+    let mut s = format!(
+        "successive halving on {}: rungs at epochs {}, keeping {:.0}% at each\n",
+        h.metric.name(),
+        rungs.join(", "),
+        h.keep_fraction * 100.0
+    );
+    let decided = decisions.map_or(&[][..], |d| d.decided.as_slice());
+    for d in decided {
+        s += &format!(
+            "  rung {} (epoch {}) decided: {} of {} configurations went on\n",
+            d.rung, d.epoch, d.kept, d.configurations
+        );
+    }
+    if let Some(&epoch) = h.rungs.get(decided.len()) {
+        let alive: Vec<&Row> = rows.iter().filter(|r| r.pruned.is_none()).collect();
+        let there = alive
+            .iter()
+            .filter(|r| r.epochs_done >= epoch || r.state.is_finished())
+            .count();
+        s += &format!(
+            "  rung {} (epoch {epoch}): {there} of {} run(s) there\n",
+            decided.len() + 1,
+            alive.len()
+        );
+    }
+    s
+}
+
 /// Counts per state, in a fixed order, leaving out zeros: "3 done, 1 running, 2 queued".
 pub fn summary(rows: &[Row]) -> String {
     let mut counts: Vec<(RunState, usize)> = Vec::new();
@@ -186,7 +228,9 @@ pub fn render(sweep: &str, rows: &[Row]) -> String {
         id: r.id.clone(),
         label: r.label.clone(),
         seed: r.seed,
-        state: r.state.name().to_string(),
+        state: r
+            .pruned
+            .map_or_else(|| r.state.name().to_string(), |p| p.describe()),
         epochs: format!("{}/{}", r.epochs_done, r.epochs),
         val: r
             .val_accuracy
@@ -222,6 +266,7 @@ mod tests {
             job: None,
             problem: None,
             last_epoch_seconds: None,
+            pruned: None,
         }
     }
 

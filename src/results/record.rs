@@ -26,6 +26,23 @@ pub struct EpochRecord {
     pub images_per_sec: f64,
 }
 
+impl EpochRecord {
+    /// This epoch's value of `m`, for the metrics one epoch has (the `best_*` ones need the
+    /// epochs before it; test metrics only some epochs have).
+    pub fn metric(&self, m: crate::spec::metric::Metric) -> Option<f64> {
+        use crate::spec::metric::Metric;
+        match m {
+            Metric::TrainAccuracy => Some(self.train_accuracy),
+            Metric::TrainLoss => Some(self.train_loss),
+            Metric::ValAccuracy => Some(self.val_accuracy),
+            Metric::ValLoss => Some(self.val_loss),
+            Metric::TestAccuracy => self.test_accuracy,
+            Metric::TestLoss => self.test_loss,
+            Metric::BestValAccuracy | Metric::BestEpochTestAccuracy => None,
+        }
+    }
+}
+
 /// Progress of the batch loop, for progress bars.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BatchProgress {

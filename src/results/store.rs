@@ -11,12 +11,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Where a run stands: the one state every command shows and decides by. A summary records one
-/// of the finished states (done, failed, diverged); the others come from the files, the run's
+/// of the finished states (done, pruned, failed, diverged); the others come from the files, the run's
 /// lock and, for Slurm sweeps, the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Done,
+    /// Stopped by successive halving at a rung ([`Summary::pruned`]): its results up to there
+    /// are kept, shown, never ranked.
+    Pruned,
     Running,
     Queued,
     /// Started, not running now (interrupted): running or submitting again resumes it.
@@ -33,6 +36,7 @@ impl RunState {
     pub fn name(self) -> &'static str {
         match self {
             RunState::Done => "done",
+            RunState::Pruned => "pruned",
             RunState::Running => "running",
             RunState::Queued => "queued",
             RunState::Incomplete => "incomplete",
@@ -45,7 +49,10 @@ impl RunState {
 
     /// Training ended, in success or not: a summary says so.
     pub fn is_finished(self) -> bool {
-        matches!(self, RunState::Done | RunState::Failed | RunState::Diverged)
+        matches!(
+            self,
+            RunState::Done | RunState::Pruned | RunState::Failed | RunState::Diverged
+        )
     }
 
     /// No more work will happen on it without a new `sweep run` or submission.
@@ -57,7 +64,7 @@ impl RunState {
     /// failed or diverged when asked to retry them (`--retry-failed`).
     pub fn needs_training(self, retry_failed: bool) -> bool {
         match self {
-            RunState::Done => false,
+            RunState::Done | RunState::Pruned => false,
             RunState::Failed | RunState::Diverged => retry_failed,
             // Corrupt included: its files cannot be trusted, so it is trained again.
             _ => true,
@@ -115,6 +122,23 @@ pub struct Summary {
     /// The weight files the run kept ([`crate::results::weights`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weights: Vec<KeptWeights>,
+    /// Where successive halving stopped it, when it is [`RunState::Pruned`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<PrunedAt>,
+}
+
+/// The rung (1-based) and epoch at which successive halving stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrunedAt {
+    pub rung: usize,
+    pub epoch: usize,
+}
+
+impl PrunedAt {
+    /// "pruned at rung 1 (epoch 1)".
+    pub fn describe(&self) -> String {
+        format!("pruned at rung {} (epoch {})", self.rung, self.epoch)
+    }
 }
 
 /// A weights file a finished run kept: its name in the run directory, the epoch after which
@@ -437,6 +461,7 @@ pub fn summarize(
         weights: Vec::new(),
         peak_rss_bytes: None,
         estimated_peak_bytes: None,
+        pruned: None,
     }
 }
 

@@ -299,6 +299,60 @@ pub struct Search {
     pub samples: usize,
     /// Seeds the draws: the same seed, the same configurations.
     pub seed: u64,
+    /// Successive halving (`[search.halving]`), when the search prunes.
+    pub halving: Option<Halving>,
+}
+
+/// Synchronous successive halving (`[search.halving]`): every configuration trains to the first
+/// rung; the best `keep_fraction` of them (by `metric`'s mean over seeds at that epoch) go on to
+/// the next rung, and so on to the last rung, which is the runs' epochs. Decided by
+/// [`crate::exec::halving`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Halving {
+    pub metric: crate::spec::metric::Metric,
+    /// Epochs at which configurations are ranked and cut, increasing; the last is where the
+    /// survivors stop.
+    pub rungs: Vec<usize>,
+    /// The share of a rung's configurations that go on (at least one does).
+    pub keep_fraction: f64,
+}
+
+impl Halving {
+    /// How many of `n` configurations go on past a rung: ceil(n x fraction), at least 1. The
+    /// product is rounded to 1e-9 first, so that 0.25 of 12 keeps 3, not 4.
+    pub fn kept(&self, n: usize) -> usize {
+        let x = n as f64 * self.keep_fraction;
+        let x = (x * 1e9).round() / 1e9;
+        (x.ceil() as usize).clamp(1, n.max(1))
+    }
+
+    /// Configurations alive at each rung, starting from `n`.
+    pub fn alive(&self, n: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.rungs.len());
+        let mut a = n;
+        for _ in &self.rungs {
+            out.push(a);
+            a = self.kept(a);
+        }
+        out
+    }
+
+    /// Epochs trained by `n` configurations of `seeds` seeds each: each rung's survivors train
+    /// from the previous rung to this one.
+    pub fn epochs(&self, n: usize, seeds: usize) -> usize {
+        let mut prev = 0;
+        let mut total = 0;
+        for (&alive, &r) in self.alive(n).iter().zip(&self.rungs) {
+            total += alive * seeds * (r - prev);
+            prev = r;
+        }
+        total
+    }
+
+    /// The last rung: every run's epochs.
+    pub fn last(&self) -> usize {
+        *self.rungs.last().expect("rungs are checked non-empty")
+    }
 }
 
 /// The `[grid]` section: each present axis with its values (in [`AXES`] order), and the

@@ -122,6 +122,15 @@ struct RawSearch {
     method: Option<Spanned<String>>,
     samples: Option<Spanned<usize>>,
     seed: Option<Spanned<u64>>,
+    halving: Option<Spanned<RawHalving>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHalving {
+    metric: Option<Spanned<String>>,
+    rungs: Option<Spanned<Vec<Spanned<i64>>>>,
+    keep_fraction: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -579,7 +588,20 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
         .map(|r| parse_entry(r, &at, &mut errors))
         .collect();
     let report = report_spec(raw.report, &at, &mut errors);
-    let search = parse_search(raw.search.as_ref(), grid.as_ref(), &at, &mut errors);
+    let mut search = parse_search(raw.search.as_ref(), grid.as_ref(), &at, &mut errors);
+    if let Some(h) = raw
+        .search
+        .as_ref()
+        .and_then(|s| s.get_ref().halving.as_ref())
+    {
+        search.halving = parse_halving(
+            h,
+            raw.sweep.get_ref().epochs.as_ref(),
+            grid.as_ref(),
+            &at,
+            &mut errors,
+        );
+    }
 
     if !errors.is_empty() {
         return Err(errors);
@@ -922,6 +944,126 @@ fn parse_search(
         }
     }
     search
+}
+
+/// `[search.halving]`: the metric (a validation or training one: pruning on the test set
+/// would select on it), rungs that increase from 1 or more, and a kept fraction in (0, 1). The
+/// last rung is every run's epochs, so `[sweep] epochs`, when given, must be it, and epochs
+/// cannot be a grid axis.
+fn parse_halving(
+    raw: &Spanned<RawHalving>,
+    sweep_epochs: Option<&Spanned<usize>>,
+    grid: Option<&Grid>,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> Option<grid::Halving> {
+    use crate::spec::metric::{MeasuredOn, Metric};
+    let r = raw.get_ref();
+    let before = errors.len();
+    let metric = match &r.metric {
+        None => Metric::ValAccuracy,
+        Some(m) => match Metric::parse(m.get_ref()) {
+            Some(x) if x.measured_on() == Some(MeasuredOn::Test) || x == Metric::TestLoss => {
+                errors.push(at(
+                    m.span(),
+                    format!("halving cannot decide on `{}`: that would select configurations on the test set", x.name()),
+                    Some("use val_accuracy, val_loss or best_val_accuracy (validate on a held-out fraction: [sweep] validation = 0.1)".into()),
+                ));
+                x
+            }
+            Some(x) => x,
+            None => {
+                errors.push(at(
+                    m.span(),
+                    format!("unknown metric `{}`", m.get_ref()),
+                    Some(format!(
+                        "accepted: {}",
+                        Metric::ALL
+                            .iter()
+                            .filter(|x| x.measured_on() != Some(MeasuredOn::Test)
+                                && **x != Metric::TestLoss)
+                            .map(|x| x.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                ));
+                Metric::ValAccuracy
+            }
+        },
+    };
+    let mut rungs = Vec::new();
+    match &r.rungs {
+        None => errors.push(at(
+            raw.span(),
+            "successive halving needs `rungs`, the epochs at which configurations are cut".into(),
+            Some("e.g. rungs = [1, 3, 9]: all train 1 epoch, the best go on to 3, the best of those to 9".into()),
+        )),
+        Some(list) if list.get_ref().len() < 2 => errors.push(at(
+            list.span(),
+            "successive halving needs at least two rungs".into(),
+            Some("e.g. rungs = [1, 3]: all train 1 epoch, the best go on to 3".into()),
+        )),
+        Some(list) => {
+            let mut prev = 0i64;
+            for v in list.get_ref() {
+                let x = *v.get_ref();
+                if x <= prev {
+                    errors.push(at(
+                        v.span(),
+                        if x < 1 {
+                            format!("a rung is an epoch, at least 1, not {x}")
+                        } else {
+                            format!("rungs must increase: {x} comes after {prev}")
+                        },
+                        Some("write the epochs in increasing order, e.g. rungs = [1, 3, 9]".into()),
+                    ));
+                    break;
+                }
+                prev = x;
+                rungs.push(x as usize);
+            }
+        }
+    }
+    let keep_fraction = match &r.keep_fraction {
+        None => 0.5,
+        Some(f) => {
+            let x = *f.get_ref();
+            if !(x > 0.0 && x < 1.0) {
+                errors.push(at(
+                    f.span(),
+                    format!("keep_fraction must be between 0 and 1 (both excluded), not {x}"),
+                    Some("e.g. keep_fraction = 0.5 keeps the better half at each rung".into()),
+                ));
+            }
+            x
+        }
+    };
+    if let (Some(last), Some(e)) = (rungs.last(), sweep_epochs)
+        && *e.get_ref() != *last
+    {
+        errors.push(at(
+            e.span(),
+            format!(
+                "with successive halving every run trains to the last rung ({last}), but epochs = {}",
+                e.get_ref()
+            ),
+            Some(format!("remove epochs from [sweep], or set it to {last}")),
+        ));
+    }
+    if let Some(g) = grid
+        && let Some(span) = g.axis_spans.get(&grid::Axis::Epochs)
+    {
+        errors.push(at(
+            span.clone(),
+            "epochs cannot be a grid axis with successive halving: the rungs set the epochs".into(),
+            Some("remove epochs from [grid]; the last rung is every run's epochs".into()),
+        ));
+    }
+    (errors.len() == before).then_some(grid::Halving {
+        metric,
+        rungs,
+        keep_fraction,
+    })
 }
 
 /// The built-in models, parsed from the embedded TOML.

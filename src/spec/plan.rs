@@ -411,7 +411,22 @@ fn resolve(
         let axis = Axis::from_key(param).unwrap_or(Axis::Optimizer);
         return Err(m.error_at(axis_span(axis), msg, None));
     }
-    let Some(epochs) = e.int(Axis::Epochs).map(|v| v as usize).or(m.sweep.epochs) else {
+    let halving_epochs = m.search.halving.as_ref().map(|h| h.last());
+    if let (Some(last), Some(own)) = (halving_epochs, e.int(Axis::Epochs))
+        && own as usize != last
+    {
+        return Err(m.error_at(
+            axis_span(Axis::Epochs),
+            format!("with successive halving every run trains to the last rung ({last}), but this one has epochs = {own}"),
+            Some("remove epochs here: the rungs of [search.halving] set them".into()),
+        ));
+    }
+    let Some(epochs) = e
+        .int(Axis::Epochs)
+        .map(|v| v as usize)
+        .or(m.sweep.epochs)
+        .or(halving_epochs)
+    else {
         return Err(m.error_at(
             e.span.clone(),
             "no epochs given for this run",

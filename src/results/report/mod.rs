@@ -61,6 +61,17 @@ pub struct RunRow {
     pub wall_seconds: f64,
     pub images_per_sec: Option<f64>,
     pub status: RunState,
+    /// Where successive halving stopped it, when pruned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<store::PrunedAt>,
+}
+
+impl RunRow {
+    /// Its state as tables show it: "done", or "pruned at rung 1 (epoch 1)".
+    pub fn status_text(&self) -> String {
+        self.pruned
+            .map_or_else(|| self.status.name().to_string(), |p| p.describe())
+    }
 }
 
 impl RunRow {
@@ -212,6 +223,16 @@ pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
                 .join("; ")
         ));
     }
+    let pruned: Vec<&RunRow> = runs.iter().filter(|r| r.pruned.is_some()).collect();
+    if !pruned.is_empty() {
+        let configs: std::collections::BTreeSet<&str> =
+            pruned.iter().map(|r| r.config_id.as_str()).collect();
+        out.push(format!(
+            "Successive halving pruned {} run(s) of {} configuration(s) at their rung (the runs table says which): their epochs are kept and shown, but only runs trained to the end are averaged and ranked.",
+            pruned.len(),
+            configs.len()
+        ));
+    }
     let on_test = runs.iter().filter(|r| r.test_is_validation).count();
     if on_test > 0 {
         out.push(format!(
@@ -342,6 +363,7 @@ pub fn run_row(l: &Loaded) -> RunRow {
             Some(l.records.iter().map(|e| e.images_per_sec).sum::<f64>() / l.records.len() as f64)
         },
         status: l.state,
+        pruned: l.summary.as_ref().and_then(|s| s.pruned),
     }
 }
 

@@ -155,7 +155,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                     opt(Metric::TestAccuracy, x.test_accuracy),
                     duration(x.wall_seconds),
                     x.images_per_sec.map_or("-".into(), |v| format!("{v:.0}")),
-                    x.status.name().into(),
+                    x.status_text(),
                 ]
             })
             .collect(),
