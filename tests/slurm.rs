@@ -307,3 +307,66 @@ fn a_task_on_a_node_without_the_binary_says_what_to_share() {
     assert!(stderr.contains("sweep-copy is missing on"), "{stderr}");
     assert!(stderr.contains("filesystem every node mounts"), "{stderr}");
 }
+
+#[test]
+fn a_halving_sweep_on_slurm_advances_a_rung_per_submission_to_the_local_decisions() {
+    if !slurm_or_skip(
+        "a_halving_sweep_on_slurm_advances_a_rung_per_submission_to_the_local_decisions",
+    ) {
+        return;
+    }
+    let manifest = "[sweep]\nname = \"s\"\ndataset = \"mnist\"\nvalidation = 0.1\ntrain_subset = 1500\ntest_subset = 300\n\
+[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nlr = [0.001, 0.1]\n\
+[search.halving]\nrungs = [1, 2]\nkeep_fraction = 0.5\n";
+    let local = Sandbox::new();
+    local.write("m.toml", manifest);
+    local
+        .sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+
+    let sb = Sandbox::new();
+    sb.write("m.toml", manifest);
+    // Rung 1: every configuration, tasks stopping after epoch 1.
+    let (_, stderr, code) = submit(&sb, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("submitted 4 run(s)") && stderr.contains("rung 1 of 2: to epoch 1"),
+        "{stderr}"
+    );
+    wait(&sb);
+    assert!(
+        !sb.results().join("s/halving.json").exists(),
+        "decided before a submission"
+    );
+    // Rung 2: this submission decides rung 1 and submits the 2 survivors.
+    let (_, stderr, code) = submit(&sb, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("submitted 2 run(s)") && stderr.contains("rung 2 of 2"),
+        "{stderr}"
+    );
+    wait(&sb);
+    let st = status(&sb);
+    assert!(
+        st.contains("4 runs: 2 done, 2 pruned") && st.contains("pruned at rung 1 (epoch 1)"),
+        "{st}"
+    );
+    let (stdout, stderr, code) = submit(&sb, &[]);
+    assert_eq!((stdout.as_str(), code), ("", 0));
+    assert!(
+        stderr.contains("successive halving of `s` is done"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.results().join("s/halving.json")).unwrap(),
+        std::fs::read_to_string(local.results().join("s/halving.json")).unwrap(),
+        "Slurm and a local sweep decide the same"
+    );
+    assert_eq!(
+        epochs_by_run(&sb.results(), "s"),
+        epochs_by_run(&local.results(), "s"),
+        "Slurm tasks and a local sweep must train to the same numbers"
+    );
+}

@@ -146,10 +146,10 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         use crate::exec::halving::{self, Stage};
         let dry = dry_run || !sweep_dir.exists();
         let (stage, _) = if dry {
-            halving::advance(&results, &m.sweep.name, &runs, h, true)?
+            halving::advance(&results, &m.sweep.name, &runs, h, true, retry_failed)?
         } else {
             let _lock = crate::exec::scheduler::lock_sweep(&sweep_dir, "sweep submit")?;
-            halving::advance(&results, &m.sweep.name, &runs, h, false)?
+            halving::advance(&results, &m.sweep.name, &runs, h, false, retry_failed)?
         };
         match stage {
             Stage::Done => {
@@ -415,16 +415,37 @@ fn wait_for_jobs(
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
     let cores = scheduler::cores();
     emit(&crate::exec::status::remaining(&runs, &rows, cores, 1));
-    let submitted: std::collections::HashSet<&str> = jobs
+    // Each submitted run, with the epoch its latest task stopped after (a halving rung).
+    let mut ordered: Vec<&crate::exec::slurm::Job> = jobs.iter().collect();
+    ordered.sort_by_key(|j| (j.submitted_unix, j.job_id.parse::<u64>().unwrap_or(0)));
+    let submitted: std::collections::HashMap<&str, Option<usize>> = ordered
         .iter()
-        .flat_map(|j| j.tasks.iter().map(|t| t.run_id.as_str()))
+        .flat_map(|j| j.tasks.iter().map(|t| (t.run_id.as_str(), t.until)))
         .collect();
     let unfinished: Vec<_> = rows
         .iter()
         .filter(|r| {
-            submitted.contains(r.id.as_str()) && r.state != crate::results::store::RunState::Done
+            use crate::results::store::RunState;
+            match submitted.get(r.id.as_str()) {
+                None => false,
+                Some(_) if matches!(r.state, RunState::Done | RunState::Pruned) => false,
+                Some(Some(u)) => r.epochs_done < *u,
+                Some(None) => true,
+            }
         })
         .collect();
+    if let Some(h) = &m.search.halving {
+        let d = crate::exec::halving::read(&dir)?;
+        emit(&crate::exec::status::halving(h, d.as_ref(), &rows));
+        let decided = d.as_ref().map_or(0, |d| d.decided.len());
+        if unfinished.is_empty() && decided + 1 < h.rungs.len() {
+            eprintln!(
+                "rung {} has trained: `sweep submit` again decides it and submits rung {}",
+                decided + 1,
+                decided + 2
+            );
+        }
+    }
     if unfinished.is_empty() {
         return Ok(0);
     }

@@ -181,7 +181,8 @@ fn prune(results: &Path, run: &Run, rung: &Rung, of: usize) -> Result<Option<Str
 }
 
 /// Where the halving sweep of `runs` stands, applying the decisions already written and taking
-/// (and, unless `dry`, writing) those that every run of their rung allows. The caller holds the
+/// (and, unless `dry`, writing) those that every run of their rung allows. A run that failed
+/// before its rung holds the decision, or with `retry` is trained again. The caller holds the
 /// sweep's lock.
 pub fn advance(
     results: &Path,
@@ -189,6 +190,7 @@ pub fn advance(
     runs: &[Run],
     h: &Halving,
     dry: bool,
+    retry: bool,
 ) -> Result<(Stage, Decisions)> {
     let sweep_dir = store::sweep_dir(results, sweep);
     let file = path(&sweep_dir);
@@ -262,6 +264,7 @@ pub fn advance(
                     .as_ref()
                     .map_or((RunState::NotStarted, 0), |l| (l.state, l.records.len()));
                 match state {
+                    RunState::Failed if done < epoch && retry => to_train.push(i),
                     RunState::Failed if done < epoch => {
                         return Ok((
                             Stage::Blocked(format!(
@@ -351,7 +354,7 @@ pub fn run(
     let sweep_dir = store::sweep_dir(&opts.results, sweep);
     let mut trained = vec![false; runs.len()];
     // Nothing is written (not even the lock file) before there is something to do.
-    let (first, _) = advance(&opts.results, sweep, runs, h, true)?;
+    let (first, _) = advance(&opts.results, sweep, runs, h, true, opts.retry_failed)?;
     let _lock = if first == Stage::Done {
         None
     } else {
@@ -363,7 +366,7 @@ pub fn run(
     let mut opts = opts.clone();
     opts.locked = true;
     loop {
-        let (stage, d) = advance(&opts.results, sweep, runs, h, false)?;
+        let (stage, d) = advance(&opts.results, sweep, runs, h, false, opts.retry_failed)?;
         match stage {
             Stage::Done => break,
             Stage::Blocked(why) => {
@@ -397,9 +400,16 @@ pub fn run(
                 for &i in &todo {
                     trained[i] = true;
                 }
-                let stopped = outcomes
-                    .iter()
-                    .any(|o| matches!(o, Outcome::Interrupted | Outcome::Busy(_)));
+                // A crash (not a divergence) holds the rung's decision: stop here rather than
+                // decide without it (or, with --retry-failed, train it again and again).
+                let stopped = outcomes.iter().any(|o| {
+                    matches!(
+                        o,
+                        Outcome::Interrupted
+                            | Outcome::Busy(_)
+                            | Outcome::Finished(RunState::Failed)
+                    )
+                });
                 if stopped || scheduler::interrupts() > 0 {
                     return outcomes_of(&opts.results, runs, &trained, Some(&todo), &outcomes);
                 }

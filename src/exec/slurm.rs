@@ -50,6 +50,9 @@ pub struct Task {
     pub run_id: String,
     pub label: String,
     pub seed: u64,
+    /// The epoch the task stops after (a rung of successive halving).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<usize>,
 }
 
 /// A submitted job array, recorded in `slurm/jobs/<job-id>/tasks.json`.
@@ -112,6 +115,7 @@ pub fn arrays(sweep: &str, runs: &[&Run], opts: &SubmitOptions) -> Vec<Array> {
                     run_id: r.id.clone(),
                     label: r.label.clone(),
                     seed: r.seed,
+                    until: opts.until,
                 })
                 .collect();
             let script = script(sweep, &tasks, opts);
@@ -576,6 +580,7 @@ mod tests {
                 run_id: runs[0].id.clone(),
                 label: "x".into(),
                 seed: 0,
+                until: None,
             }],
             &o,
         );
@@ -601,18 +606,21 @@ mod tests {
                     run_id: "aaa".into(),
                     label: "a".into(),
                     seed: 0,
+                    until: None,
                 },
                 Task {
                     index: 1,
                     run_id: "bbb".into(),
                     label: "b".into(),
                     seed: 0,
+                    until: None,
                 },
                 Task {
                     index: 2,
                     run_id: "ccc".into(),
                     label: "c".into(),
                     seed: 0,
+                    until: None,
                 },
             ],
         };
