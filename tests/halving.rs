@@ -155,6 +155,65 @@ fn a_halving_sweep_killed_in_its_second_rung_resumes_to_the_same_decisions_and_j
     // Nothing left: running again trains nothing and changes nothing.
     run(&sb, "2");
     assert_eq!(outcome(&sb.results()), reference);
+
+    // A survivor killed after its last epoch, before its summary: the next run finishes it.
+    let (survivor, _, _) = reference.1.iter().find(|r| r.1.contains("done")).unwrap();
+    std::fs::remove_file(
+        sb.results()
+            .join("h/runs")
+            .join(survivor)
+            .join("summary.json"),
+    )
+    .unwrap();
+    run(&sb, "2");
+    assert_eq!(outcome(&sb.results()), reference);
+}
+
+#[test]
+fn a_worker_stopped_at_a_rung_never_trains_past_it_when_its_checkpoint_is_ahead_of_its_csv() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"w\"\ndataset = \"mnist\"\nvalidation = 0.1\ntrain_subset = 1500\ntest_subset = 300\n\
+[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\n\
+[search.halving]\nrungs = [1, 2]\n",
+    );
+    let plan = sb
+        .sweep()
+        .args(["plan", "m.toml", "--format", "json"])
+        .output()
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let run = &plan["runs"][0];
+    assert_eq!(run["epochs"], 2, "the last rung sets the epochs");
+    sb.write("run.json", &run.to_string());
+    let worker = || {
+        sb.sweep()
+            .args(["worker", "run.json", "--results", "results", "--until", "1"])
+            .assert()
+            .success();
+    };
+    worker();
+    let dir = sb
+        .results()
+        .join("w/runs")
+        .join(run["id"].as_str().unwrap());
+    let csv = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "one epoch: {csv}");
+    assert!(dir.join("checkpoint.bin").exists() && !dir.join("summary.json").exists());
+    // Killed between the checkpoint and the CSV: the checkpoint holds epoch 1, the CSV none.
+    std::fs::write(
+        dir.join("epochs.csv"),
+        csv.lines().next().unwrap().to_string() + "\n",
+    )
+    .unwrap();
+    worker();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("epochs.csv")).unwrap(),
+        csv,
+        "the epoch the checkpoint holds, and no more"
+    );
+    assert!(!dir.join("summary.json").exists());
 }
 
 #[test]

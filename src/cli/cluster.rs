@@ -162,7 +162,7 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
             }
             Stage::Blocked(why) => {
                 return Err(Error::Usage(format!(
-                    "successive halving cannot go on: {why} (with `sweep submit --retry-failed`)"
+                    "successive halving cannot go on: {why}"
                 )));
             }
             Stage::Train {
@@ -390,7 +390,10 @@ fn wait_for_jobs(
         let rows = crate::exec::status::collect(&runs, &dir, Some(&queue))?;
         let count =
             |s: crate::results::store::RunState| rows.iter().filter(|r| r.state == s).count();
-        bar.set_position(count(crate::results::store::RunState::Done) as u64);
+        bar.set_position(
+            (count(crate::results::store::RunState::Done)
+                + count(crate::results::store::RunState::Pruned)) as u64,
+        );
         bar.set_message(format!(
             "{} running, {} queued",
             count(crate::results::store::RunState::Running),

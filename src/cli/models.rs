@@ -114,7 +114,9 @@ fn run_weights(dir: &Path, which: Which) -> Result<(Loaded, PathBuf)> {
                 loaded.run.id,
                 which.name(),
                 keep_name(loaded.run.keep),
-                if summary.weights.is_empty() {
+                if summary.status == RunState::Pruned {
+                    "; successive halving pruned it, and pruned runs keep no weights"
+                } else if summary.weights.is_empty() {
                     "; runs trained before sweep kept weights have none"
                 } else if summary.status != RunState::Done {
                     "; a diverged run keeps only its best epoch's"

@@ -135,26 +135,51 @@ fn rank(metric: Metric, mut rows: Vec<Ranked>, keep: usize) -> Vec<Ranked> {
     rows
 }
 
-/// Mark the runs of a configuration cut at `rung` pruned: their epochs up to the rung's, a
-/// summary that says so, no checkpoint or weights. Runs that ended before (diverged) keep
-/// their own summary. Idempotent.
-fn prune(results: &Path, run: &Run, rung: &Rung, of: usize) -> Result<Option<String>> {
+/// What pruning one run of a cut configuration did.
+enum Pruning {
+    /// Pruned now, or already (or ended before the rung: diverged).
+    Done,
+    /// Its files are corrupt: it trains to the rung again first.
+    Retrain,
+    /// Another process holds it.
+    Held(String),
+}
+
+/// Mark a run of a configuration cut at `rung` pruned: its epochs up to the rung's, a summary
+/// that says so, no checkpoint or weights. A run that diverged before keeps its own summary; one
+/// that crashed after reaching the rung is pruned like the others. Idempotent: a run pruned
+/// before only has leftovers of an interrupted pruning removed.
+fn prune(results: &Path, run: &Run, rung: &Rung, of: usize) -> Result<Pruning> {
     let dir = store::run_dir(results, run);
-    let Some(l) = store::load_run(&dir)? else {
-        return Ok(None);
-    };
-    if l.state.is_finished() {
-        return Ok(None);
-    }
     let _lock = match lock::try_lock(&dir.join(".lock"), "pruning it")? {
         Ok(l) => l,
         Err(holder) => {
-            return Ok(Some(format!(
+            return Ok(Pruning::Held(format!(
                 "run {} is held by another process ({holder})",
                 run.id
             )));
         }
     };
+    let Some(l) = store::load_run(&dir)? else {
+        return Ok(Pruning::Done);
+    };
+    let remove_training_files = || {
+        checkpoint::remove(&dir);
+        for f in [weights::BEST, weights::FINAL] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+    };
+    match l.state {
+        RunState::Corrupt => return Ok(Pruning::Retrain),
+        RunState::Pruned => {
+            remove_training_files();
+            return Ok(Pruning::Done);
+        }
+        RunState::Failed if l.records.len() >= rung.epoch => {}
+        s if s.is_finished() => return Ok(Pruning::Done),
+        _ if l.records.len() < rung.epoch => return Ok(Pruning::Retrain),
+        _ => {}
+    }
     let records = &l.records[..l.records.len().min(rung.epoch)];
     store::write_epochs(&dir, records)?;
     let place = rung
@@ -173,11 +198,32 @@ fn prune(results: &Path, run: &Run, rung: &Rung, of: usize) -> Result<Option<Str
         epoch: rung.epoch,
     });
     store::write_summary(&dir, &summary)?;
-    checkpoint::remove(&dir);
-    for f in [weights::BEST, weights::FINAL] {
-        let _ = std::fs::remove_file(dir.join(f));
+    remove_training_files();
+    Ok(Pruning::Done)
+}
+
+/// Prune the runs of the configurations `decided` cut: `None` when done, else the stage that
+/// must come first (runs to train to the rung again, or a run another process holds).
+fn apply(results: &Path, runs: &[Run], decided: &Rung, last: usize) -> Result<Option<Stage>> {
+    let mut again = Vec::new();
+    for r in decided.ranking.iter().filter(|r| !r.kept) {
+        for (i, run) in runs
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| r.runs.contains(&x.id))
+        {
+            match prune(results, run, decided, last)? {
+                Pruning::Done => {}
+                Pruning::Retrain => again.push(i),
+                Pruning::Held(why) => return Ok(Some(Stage::Blocked(why))),
+            }
+        }
     }
-    Ok(None)
+    Ok((!again.is_empty()).then_some(Stage::Train {
+        rung: decided.rung,
+        epoch: decided.epoch,
+        runs: again,
+    }))
 }
 
 /// Where the halving sweep of `runs` stands, applying the decisions already written and taking
@@ -242,14 +288,23 @@ pub fn advance(
                     ),
                 });
             }
-            if !dry {
-                for r in decided.ranking.iter().filter(|r| !r.kept) {
-                    for run in runs.iter().filter(|x| r.runs.contains(&x.id)) {
-                        if let Some(why) = prune(results, run, &decided, last)? {
-                            return Ok((Stage::Blocked(why), d));
+            if decided.rung != rung || decided.epoch != epoch || epoch == last {
+                return Err(Error::Results {
+                    path: file,
+                    message: format!(
+                        "its decision number {rung} is for rung {} at epoch {}, but rung {rung} is at epoch {epoch}{} (the file was edited)",
+                        decided.rung,
+                        decided.epoch,
+                        if epoch == last {
+                            ", the last, which is never decided"
+                        } else {
+                            ""
                         }
-                    }
-                }
+                    ),
+                });
+            }
+            if !dry && let Some(first) = apply(results, runs, &decided, last)? {
+                return Ok((first, d));
             }
             alive.retain(|(c, _)| decided.ranking.iter().any(|r| r.kept && r.config == *c));
             continue;
@@ -264,11 +319,11 @@ pub fn advance(
                     .as_ref()
                     .map_or((RunState::NotStarted, 0), |l| (l.state, l.records.len()));
                 match state {
-                    RunState::Failed if done < epoch && retry => to_train.push(i),
+                    RunState::Failed if retry => to_train.push(i),
                     RunState::Failed if done < epoch => {
                         return Ok((
                             Stage::Blocked(format!(
-                                "{} ({}) failed before epoch {epoch}, so rung {rung} cannot be decided; `sweep run --retry-failed` trains it again",
+                                "{} ({}) failed before epoch {epoch}, so rung {rung} cannot be decided; --retry-failed trains it again",
                                 runs[i].display_label(),
                                 runs[i].id
                             )),
@@ -277,7 +332,9 @@ pub fn advance(
                     }
                     s if s.is_finished() => {}
                     RunState::Corrupt => to_train.push(i),
-                    _ if done < epoch => to_train.push(i),
+                    // At the last rung every unfinished run trains: one killed after its last
+                    // epoch but before its summary writes it then.
+                    _ if done < epoch || epoch == last => to_train.push(i),
                     _ => {}
                 }
                 loaded.push((i, l.map(|l| l.records).unwrap_or_default()));
@@ -330,12 +387,8 @@ pub fn advance(
         }
         let json = serde_json::to_vec_pretty(&d).expect("decisions serialize");
         store::write_atomic(&file, &json)?;
-        for r in decided.ranking.iter().filter(|r| !r.kept) {
-            for run in runs.iter().filter(|x| r.runs.contains(&x.id)) {
-                if let Some(why) = prune(results, run, &decided, last)? {
-                    return Ok((Stage::Blocked(why), d));
-                }
-            }
+        if let Some(first) = apply(results, runs, &decided, last)? {
+            return Ok((first, d));
         }
         alive.retain(|(c, _)| decided.ranking.iter().any(|r| r.kept && r.config == *c));
     }

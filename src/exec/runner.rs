@@ -168,6 +168,15 @@ pub fn work(
             State::new(run, &ad)
         }
     };
+    // The checkpoint is written before epochs.csv: killed between the two, the checkpoint is an
+    // epoch ahead. Already at the epoch to stop at, it is not trained past it.
+    if let Some(u) = until
+        && state.records.len() >= u
+        && state.records.len() < run.epochs
+    {
+        store::write_epochs(&dir, &state.records)?;
+        return Ok(WorkerExit::Paused(state.records.len()));
+    }
     let batches = train_split.len().div_ceil(run.batch_size);
     let mut obs = WorkerObserver {
         dir: &dir,

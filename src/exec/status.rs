@@ -81,6 +81,7 @@ pub fn collect(
                 last_epoch_seconds: records.last().map(|r| r.seconds),
                 pruned: loaded
                     .as_ref()
+                    .filter(|l| l.state == RunState::Pruned)
                     .and_then(|l| l.summary.as_ref())
                     .and_then(|s| s.pruned),
             })

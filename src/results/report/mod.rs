@@ -363,7 +363,11 @@ pub fn run_row(l: &Loaded) -> RunRow {
             Some(l.records.iter().map(|e| e.images_per_sec).sum::<f64>() / l.records.len() as f64)
         },
         status: l.state,
-        pruned: l.summary.as_ref().and_then(|s| s.pruned),
+        pruned: l
+            .summary
+            .as_ref()
+            .filter(|_| l.state == RunState::Pruned)
+            .and_then(|s| s.pruned),
     }
 }
 
