@@ -179,7 +179,17 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 .configs
                 .iter()
                 .map(|c| {
-                    let mut row = vec![c.label.clone(), c.n.to_string()];
+                    // A configuration successive halving cut: every run pruned, nothing averaged.
+                    let mut members = r.runs.iter().filter(|x| x.config_id == c.config_id);
+                    let pruned = members
+                        .next()
+                        .and_then(|x| x.pruned)
+                        .filter(|p| members.all(|x| x.pruned == Some(*p)));
+                    let label = pruned.map_or_else(
+                        || c.label.clone(),
+                        |p| format!("{} ({})", c.label, p.describe()),
+                    );
+                    let mut row = vec![label, c.n.to_string()];
                     row.extend(
                         metrics
                             .iter()
