@@ -63,7 +63,9 @@ pub enum Command {
     ///
     /// Runs execute in parallel, each in its own process, longest first. Finished runs are
     /// skipped; a run interrupted mid-way resumes from its last completed epoch. Ctrl-C once:
-    /// stop after the current epochs; twice: stop now.
+    /// stop after the current epochs; twice: stop now. With [search.halving], rung by rung:
+    /// every configuration to the first rung, then only the best to the next (README,
+    /// "Successive halving").
     Run(train::RunArgs),
     /// Send the unfinished runs of a manifest to a cluster scheduler (Slurm) as a job array.
     ///
@@ -71,7 +73,8 @@ pub enum Command {
     /// directory, through the same worker a local sweep uses, and submits it. Finished runs and
     /// runs already queued or running are left out; interrupted runs resume from their
     /// checkpoints. The binary, the data directory and the results directory must be on a
-    /// filesystem every node mounts at the same path.
+    /// filesystem every node mounts at the same path. With [search.halving], each submission
+    /// submits one rung: submit again once its runs finish to decide it and submit the next.
     #[command(after_help = "\
 Examples:
   sweep submit experiments/paper.toml --dry-run                 print the script, submit nothing
