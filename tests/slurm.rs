@@ -90,13 +90,7 @@ fn a_sweep_on_slurm_equals_the_same_sweep_run_locally() {
     if !slurm_or_skip("a_sweep_on_slurm_equals_the_same_sweep_run_locally") {
         return;
     }
-    let local = Sandbox::new();
-    local.write("m.toml", SWEEP);
-    local
-        .sweep()
-        .args(["run", "m.toml", "--quiet"])
-        .assert()
-        .success();
+    let local = trained_locally(SWEEP);
 
     let sb = Sandbox::new();
     sb.write("m.toml", SWEEP);
@@ -151,13 +145,7 @@ fn a_cancelled_task_resumes_from_its_checkpoint_when_submitted_again() {
     }
     let manifest = "[sweep]\nname = \"s\"\ndataset = \"mnist\"\ntrain_subset = 3000\ntest_subset = 300\n\
 [[runs]]\nmodel = \"simple_cnn\"\noptimizer = \"adam\"\nepochs = 3\n";
-    let local = Sandbox::new();
-    local.write("m.toml", manifest);
-    local
-        .sweep()
-        .args(["run", "m.toml", "--quiet"])
-        .assert()
-        .success();
+    let local = trained_locally(manifest);
 
     let sb = Sandbox::new();
     sb.write("m.toml", manifest);
@@ -318,13 +306,7 @@ fn a_halving_sweep_on_slurm_advances_a_rung_per_submission_to_the_local_decision
     let manifest = "[sweep]\nname = \"s\"\ndataset = \"mnist\"\nvalidation = 0.1\ntrain_subset = 1500\ntest_subset = 300\n\
 [grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nlr = [0.001, 0.1]\n\
 [search.halving]\nrungs = [1, 2]\nkeep_fraction = 0.5\n";
-    let local = Sandbox::new();
-    local.write("m.toml", manifest);
-    local
-        .sweep()
-        .args(["run", "m.toml", "--quiet"])
-        .assert()
-        .success();
+    let local = trained_locally(manifest);
 
     let sb = Sandbox::new();
     sb.write("m.toml", manifest);

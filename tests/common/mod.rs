@@ -59,6 +59,18 @@ impl Sandbox {
     }
 }
 
+/// A sandbox holding `manifest` as m.toml, trained there by a local `sweep run` (the
+/// reference other ways of running it are compared with).
+pub fn trained_locally(manifest: &str) -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write("m.toml", manifest);
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    sb
+}
+
 /// The repository's own file.
 pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
