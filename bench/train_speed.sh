@@ -56,8 +56,11 @@ TOML
   rm -rf "$tmp/results"
   env "$@" SWEEP_DATA_DIR="$data" "$bin" run "$tmp/m.toml" --results "$tmp/results" \
     --jobs "$runs" --threads "$threads" --quiet
-  for f in "$tmp"/results/speed/runs/*/epochs.csv; do tail -n1 "$f" | cut -d, -f7; done |
-    awk '{s += $1} END {printf "%.0f,", s}'
+  # images_per_sec by its header name: epochs.csv has gained columns before.
+  for f in "$tmp"/results/speed/runs/*/epochs.csv; do
+    awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == "images_per_sec") c = i}
+             END {if (!c) exit 1; print $c}' "$f"
+  done | awk '{s += $1} END {printf "%.0f,", s}'
 }
 
 # anchor PYTHON SCRIPT MODEL RUNS THREADS: the same with a reference trainer of ../shared/anchors;

@@ -382,6 +382,7 @@ mod tests {
             batch_size: 32,
             n,
             values: Vec::new(),
+            seeds: Vec::new(),
             images: Vec::new(),
             metrics: Metric::ALL
                 .iter()

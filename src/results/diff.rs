@@ -2,7 +2,9 @@
 //! configuration: both means with their intervals, the difference B - A with its 95% interval
 //! and p-value, and whether it is real. Configurations are matched by id, else by label.
 //!
-//! The test is the gate's ([`crate::results::check`]): Welch's t-test when both sides have two or
+//! The test: when both sides have the same architecture and the same two or more finished seeds,
+//! the paired t-test over seeds (seed s gave both the same initial weights and data order);
+//! otherwise the gate's ([`crate::results::check`]): Welch's t-test when both sides have two or
 //! more seeds, else for accuracies the two-proportion z-test on the images they were measured on.
 //! Unlike the gate there is no tolerance: a significant difference is reported either way.
 
@@ -104,6 +106,20 @@ fn images(c: &ConfigRow, m: Metric) -> Option<usize> {
 fn line(x: &ConfigRow, y: &ConfigRow, m: Metric, alpha: f64) -> Line {
     let (sa, sb) = (x.stat(m).expect("filtered"), y.stat(m).expect("filtered"));
     let d = sb.mean - sa.mean;
+    // The same configuration at the same seeds: paired by seed (same initial weights, same
+    // data order in both).
+    if let Some((va, vb)) = x.paired_with(y, m) {
+        let p = stats::paired(&vb, &va).map(|t| t.p);
+        return Line {
+            label: x.label.clone(),
+            a: Some(sa),
+            b: Some(sb),
+            difference: Some(d),
+            interval: stats::paired_interval(&vb, &va),
+            p: p.map(|p| (p, "paired")),
+            verdict: verdict(p, d, m, alpha),
+        };
+    }
     let (interval, p) = match (sa.std, sb.std) {
         (Some(da), Some(db)) if sa.n > 1 && sb.n > 1 => (
             stats::welch_interval((sb.mean, db, sb.n), (sa.mean, da, sa.n)),
@@ -118,12 +134,6 @@ fn line(x: &ConfigRow, y: &ConfigRow, m: Metric, alpha: f64) -> Line {
             _ => (None, None),
         },
     };
-    let verdict = match p {
-        None => Verdict::Untested,
-        Some((p, _)) if p >= alpha => Verdict::WithinNoise,
-        Some(_) if (d > 0.0) == m.higher_is_better() => Verdict::Better,
-        Some(_) => Verdict::Worse,
-    };
     Line {
         label: x.label.clone(),
         a: Some(sa),
@@ -131,7 +141,17 @@ fn line(x: &ConfigRow, y: &ConfigRow, m: Metric, alpha: f64) -> Line {
         difference: Some(d),
         interval,
         p,
-        verdict,
+        verdict: verdict(p.map(|p| p.0), d, m, alpha),
+    }
+}
+
+/// A difference `d` (B - A) of `m` with p-value `p`: real (better, worse) or within noise.
+fn verdict(p: Option<f64>, d: f64, m: Metric, alpha: f64) -> Verdict {
+    match p {
+        None => Verdict::Untested,
+        Some(p) if p >= alpha => Verdict::WithinNoise,
+        Some(_) if (d > 0.0) == m.higher_is_better() => Verdict::Better,
+        Some(_) => Verdict::Worse,
     }
 }
 

@@ -4,12 +4,14 @@
 //! - [`wilson`]: the Wilson score interval of an accuracy measured on `n` images, the floor below
 //!   which no difference between two accuracies on the same images means anything.
 //! - [`welch`]: Welch's two-sample t-test from means, standard deviations and counts.
+//! - [`paired`]: the paired t-test of two samples measured at the same seeds.
 //! - [`holm`]: Holm's step-down correction of several p-values.
 //! - [`p_first`]: each configuration's probability of ranking first, by bootstrap over seeds.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+use statrs::statistics::Statistics;
 
 /// The two-sided 95% quantile of the standard normal, 1.959964.
 fn z95() -> f64 {
@@ -28,17 +30,18 @@ pub fn wilson(p: f64, n: usize) -> Option<[f64; 2]> {
     Some([centre - half, centre + half])
 }
 
-/// Welch's t-test of two samples given by mean, sample standard deviation and count.
+/// A t-test's statistic, degrees of freedom and p-value ([`welch`], [`paired`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Welch {
+pub struct TTest {
     pub t: f64,
     pub df: f64,
     /// Two-sided p-value.
     pub p: f64,
 }
 
-/// [`Welch`] of samples a and b; `None` unless both have at least two values.
-pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<Welch> {
+/// Welch's t-test of samples a and b, each given by mean, sample standard deviation and count;
+/// `None` unless both have at least two values.
+pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<TTest> {
     let ((ma, sa, na), (mb, sb, nb)) = (a, b);
     if na < 2 || nb < 2 {
         return None;
@@ -48,7 +51,7 @@ pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<Welch> {
     if se2 == 0.0 {
         // No spread at all: identical samples are not different, different ones certainly are.
         let p = if ma == mb { 1.0 } else { 0.0 };
-        return Some(Welch {
+        return Some(TTest {
             t: if ma == mb { 0.0 } else { f64::INFINITY },
             df: (na + nb - 2) as f64,
             p,
@@ -57,11 +60,53 @@ pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<Welch> {
     let t = (ma - mb) / se2.sqrt();
     let df = se2 * se2 / (va * va / (na - 1) as f64 + vb * vb / (nb - 1) as f64);
     let dist = StudentsT::new(0.0, 1.0, df).ok()?;
-    Some(Welch {
+    Some(TTest {
         t,
         df,
         p: (2.0 * (1.0 - dist.cdf(t.abs()))).clamp(0.0, 1.0),
     })
+}
+
+/// The paired t-test of `a` and `b`, whose i-th values are paired (measured at the same seed):
+/// `t = mean(d) / (sd(d) / sqrt(n))` on the differences `d = a - b`, with n - 1 degrees of
+/// freedom. `None` unless there are two pairs or more of equal-length samples.
+pub fn paired(a: &[f64], b: &[f64]) -> Option<TTest> {
+    let n = a.len();
+    if n < 2 || b.len() != n {
+        return None;
+    }
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (mean, sd) = (d.iter().mean(), d.iter().std_dev());
+    let df = (n - 1) as f64;
+    if sd == 0.0 || !sd.is_finite() {
+        // Every pair differs by the same amount: none is no difference, any other is certain.
+        let same = mean == 0.0;
+        return Some(TTest {
+            t: if same { 0.0 } else { f64::INFINITY },
+            df,
+            p: if same { 1.0 } else { 0.0 },
+        });
+    }
+    let t = mean / (sd / (n as f64).sqrt());
+    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
+    Some(TTest {
+        t,
+        df,
+        p: (2.0 * (1.0 - dist.cdf(t.abs()))).clamp(0.0, 1.0),
+    })
+}
+
+/// The 95% interval of the mean paired difference `a - b`: mean(d) ± t(0.975, n - 1) sd(d) /
+/// sqrt(n), under the conditions of [`paired`].
+pub fn paired_interval(a: &[f64], b: &[f64]) -> Option<[f64; 2]> {
+    let t = paired(a, b)?;
+    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (mean, half) = (
+        d.iter().mean(),
+        d.iter().std_dev() / (d.len() as f64).sqrt(),
+    );
+    let q = StudentsT::new(0.0, 1.0, t.df).ok()?.inverse_cdf(0.975);
+    Some([mean - q * half, mean + q * half])
 }
 
 /// The 95% Welch interval of mean(a) - mean(b).
@@ -185,6 +230,26 @@ mod tests {
     }
 
     #[test]
+    fn paired_matches_scipy() {
+        // scipy: stats.ttest_rel(a, b)
+        let t = paired(&[0.981, 0.984, 0.979], &[0.975, 0.978, 0.977]).unwrap();
+        assert!(close(t.t, 3.4999999999999996, 1e-9), "{t:?}");
+        assert_eq!(t.df, 2.0);
+        assert!(close(t.p, 0.07282735005446937, 1e-7), "{t:?}");
+        let t = paired(&[0.9, 0.91, 0.93, 0.95], &[0.905, 0.915, 0.899, 0.92]).unwrap();
+        assert!(close(t.t, 1.2439024390243894, 1e-9), "{t:?}");
+        assert_eq!(t.df, 3.0);
+        assert!(close(t.p, 0.30187390322898705, 1e-7), "{t:?}");
+        // Sign: a below b gives t below 0, the same p.
+        let u = paired(&[0.905, 0.915, 0.899, 0.92], &[0.9, 0.91, 0.93, 0.95]).unwrap();
+        assert!(close(u.t, -t.t, 1e-12) && close(u.p, t.p, 1e-12), "{u:?}");
+        assert_eq!(paired(&[0.9], &[0.8]), None);
+        assert_eq!(paired(&[0.9, 0.8], &[0.8]), None);
+        assert_eq!(paired(&[0.9, 0.8], &[0.9, 0.8]).unwrap().p, 1.0);
+        assert_eq!(paired(&[0.75, 0.5], &[0.5, 0.25]).unwrap().p, 0.0);
+    }
+
+    #[test]
     fn wilson_matches_scipy() {
         for (k, n, lo, hi) in [
             (9800, 10000, 0.9770660732392871, 0.9825652883248635),
@@ -218,6 +283,12 @@ mod tests {
         .unwrap();
         assert!(
             close(lo, -0.0004765380837174855, 1e-9) && close(hi, 0.009809871417050902, 1e-9),
+            "{lo} {hi}"
+        );
+        // scipy: stats.ttest_rel(a, b).confidence_interval(0.95), the same samples.
+        let [lo, hi] = paired_interval(&[0.981, 0.984, 0.979], &[0.975, 0.978, 0.977]).unwrap();
+        assert!(
+            close(lo, -0.0010702036396659509, 1e-9) && close(hi, 0.010403536972999292, 1e-9),
             "{lo} {hi}"
         );
         // Wald: d +- 1.959964 sqrt(p1 q1 / n1 + p2 q2 / n2).

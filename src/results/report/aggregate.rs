@@ -50,16 +50,24 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
         .into_iter()
         .map(|members| {
             let first = members[0];
-            let values: Vec<(Metric, Vec<f64>)> = Metric::ALL
+            let by_seed: Vec<(Metric, Vec<(u64, f64)>)> = Metric::ALL
                 .iter()
                 .map(|&m| {
-                    let values: Vec<f64> = members
+                    let values: Vec<(u64, f64)> = members
                         .iter()
                         .filter(|r| r.status == RunState::Done)
-                        .filter_map(|r| r.get(m))
+                        .filter_map(|r| Some((r.seed, r.get(m)?)))
                         .collect();
                     (m, values)
                 })
+                .collect();
+            let values: Vec<(Metric, Vec<f64>)> = by_seed
+                .iter()
+                .map(|(m, v)| (*m, v.iter().map(|p| p.1).collect()))
+                .collect();
+            let seeds = by_seed
+                .iter()
+                .map(|(m, v)| (*m, v.iter().map(|p| p.0).collect()))
                 .collect();
             let metrics = values.iter().map(|(m, v)| (*m, Stats::of(v))).collect();
             let images = Metric::ALL
@@ -76,6 +84,7 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
                 epochs: first.epochs,
                 batch_size: first.batch_size,
                 values,
+                seeds,
                 images,
                 n: members
                     .iter()

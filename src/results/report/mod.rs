@@ -152,6 +152,9 @@ pub struct ConfigRow {
     /// bootstrap.
     #[serde(skip)]
     pub values: Vec<(Metric, Vec<f64>)>,
+    /// Per metric, the seed of each of those values (same order).
+    #[serde(skip)]
+    pub seeds: Vec<(Metric, Vec<u64>)>,
     /// Per accuracy metric, the images it is measured on, for its binomial (Wilson) interval.
     #[serde(skip)]
     pub images: Vec<(Metric, usize)>,
@@ -163,6 +166,34 @@ impl ConfigRow {
             .iter()
             .find(|(k, _)| *k == m)
             .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// The seeds of [`ConfigRow::values`], in the same order.
+    pub fn seeds(&self, m: Metric) -> &[u64] {
+        self.seeds
+            .iter()
+            .find(|(k, _)| *k == m)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// This configuration's and `other`'s values of `m` paired by seed, when the two can be
+    /// compared seed by seed: the same architecture (so seed s gave both the same initial
+    /// weights and the same data order: common random numbers) and the same two or more
+    /// finished seeds. `None` otherwise.
+    pub fn paired_with(&self, other: &ConfigRow, m: Metric) -> Option<(Vec<f64>, Vec<f64>)> {
+        let (sa, sb) = (self.seeds(m), other.seeds(m));
+        if self.model != other.model || sa.len() < 2 || sa.len() != sb.len() {
+            return None;
+        }
+        let (va, vb) = (self.values(m), other.values(m));
+        let mut a = Vec::with_capacity(sa.len());
+        let mut b = Vec::with_capacity(sa.len());
+        for (i, s) in sa.iter().enumerate() {
+            let j = sb.iter().position(|t| t == s)?;
+            a.push(va[i]);
+            b.push(vb[j]);
+        }
+        Some((a, b))
     }
 
     /// The 95% Wilson interval of the mean of accuracy `m` on the images it is measured on.
@@ -265,8 +296,9 @@ pub struct Ranked {
     /// Whether it is statistically tied with the best (the best itself: true); `None` when no
     /// test applies (one seed of a loss).
     pub tied_with_best: Option<bool>,
-    /// The test against the best: Welch's t-test over seeds (Holm-adjusted p-value), or with a
-    /// single seed on either side, whether the two Wilson intervals overlap.
+    /// The test against the best: the paired t-test over seeds when both have the same
+    /// architecture and seeds, else Welch's t-test (Holm-adjusted p-values), or with a single
+    /// seed on either side, whether the two Wilson intervals overlap.
     pub versus_best: Option<VersusBest>,
     /// Probability of ranking first, by bootstrap over seeds (`None` when no configuration has
     /// two seeds: there is nothing to resample).
@@ -277,8 +309,36 @@ pub struct Ranked {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "test")]
 pub enum VersusBest {
-    Welch { p_holm: f64 },
-    Wilson { overlap: bool },
+    /// Welch's t-test over seeds.
+    Welch {
+        p_holm: f64,
+    },
+    /// The paired t-test over seeds (the same architecture at the same seeds).
+    Paired {
+        p_holm: f64,
+    },
+    Wilson {
+        overlap: bool,
+    },
+}
+
+impl VersusBest {
+    /// The (Holm-adjusted) p-value of a t-test.
+    pub fn p(self) -> Option<f64> {
+        match self {
+            VersusBest::Welch { p_holm } | VersusBest::Paired { p_holm } => Some(p_holm),
+            VersusBest::Wilson { .. } => None,
+        }
+    }
+
+    /// The same test with p-value `p`.
+    fn with_p(self, p: f64) -> VersusBest {
+        match self {
+            VersusBest::Welch { .. } => VersusBest::Welch { p_holm: p },
+            VersusBest::Paired { .. } => VersusBest::Paired { p_holm: p },
+            w @ VersusBest::Wilson { .. } => w,
+        }
+    }
 }
 
 /// The significance level of the ranking's ties.
@@ -393,7 +453,8 @@ pub fn build(sweep: &str, loaded: &[Loaded], spec: &ReportSpec, rank_by: Metric)
 }
 
 /// Rank configurations with results by `metric` (best first) and test each against the best:
-/// ties ([`Ranked::tied_with_best`]) by Welch's t-test over seeds, Holm-corrected across the
+/// ties ([`Ranked::tied_with_best`]) by a t-test over seeds (paired by seed when both have the
+/// same architecture and seeds, else Welch's), Holm-corrected across the
 /// configurations at level [`ALPHA`] (with one seed, by the Wilson intervals), and P(rank 1) by
 /// bootstrap over seeds.
 pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
@@ -413,7 +474,7 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
     let samples: Vec<&[f64]> = idx.iter().map(|&i| configs[i].values(metric)).collect();
     let resampled = samples.iter().any(|s| s.len() > 1);
     let p_first = crate::results::stats::p_first(&samples, metric.higher_is_better(), RESAMPLES, 1);
-    // Each configuration against the best: Welch where both have seeds, else Wilson.
+    // Each configuration against the best: paired or Welch where both have seeds, else Wilson.
     let best = idx.first().map(|&i| &configs[i]);
     let tests: Vec<Option<VersusBest>> = idx
         .iter()
@@ -422,6 +483,10 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
             let (b, c) = (best?, &configs[i]);
             if pos == 0 {
                 return None;
+            }
+            if let Some((xb, xc)) = b.paired_with(c, metric) {
+                let t = crate::results::stats::paired(&xb, &xc)?;
+                return Some(VersusBest::Paired { p_holm: t.p });
             }
             let (sb, sc) = (b.stat(metric)?, c.stat(metric)?);
             match (sb.std, sc.std) {
@@ -438,19 +503,16 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
             }
         })
         .collect();
-    // Holm across the Welch tests.
+    // Holm across the t-tests.
     let raw: Vec<(usize, f64)> = tests
         .iter()
         .enumerate()
-        .filter_map(|(k, t)| match t {
-            Some(VersusBest::Welch { p_holm }) => Some((k, *p_holm)),
-            _ => None,
-        })
+        .filter_map(|(k, t)| t.and_then(VersusBest::p).map(|p| (k, p)))
         .collect();
     let adjusted = crate::results::stats::holm(&raw.iter().map(|r| r.1).collect::<Vec<_>>());
     let mut tests = tests;
     for ((k, _), p) in raw.iter().zip(adjusted) {
-        tests[*k] = Some(VersusBest::Welch { p_holm: p });
+        tests[*k] = tests[*k].map(|t| t.with_p(p));
     }
     let mut out: Vec<Ranked> = Vec::with_capacity(idx.len());
     for (pos, &i) in idx.iter().enumerate() {
@@ -460,8 +522,8 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
         };
         let tied_with_best = match (pos, tests[pos]) {
             (0, _) => Some(true),
-            (_, Some(VersusBest::Welch { p_holm })) => Some(p_holm >= ALPHA),
             (_, Some(VersusBest::Wilson { overlap })) => Some(overlap),
+            (_, Some(t)) => t.p().map(|p| p >= ALPHA),
             (_, None) => None,
         };
         out.push(Ranked {
@@ -847,6 +909,55 @@ mod tests {
             ranks == [1, 1, 3] || ranks == [1, 2, 2],
             "{ranks:?} ({v:?})"
         );
+    }
+
+    #[test]
+    fn same_architecture_at_the_same_seeds_is_tested_paired() {
+        // Three seeds whose spread (about 1.5 pp) hides a constant 0.2 pp gap from Welch's test;
+        // at the same seeds (common random numbers), the paired test sees it.
+        let loaded = fixture::synthetic(2, 3, 1);
+        let mut runs: Vec<RunRow> = loaded.iter().map(run_row).collect();
+        let base = [0.95, 0.965, 0.98];
+        for r in runs.iter_mut() {
+            let c = usize::from(r.label == "config 00001");
+            let s = (r.seed - 1) as usize;
+            r.val_accuracy =
+                Some(base[s] - 0.002 * c as f64 + [0.0, 0.0001, -0.0001][s] * c as f64);
+        }
+        let tested = |runs: &[RunRow]| {
+            let configs = aggregate::by_config(runs).unwrap();
+            let ranked = rank(&configs, Metric::ValAccuracy);
+            (
+                configs[ranked[1].config].label.clone(),
+                ranked[1].versus_best,
+                ranked[1].tied_with_best,
+            )
+        };
+        let (label, test, tied) = tested(&runs);
+        assert_eq!(label, "config 00001");
+        let Some(VersusBest::Paired { p_holm }) = test else {
+            panic!("{test:?}")
+        };
+        // scipy: stats.ttest_rel([0.95, 0.965, 0.98], [0.948, 0.9631, 0.9779]).pvalue (Welch's:
+        // 0.878).
+        assert!((p_holm - 0.0008322931113190442).abs() < 1e-9, "{p_holm}");
+        assert_eq!(tied, Some(false));
+        // Another architecture shares only the data order: Welch's test, and a tie.
+        for r in runs.iter_mut().filter(|r| r.label == "config 00001") {
+            r.model = "simple_nn".into();
+        }
+        let (_, test, tied) = tested(&runs);
+        assert!(
+            matches!(test, Some(VersusBest::Welch { p_holm }) if p_holm > 0.5),
+            "{test:?}"
+        );
+        assert_eq!(tied, Some(true));
+        // The same architecture at other seeds cannot be paired either.
+        for r in runs.iter_mut().filter(|r| r.label == "config 00001") {
+            r.model = "simple_cnn".into();
+            r.seed += 10;
+        }
+        assert!(matches!(tested(&runs).1, Some(VersusBest::Welch { .. })));
     }
 
     /// Reads a CSV output back as a data tool would: its header, and every value of the named

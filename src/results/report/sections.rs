@@ -252,7 +252,10 @@ pub fn sections(r: &Report) -> Vec<Section> {
                     },
                     match x.versus_best {
                         Some(VersusBest::Welch { p_holm }) => {
-                            format!("Welch p = {p_holm:.3} (Holm)")
+                            format!("Welch {} (Holm)", p_text(p_holm))
+                        }
+                        Some(VersusBest::Paired { p_holm }) => {
+                            format!("paired {} (Holm)", p_text(p_holm))
                         }
                         Some(VersusBest::Wilson { overlap: true }) => {
                             "binomial intervals overlap".into()
@@ -499,4 +502,13 @@ pub fn across(reports: &[Report]) -> Vec<Section> {
         note: (!holds.is_empty()).then(|| holds.join(". ") + "."),
     };
     vec![values, ranks]
+}
+
+/// A p-value as the ranking prints it: three decimals, or `p < 0.001`.
+fn p_text(p: f64) -> String {
+    if p < 0.0005 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
 }
