@@ -156,8 +156,25 @@ fn a_diverging_run_is_recorded_and_the_others_finish() {
     assert_eq!(statuses[0].0, "diverged");
     assert!(statuses[0].1.contains("epoch 1"), "{:?}", statuses[0]);
     assert_eq!(statuses[1].0, "done");
-    // The diverged run is skipped next time (exit 1 again), and retried on request.
-    sb.sweep().args(["run", "m.toml"]).assert().code(1);
+    // The diverged run is skipped next time (exit 1 again), with its reason and what would
+    // change it: retraining a deterministic run diverges again, so --retry-failed is not it.
+    let out = sb
+        .sweep()
+        .args(["run", "m.toml"])
+        .assert()
+        .code(1)
+        .get_output()
+        .stderr
+        .clone();
+    let err = String::from_utf8(out).unwrap();
+    assert!(
+        err.contains(&format!("diverged: {}", statuses[0].1)),
+        "{err}"
+    );
+    assert!(
+        err.contains("smaller learning rate") && !err.contains("--retry-failed"),
+        "{err}"
+    );
 }
 
 #[test]

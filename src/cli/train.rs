@@ -127,7 +127,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
         None => scheduler::run(&m.sweep.name, &runs, &opts)?,
         Some(h) => crate::exec::halving::run(&m.sweep.name, &runs, h, &opts)?,
     };
-    report_outcomes(&runs, &outcomes, quiet)
+    report_outcomes(&runs, &outcomes, &opts.results, quiet)
 }
 
 pub fn worker(a: WorkerArgs) -> Result<i32> {
@@ -182,14 +182,24 @@ pub fn worker(a: WorkerArgs) -> Result<i32> {
 }
 
 /// Print what happened; exit 1 if any run failed or diverged.
-fn report_outcomes(runs: &[Run], outcomes: &[Outcome], quiet: bool) -> Result<i32> {
+fn report_outcomes(
+    runs: &[Run],
+    outcomes: &[Outcome],
+    results: &std::path::Path,
+    quiet: bool,
+) -> Result<i32> {
     let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
-    let failed: Vec<_> = runs
+    let failed: Vec<(&Run, RunState)> = runs
         .iter()
         .zip(outcomes)
-        .filter(
-            |(_, o)| matches!(o, Outcome::Finished(s) | Outcome::Skipped(s) if !matches!(s, RunState::Done | RunState::Pruned)),
-        )
+        .filter_map(|(r, o)| match o {
+            Outcome::Finished(s) | Outcome::Skipped(s)
+                if !matches!(s, RunState::Done | RunState::Pruned) =>
+            {
+                Some((r, *s))
+            }
+            _ => None,
+        })
         .collect();
     let interrupted = count(&|o| {
         matches!(
@@ -209,14 +219,28 @@ fn report_outcomes(runs: &[Run], outcomes: &[Outcome], quiet: bool) -> Result<i3
     }
     if !failed.is_empty() {
         eprintln!("failed or diverged:");
-        for (r, o) in &failed {
-            let s = match o {
-                Outcome::Finished(s) | Outcome::Skipped(s) => format!("{s:?}").to_lowercase(),
-                _ => String::new(),
-            };
-            eprintln!("  {} ({}): {s}", r.display_label(), r.id);
+        for (r, s) in &failed {
+            // The summary says why (the non-finite loss and where, or the error).
+            let why =
+                crate::results::store::read_summary(&crate::results::store::run_dir(results, r))
+                    .ok()
+                    .flatten()
+                    .and_then(|s| s.reason)
+                    .map(|why| format!(": {why}"))
+                    .unwrap_or_default();
+            eprintln!("  {} ({}): {}{why}", r.display_label(), r.id, s.name());
         }
-        eprintln!("`sweep run --retry-failed` trains them again");
+        if failed.iter().any(|(_, s)| *s != RunState::Diverged) {
+            eprintln!(
+                "`sweep run --retry-failed` trains the failed ones again, from their last checkpoint"
+            );
+        }
+        if failed.iter().any(|(_, s)| *s == RunState::Diverged) {
+            eprintln!(
+                "training is deterministic, so a diverged run trained again diverges the same \
+                 way: a smaller learning rate is what changes it"
+            );
+        }
         return Ok(1);
     }
     if interrupted > 0 {
