@@ -112,8 +112,9 @@ Examples:
     /// Compare two sweeps configuration by configuration: B - A, its interval, p, verdict.
     ///
     /// Both means with their intervals, the difference B - A with its 95% interval and p-value
-    /// (Welch's t-test with seeds, the two-proportion test with one), and the verdict: better,
-    /// worse or within noise.
+    /// (the paired t-test when both sides have the same seeds and architecture, else Welch's
+    /// t-test with seeds, the two-proportion test with one), and the verdict: better, worse or
+    /// within noise.
     #[command(
         after_help = "Examples:\n  sweep diff results-before/ci results/ci\n  sweep diff results/paper-seeds results/fashion --metric test_accuracy"
     )]

@@ -230,15 +230,22 @@ fn report_outcomes(
                     .unwrap_or_default();
             eprintln!("  {} ({}): {}{why}", r.display_label(), r.id, s.name());
         }
+        let diverged = failed.iter().any(|(_, s)| *s == RunState::Diverged);
         if failed.iter().any(|(_, s)| *s != RunState::Diverged) {
             eprintln!(
-                "`sweep run --retry-failed` trains the failed ones again, from their last checkpoint"
+                "`sweep run --retry-failed` trains them again (from the last checkpoint when there is one){}",
+                if diverged {
+                    ", the diverged ones too"
+                } else {
+                    ""
+                }
             );
         }
-        if failed.iter().any(|(_, s)| *s == RunState::Diverged) {
+        if diverged {
             eprintln!(
-                "training is deterministic, so a diverged run trained again diverges the same \
-                 way: a smaller learning rate is what changes it"
+                "with the same build and device, training is deterministic: a diverged run \
+                 trained again diverges the same way; a smaller learning rate (or a higher \
+                 `max_loss`, the divergence bound) changes it"
             );
         }
         return Ok(1);

@@ -108,16 +108,19 @@ fn line(x: &ConfigRow, y: &ConfigRow, m: Metric, alpha: f64) -> Line {
     let d = sb.mean - sa.mean;
     // The same configuration at the same seeds: paired by seed (same initial weights, same
     // data order in both).
-    if let Some((va, vb)) = x.paired_with(y, m) {
-        let p = stats::paired(&vb, &va).map(|t| t.p);
+    let paired = x.paired_with(y, m).and_then(|(va, vb)| {
+        let t = stats::paired(&vb, &va)?;
+        Some((t.p, stats::paired_interval(&vb, &va)))
+    });
+    if let Some((p, interval)) = paired {
         return Line {
             label: x.label.clone(),
             a: Some(sa),
             b: Some(sb),
             difference: Some(d),
-            interval: stats::paired_interval(&vb, &va),
-            p: p.map(|p| (p, "paired")),
-            verdict: verdict(p, d, m, alpha),
+            interval,
+            p: Some((p, "paired")),
+            verdict: verdict(Some(p), d, m, alpha),
         };
     }
     let (interval, p) = match (sa.std, sb.std) {

@@ -484,8 +484,10 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
             if pos == 0 {
                 return None;
             }
-            if let Some((xb, xc)) = b.paired_with(c, metric) {
-                let t = crate::results::stats::paired(&xb, &xc)?;
+            let paired = b
+                .paired_with(c, metric)
+                .and_then(|(xb, xc)| crate::results::stats::paired(&xb, &xc));
+            if let Some(t) = paired {
                 return Some(VersusBest::Paired { p_holm: t.p });
             }
             let (sb, sc) = (b.stat(metric)?, c.stat(metric)?);

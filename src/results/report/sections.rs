@@ -47,13 +47,20 @@ fn floor_note(r: &Report) -> Option<String> {
     let [lo, hi] = a.wilson(m)?;
     let n = a.images.iter().find(|(k, _)| *k == m)?.1;
     let floor = (hi - lo) / 2.0;
+    // When the seeds did tell them apart (a paired test can, below the floor), say so.
+    let separated = r.ranking[1].tied_with_best == Some(false);
     (gap < floor).then(|| {
         format!(
-            "The gap between the two best configurations ({:.2} pp) is below the binomial floor of {} images (±{:.2} pp at {}): on these images the two are not told apart.",
+            "The gap between the two best configurations ({:.2} pp) is below the binomial floor of {} images (±{:.2} pp at {}): {}",
             gap * 100.0,
             crate::spec::arch::group_thousands(n as u64),
             floor * 100.0,
-            m.format(best)
+            m.format(best),
+            if separated {
+                "their seeds tell them apart on these images, but another set of images of this size might not."
+            } else {
+                "on these images the two are not told apart."
+            }
         )
     })
 }
@@ -189,7 +196,9 @@ pub fn sections(r: &Report) -> Vec<Section> {
                         || c.label.clone(),
                         |p| format!("{} ({})", c.label, p.describe()),
                     );
-                    let mut row = vec![label, c.n.to_string()];
+                    // n: the finished seeds the means are over (runs still going are not).
+                    let finished = c.stat(Metric::ValAccuracy).map_or(0, |s| s.n);
+                    let mut row = vec![label, finished.to_string()];
                     row.extend(
                         metrics
                             .iter()
@@ -243,7 +252,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                     c.label.clone(),
                     stat.map_or("-".into(), |s| s.format(m)),
                     interval(stat.and_then(|s| s.ci95)),
-                    c.n.to_string(),
+                    stat.map_or(0, |s| s.n).to_string(),
                     match x.tied_with_best {
                         Some(true) if x.rank == 1 && x.versus_best.is_none() => "best".into(),
                         Some(true) => "yes".into(),
