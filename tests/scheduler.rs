@@ -125,15 +125,19 @@ fn a_diverging_run_is_recorded_and_the_others_finish() {
 [[runs]]\nmodel = \"simple_nn\"\noptimizer = \"absurd\"\n\
 [[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\n",
     );
-    let out = sb
-        .sweep()
-        .args(["run", "m.toml"])
-        .assert()
-        .code(1)
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8(out).unwrap();
+    // `sweep run` exits 1 (a run diverged): its stderr.
+    let run = || {
+        let out = sb
+            .sweep()
+            .args(["run", "m.toml"])
+            .assert()
+            .code(1)
+            .get_output()
+            .stderr
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    let err = run();
     assert!(
         err.contains("simple_nn absurd") && err.contains("diverged"),
         "{err}"
@@ -158,15 +162,7 @@ fn a_diverging_run_is_recorded_and_the_others_finish() {
     assert_eq!(statuses[1].0, "done");
     // The diverged run is skipped next time (exit 1 again), with its reason and what would
     // change it: retraining a deterministic run diverges again, so --retry-failed is not it.
-    let out = sb
-        .sweep()
-        .args(["run", "m.toml"])
-        .assert()
-        .code(1)
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8(out).unwrap();
+    let err = run();
     assert!(
         err.contains(&format!("diverged: {}", statuses[0].1)),
         "{err}"

@@ -112,19 +112,9 @@ fn line(x: &ConfigRow, y: &ConfigRow, m: Metric, alpha: f64) -> Line {
         let t = stats::paired(&vb, &va)?;
         Some((t.p, stats::paired_interval(&vb, &va)))
     });
-    if let Some((p, interval)) = paired {
-        return Line {
-            label: x.label.clone(),
-            a: Some(sa),
-            b: Some(sb),
-            difference: Some(d),
-            interval,
-            p: Some((p, "paired")),
-            verdict: verdict(Some(p), d, m, alpha),
-        };
-    }
-    let (interval, p) = match (sa.std, sb.std) {
-        (Some(da), Some(db)) if sa.n > 1 && sb.n > 1 => (
+    let (interval, p) = match (paired, sa.std, sb.std) {
+        (Some((p, interval)), _, _) => (interval, Some((p, "paired"))),
+        (None, Some(da), Some(db)) if sa.n > 1 && sb.n > 1 => (
             stats::welch_interval((sb.mean, db, sb.n), (sa.mean, da, sa.n)),
             stats::welch((sb.mean, db, sb.n), (sa.mean, da, sa.n)).map(|w| (w.p, "Welch")),
         ),
