@@ -4,8 +4,10 @@
 //! `layers.<index>.weight` and `layers.<index>.bias` (index 0 is the first layer listed), in
 //! f32, with the layout burn trains in: dense kernels `[in, out]` (as Keras; PyTorch's
 //! `nn.Linear` wants the transpose), convolution kernels `[out, in, kh, kw]` (as PyTorch). The
-//! file's metadata says what the weights are (`sweep` holds it as JSON, plus flat keys for
-//! tools that only show strings).
+//! file's metadata says what the weights are, in one key, `sweep`, as JSON. One key, because
+//! the safetensors crate keeps metadata in a hash map whose order changes from one map to the
+//! next: with more keys, the same weights written twice would differ in their bytes and so in
+//! their sha256 (`summary.json`); with one, a file's bytes depend only on what it holds.
 //!
 //! Plain data: this module reads and writes the files; the trainer turns them into networks.
 
@@ -16,6 +18,10 @@ use crate::spec::manifest::Dataset;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// How the tensors are laid out, as the header's `layout` says.
+const LAYOUT: &str =
+    "f32; dense kernels [in, out] (transpose for torch.nn.Linear); conv kernels [out, in, kh, kw]";
 use std::path::Path;
 
 /// The last epoch's weights.
@@ -61,6 +67,9 @@ pub struct Header {
     pub val_loss: f64,
     /// The build that trained them.
     pub build: String,
+    /// How the tensors are laid out (files from before it was recorded read as "").
+    #[serde(default)]
+    pub layout: String,
 }
 
 impl Header {
@@ -83,6 +92,7 @@ impl Header {
             val_accuracy,
             val_loss,
             build: store::build_description(),
+            layout: LAYOUT.into(),
         }
     }
 }
@@ -115,20 +125,11 @@ pub fn to_bytes(header: &Header, tensors: &[Named]) -> Result<Vec<u8>> {
                 .map_err(|e| Error::Training(format!("tensor {}: {e}", t.name)))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut meta = HashMap::new();
-    meta.insert(
+    // One key only: see the module's documentation.
+    let meta = HashMap::from([(
         "sweep".to_string(),
         serde_json::to_string(header).expect("header serializes"),
-    );
-    meta.insert("run".into(), header.run.clone());
-    meta.insert("label".into(), header.label.clone());
-    meta.insert("epoch".into(), header.epoch.to_string());
-    meta.insert("which".into(), header.which.name().into());
-    meta.insert(
-        "layout".into(),
-        "f32; dense kernels [in, out] (transpose for torch.nn.Linear); conv kernels [out, in, kh, kw]"
-            .into(),
-    );
+    )]);
     safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::Training(format!("cannot serialize weights: {e}")))
 }
@@ -213,6 +214,7 @@ mod tests {
             val_accuracy: 0.5,
             val_loss: 1.25,
             build: "test".into(),
+            layout: LAYOUT.into(),
         };
         let tensors = vec![
             Named {
@@ -228,7 +230,14 @@ mod tests {
         ];
         let path = dir.path().join(BEST);
         save(&path, &header, &tensors).unwrap();
-        assert_eq!(load(&path).unwrap(), (header, tensors));
+        assert_eq!(load(&path).unwrap(), (header.clone(), tensors.clone()));
+        // The same weights give the same bytes, whatever order a hash map keeps.
+        for _ in 0..8 {
+            assert_eq!(
+                to_bytes(&header, &tensors).unwrap(),
+                std::fs::read(&path).unwrap()
+            );
+        }
 
         let other = dir.path().join("other.safetensors");
         std::fs::write(&other, b"not safetensors").unwrap();

@@ -24,9 +24,11 @@
 
 pub use super::geometry::Geometry;
 use super::isa::per_isa;
+use super::scratch::{self, Scratch as Buf};
 use super::sums::{add_into, sum};
 use super::{simd, winograd};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// The implicit-GEMM layout of a stride-1 convolution (see the module docs): each input channel
 /// padded to `hp x wp` (`wp = ow + k - 1`), output rows computed `wp` wide.
@@ -77,8 +79,8 @@ impl Implicit {
 
     /// A zeroed padded-input buffer; [`Implicit::fill`] only ever writes its interior, so the
     /// border stays zero when the buffer is reused.
-    fn buffer(&self) -> Vec<f32> {
-        vec![0.0; self.len]
+    fn buffer(&self) -> Buf {
+        scratch::zeroed(self.len)
     }
 
     /// Copy image `x` (`[c, h, w]`) into the interior of the padded buffer `xp`.
@@ -331,7 +333,8 @@ fn forward_implicit(
     y.par_chunks_mut(g.o * ohw)
         .zip(x.par_chunks(g.chw()))
         .for_each_init(
-            || (im.buffer(), vec![0.0f32; g.o * im.cols]),
+            // `out` is the GEMM's output, written before it is read.
+            || (im.buffer(), scratch::take(g.o * im.cols)),
             |(xp, out), (yb, xb)| forward_image(g, im, (w, &wrows, b), relu, xp, out, yb, xb),
         );
     y
@@ -524,6 +527,14 @@ pub(super) fn masked(relu: bool, y: &[f32], dy: &[f32], grad: &mut [f32]) {
     }
 }
 
+/// [`masked`] into a buffer not yet written.
+#[inline(always)]
+fn masked_uninit(relu: bool, y: &[f32], dy: &[f32], grad: &mut [MaybeUninit<f32>]) {
+    for ((gv, &yv), &d) in grad.iter_mut().zip(y).zip(dy) {
+        gv.write(if !relu || yv > 0.0 { d } else { 0.0 });
+    }
+}
+
 /// The kernels of [`Geometry::input_gradient`]: `wf[c][o][ki][kj] = w[o][c][k-1-ki][k-1-kj]`.
 fn flipped(g: &Geometry, w: &[f32]) -> Vec<f32> {
     let k = g.k;
@@ -545,11 +556,11 @@ fn flipped(g: &Geometry, w: &[f32]) -> Vec<f32> {
 /// The output gradient through the ReLU, for the whole batch.
 fn masked_all(g: &Geometry, relu: bool, y: &[f32], dy: &[f32]) -> Vec<f32> {
     let per = g.o * g.ohw();
-    let mut grad = vec![0.0f32; dy.len()];
-    grad.par_chunks_mut(per)
-        .zip(y.par_chunks(per).zip(dy.par_chunks(per)))
-        .for_each(|(gb, (yb, db))| masked(relu, yb, db, gb));
-    grad
+    scratch::written(dy.len(), |grad| {
+        grad.par_chunks_mut(per)
+            .zip(y.par_chunks(per).zip(dy.par_chunks(per)))
+            .for_each(|(gb, (yb, db))| masked_uninit(relu, yb, db, gb));
+    })
 }
 
 /// [`backward`] by Winograd: the kernel gradient by [`winograd::kernel_gradient`], the input
@@ -592,11 +603,11 @@ struct ImageBackward<'a> {
 
 /// A thread's buffers for [`backward_image`].
 struct Scratch {
-    xp: Vec<f32>,
-    grad: Vec<f32>,
-    gt: Vec<f32>,
-    gp: Vec<f32>,
-    out: Vec<f32>,
+    xp: Buf,
+    grad: Buf,
+    gt: Buf,
+    gp: Buf,
+    out: Buf,
 }
 
 /// A group's kernel-gradient (transposed, `[ckk, op]`) and bias-gradient sums.
@@ -702,10 +713,13 @@ fn backward_implicit(
     // zero). Per group of images: the sums.
     let scratch = || Scratch {
         xp: im.buffer(),
-        grad: vec![0.0; g.o * ohw],
-        gt: vec![0.0; out_cols * op],
-        gp: imd.as_ref().map_or_else(Vec::new, Implicit::buffer),
-        out: vec![0.0; imd.as_ref().map_or(0, |d| g.c * d.cols)],
+        // `masked` writes all of `grad`, and the GEMM all of `out`, before they are read.
+        grad: scratch::take(g.o * ohw),
+        gt: scratch::zeroed(out_cols * op),
+        gp: imd
+            .as_ref()
+            .map_or_else(|| scratch::take(0), Implicit::buffer),
+        out: scratch::take(imd.as_ref().map_or(0, |d| g.c * d.cols)),
     };
     let new_sums = || Sums {
         dwt: vec![0.0; ckk * op],

@@ -22,6 +22,7 @@
 pub mod geometry;
 pub mod isa;
 pub mod kernel;
+mod scratch;
 pub mod simd;
 mod sums;
 pub mod winograd;

@@ -13,8 +13,10 @@
 
 use super::geometry::Geometry;
 use super::isa::per_isa;
+use super::scratch::{self, Scratch as Buf};
 use super::simd;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Points of the 4x4 transform domain.
 const XI: usize = 16;
@@ -190,7 +192,7 @@ impl Plan {
         row0: usize,
         bias: &[f32],
         relu: bool,
-        y: &mut [f32],
+        y: &mut [MaybeUninit<f32>],
     ) {
         let g = &self.g;
         let (op, ohw) = (self.op, g.oh * g.ow);
@@ -224,7 +226,7 @@ impl Plan {
                             }
                             let at = o0 * ohw + oy * g.ow + ox;
                             for (l, x) in v.into_iter().enumerate() {
-                                y[at + l * ohw] = x;
+                                y[at + l * ohw] = MaybeUninit::new(x);
                             }
                         }
                     }
@@ -247,23 +249,27 @@ pub fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool) ->
     let utrows: Vec<Vec<usize>> = (0..XI)
         .map(|xi| (0..c_n).map(|c| (xi * c_n + c) * op).collect())
         .collect();
-    let mut y = vec![0.0f32; g.n * g.o * ohw];
-    y.par_chunks_mut(per * g.o * ohw)
-        .zip(x.par_chunks(per * chw))
-        .for_each_init(
-            || {
-                (
-                    vec![0.0f32; p.hp * p.wp * c_n],
-                    vec![0.0f32; XI * rows_max * c_n],
-                    vec![0.0f32; XI * rows_max * op],
-                )
-            },
-            |(xh, vt, mt), (yc, xc)| {
-                let weights = (&ut[..], &utrows[..], b);
-                forward_chunk(p, weights, relu, (xh, vt, mt), yc, xc);
-            },
-        );
-    y
+    // Every output is written: all channels (a multiple of `LANES`) at every position, since
+    // the tiles cover the image.
+    scratch::written(g.n * g.o * ohw, |y| {
+        y.par_chunks_mut(per * g.o * ohw)
+            .zip(x.par_chunks(per * chw))
+            .for_each_init(
+                // The padded image's border must read as zero; the tiles and the GEMM's outputs are
+                // written before they are read.
+                || {
+                    (
+                        scratch::zeroed(p.hp * p.wp * c_n),
+                        scratch::take(XI * rows_max * c_n),
+                        scratch::take(XI * rows_max * op),
+                    )
+                },
+                |(xh, vt, mt), (yc, xc)| {
+                    let weights = (&ut[..], &utrows[..], b);
+                    forward_chunk(p, weights, relu, (xh, vt, mt), yc, xc);
+                },
+            );
+    })
 }
 
 per_isa! {
@@ -274,7 +280,7 @@ per_isa! {
         weights: (&[f32], &[Vec<usize>], &[f32]),
         relu: bool,
         scratch: (&mut [f32], &mut [f32], &mut [f32]),
-        yc: &mut [f32],
+        yc: &mut [MaybeUninit<f32>],
         xc: &[f32],
     ) {
         let ((ut, utrows, b), (xh, vt, mt)) = (weights, scratch);
@@ -336,10 +342,10 @@ const GROUP: usize = 4;
 
 /// A thread's buffers for [`kernel_gradient`].
 struct Scratch {
-    xh: Vec<f32>,
-    gh: Vec<f32>,
-    vt: Vec<f32>,
-    dmt: Vec<f32>,
+    xh: Buf,
+    gh: Buf,
+    vt: Buf,
+    dmt: Buf,
 }
 
 /// Kernel and bias gradients, `(dw [o][c][3][3], db [o])`, from the inputs `x` and the output
@@ -349,11 +355,13 @@ pub fn kernel_gradient(p: &Plan, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>
     let g = &p.g;
     let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
     let rows = GROUP * t_n;
+    // Zero where only an interior is ever written (the padded image's border, the gradient's
+    // positions past odd edges); the tiles are written before they are read.
     let scratch = || Scratch {
-        xh: vec![0.0; p.hp * p.wp * c_n],
-        gh: vec![0.0; 2 * p.ty * 2 * p.tx * g.o],
-        vt: vec![0.0; XI * rows * c_n],
-        dmt: vec![0.0; XI * rows * op],
+        xh: scratch::zeroed(p.hp * p.wp * c_n),
+        gh: scratch::zeroed(2 * p.ty * 2 * p.tx * g.o),
+        vt: scratch::take(XI * rows * c_n),
+        dmt: scratch::take(XI * rows * op),
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
         .par_chunks(GROUP * chw)
