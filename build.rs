@@ -4,6 +4,9 @@
 
 use std::process::Command;
 
+/// What the binary is built from.
+const SOURCES: [&str; 4] = ["build.rs", "src", "Cargo.toml", "Cargo.lock"];
+
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git").args(args).output().ok()?;
     out.status
@@ -22,12 +25,15 @@ fn main() {
         }
     }
     // ... and when the sources change, so the uncommitted-changes flag stays true.
-    for p in ["build.rs", "src", "Cargo.toml", "Cargo.lock"] {
+    for p in SOURCES {
         println!("cargo:rerun-if-changed={p}");
     }
     let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_default();
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    // Only what the binary is built from: results, experiments and docs that changed since the
+    // commit do not make it another build.
+    let mut status = vec!["status", "--porcelain", "--untracked-files=no", "--"];
+    status.extend(SOURCES);
+    let dirty = git(&status).is_some_and(|s| !s.is_empty());
     println!("cargo:rustc-env=SWEEP_GIT_COMMIT={commit}");
     println!(
         "cargo:rustc-env=SWEEP_GIT_DIRTY={}",
