@@ -272,6 +272,9 @@ pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
             runs.len()
         ));
     }
+    if let Some(note) = builds_note(loaded) {
+        out.push(note);
+    }
     if let Some(l) = loaded
         .iter()
         .find(|l| l.run.data.validation != crate::spec::manifest::Validation::Test)
@@ -284,6 +287,28 @@ pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
         ));
     }
     out
+}
+
+/// When the finished runs were trained by more than one build: which, and how many runs each.
+fn builds_note(loaded: &[Loaded]) -> Option<String> {
+    let mut builds = std::collections::BTreeMap::<&str, usize>::new();
+    for b in loaded
+        .iter()
+        .filter_map(|l| l.summary.as_ref()?.build.as_deref())
+    {
+        *builds.entry(b).or_default() += 1;
+    }
+    (builds.len() > 1).then(|| {
+        let each: Vec<String> = builds
+            .iter()
+            .map(|(b, n)| format!("`{b}` ({n} run{})", if *n == 1 { "" } else { "s" }))
+            .collect();
+        format!(
+            "Trained by {} builds: {}. Each run's summary.json names its build; a change of build can change a result's last bits, so compare runs of one build when that matters.",
+            builds.len(),
+            each.join(", ")
+        )
+    })
 }
 
 /// One configuration's place in the ranking.
@@ -889,6 +914,36 @@ mod tests {
         assert!(
             (s.mean - mean).abs() < 1e-12 && (s.std.unwrap() - sd).abs() < 1e-12,
             "{s:?} vs {mean} {sd}"
+        );
+    }
+
+    #[test]
+    fn a_note_names_the_builds_when_there_are_several() {
+        let (r, mut loaded) = fixture_report();
+        assert!(!r.notes.iter().any(|n| n.contains("builds")), "one build");
+        for (i, l) in loaded
+            .iter_mut()
+            .filter(|l| l.summary.is_some())
+            .enumerate()
+        {
+            let b = if i == 0 {
+                "0.1.0 (commit a)"
+            } else {
+                "0.1.0 (commit b)"
+            };
+            l.summary.as_mut().unwrap().build = Some(b.into());
+        }
+        let runs: Vec<RunRow> = loaded.iter().map(run_row).collect();
+        let note = notes(&runs, &loaded)
+            .into_iter()
+            .find(|n| n.starts_with("Trained by"))
+            .expect("a builds note");
+        let rest = loaded.iter().filter(|l| l.summary.is_some()).count() - 1;
+        assert_eq!(
+            note.split(". ").next().unwrap(),
+            format!(
+                "Trained by 2 builds: `0.1.0 (commit a)` (1 run), `0.1.0 (commit b)` ({rest} runs)"
+            )
         );
     }
 
