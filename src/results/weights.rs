@@ -18,11 +18,11 @@ use crate::spec::manifest::Dataset;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::Path;
 
 /// How the tensors are laid out, as the header's `layout` says.
 const LAYOUT: &str =
     "f32; dense kernels [in, out] (transpose for torch.nn.Linear); conv kernels [out, in, kh, kw]";
-use std::path::Path;
 
 /// The last epoch's weights.
 pub const FINAL: &str = "final.safetensors";

@@ -292,11 +292,10 @@ pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
 /// When the finished runs were trained by more than one build: which, and how many runs each.
 fn builds_note(loaded: &[Loaded]) -> Option<String> {
     let mut builds = std::collections::BTreeMap::<&str, usize>::new();
-    for b in loaded
-        .iter()
-        .filter_map(|l| l.summary.as_ref()?.build.as_deref())
-    {
-        *builds.entry(b).or_default() += 1;
+    for s in loaded.iter().filter_map(|l| l.summary.as_ref()) {
+        *builds
+            .entry(s.build.as_deref().unwrap_or("unknown"))
+            .or_default() += 1;
     }
     (builds.len() > 1).then(|| {
         let each: Vec<String> = builds

@@ -19,8 +19,10 @@
 //! ([`super::isa`]).
 //!
 //! `unsafe` is confined to the call into the `gemm` crate's raw-pointer API, behind `matmul`,
-//! which checks every index the call can touch against the slices first, and to
-//! [`super::simd`].
+//! which checks every index the call can touch against the slices first, to [`super::simd`]
+//! and [`super::isa`] (the vector paths), and to [`super::scratch::written`] (outputs not
+//! zeroed first, here and in [`super::winograd`]: each call site says why every element is
+//! written).
 
 pub use super::geometry::Geometry;
 use super::isa::per_isa;
@@ -556,11 +558,17 @@ fn flipped(g: &Geometry, w: &[f32]) -> Vec<f32> {
 /// The output gradient through the ReLU, for the whole batch.
 fn masked_all(g: &Geometry, relu: bool, y: &[f32], dy: &[f32]) -> Vec<f32> {
     let per = g.o * g.ohw();
-    scratch::written(dy.len(), |grad| {
-        grad.par_chunks_mut(per)
-            .zip(y.par_chunks(per).zip(dy.par_chunks(per)))
-            .for_each(|(gb, (yb, db))| masked_uninit(relu, yb, db, gb));
-    })
+    assert_eq!(y.len(), dy.len(), "masked_all: output and gradient sizes");
+    // SAFETY: `y` and `dy` are as long as `grad`, so every chunk of `grad` has its pair and
+    // `masked_uninit` writes all of it.
+    #[allow(unsafe_code)]
+    unsafe {
+        scratch::written(dy.len(), |grad| {
+            grad.par_chunks_mut(per)
+                .zip(y.par_chunks(per).zip(dy.par_chunks(per)))
+                .for_each(|(gb, (yb, db))| masked_uninit(relu, yb, db, gb));
+        })
+    }
 }
 
 /// [`backward`] by Winograd: the kernel gradient by [`winograd::kernel_gradient`], the input

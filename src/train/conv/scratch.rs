@@ -27,8 +27,15 @@ pub struct Scratch {
 }
 
 /// A buffer of `len` floats with unspecified contents (those of an earlier call): the caller
-/// must write every element it reads.
+/// must write every element it reads. Debug builds (and so the tests) fill it with NaN, so
+/// that a read before a write shows in the results.
 pub fn take(len: usize) -> Scratch {
+    if len == 0 {
+        return Scratch {
+            buf: Vec::new(),
+            len,
+        };
+    }
     let mut buf = POOL
         .try_with(|pool| {
             let mut pool = pool.borrow_mut();
@@ -44,6 +51,9 @@ pub fn take(len: usize) -> Scratch {
         .unwrap_or_default();
     if buf.len() < len {
         buf.resize(len, 0.0);
+    }
+    if cfg!(debug_assertions) {
+        buf[..len].fill(f32::NAN);
     }
     Scratch { buf, len }
 }
@@ -61,8 +71,11 @@ const SENTINEL: u32 = 0x7fc0_5eed;
 /// A vector of `len` floats, every one of which `fill` writes: it gets them uninitialised,
 /// so they are never zeroed first. Debug builds (and so the tests) hold `fill` to that: they
 /// start from a sentinel NaN and panic if one is left.
+///
+/// # Safety
+/// `fill` must initialise all `len` elements unless it panics; release builds do not check.
 #[allow(unsafe_code)]
-pub fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+pub unsafe fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
     let mut v: Vec<f32> = Vec::with_capacity(len);
     let spare = &mut v.spare_capacity_mut()[..len];
     if cfg!(debug_assertions) {
@@ -95,6 +108,9 @@ impl DerefMut for Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.buf);
+        if buf.capacity() == 0 {
+            return;
+        }
         // At thread exit the pool may already be gone; the buffer is then simply freed.
         let _ = POOL.try_with(|pool| {
             let mut pool = pool.borrow_mut();
@@ -111,15 +127,21 @@ mod tests {
 
     #[test]
     fn buffers_come_back_with_their_length_and_zeroed_means_zero() {
-        {
+        let at = {
             let mut a = take(1000);
             a.fill(7.0);
-        }
-        // The same thread gets the dirty buffer back, cut to the length asked for.
+            a.as_ptr()
+        };
+        // The same thread gets the same buffer back, cut to the length asked for (and, in
+        // debug builds, poisoned with NaN).
         let b = take(10);
         assert_eq!(b.len(), 10);
-        assert!(b.iter().all(|&v| v == 7.0), "reused, not reallocated");
+        assert_eq!(b.as_ptr(), at, "reused, not reallocated");
+        if cfg!(debug_assertions) {
+            assert!(b.iter().all(|v| v.is_nan()));
+        }
         drop(b);
+        assert!(take(0).is_empty());
         let z = zeroed(500);
         assert_eq!(z.len(), 500);
         assert!(z.iter().all(|&v| v == 0.0));
@@ -132,14 +154,20 @@ mod tests {
 
     #[test]
     fn written_returns_what_was_written_and_debug_builds_catch_a_gap() {
-        let v = written(5, |s| {
-            for (i, x) in s.iter_mut().enumerate() {
-                x.write(i as f32);
-            }
-        });
+        // SAFETY: the closure writes all five.
+        #[allow(unsafe_code)]
+        let v = unsafe {
+            written(5, |s| {
+                for (i, x) in s.iter_mut().enumerate() {
+                    x.write(i as f32);
+                }
+            })
+        };
         assert_eq!(v, [0.0, 1.0, 2.0, 3.0, 4.0]);
         if cfg!(debug_assertions) {
-            let gap = std::panic::catch_unwind(|| {
+            // SAFETY: not sound in a release build, which this branch never is.
+            #[allow(unsafe_code)]
+            let gap = std::panic::catch_unwind(|| unsafe {
                 written(3, |s| {
                     s[0].write(1.0);
                 })

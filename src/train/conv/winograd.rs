@@ -240,6 +240,13 @@ impl Plan {
 pub fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool) -> Vec<f32> {
     let g = &p.g;
     let (chw, ohw, c_n, op) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op);
+    // The output is written in full only when every image is there (see below).
+    assert_eq!(x.len(), g.n * chw, "winograd::forward: input size");
+    assert_eq!(w.len(), g.o * g.c * 9, "winograd::forward: kernel size");
+    assert!(
+        b.is_none_or(|b| b.len() == g.o),
+        "winograd::forward: bias size"
+    );
     let ut = filter_transform(g, w, op);
     let zeros = vec![0.0f32; g.o];
     let b = b.unwrap_or(&zeros);
@@ -249,27 +256,31 @@ pub fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool) ->
     let utrows: Vec<Vec<usize>> = (0..XI)
         .map(|xi| (0..c_n).map(|c| (xi * c_n + c) * op).collect())
         .collect();
-    // Every output is written: all channels (a multiple of `LANES`) at every position, since
-    // the tiles cover the image.
-    scratch::written(g.n * g.o * ohw, |y| {
-        y.par_chunks_mut(per * g.o * ohw)
-            .zip(x.par_chunks(per * chw))
-            .for_each_init(
-                // The padded image's border must read as zero; the tiles and the GEMM's outputs are
-                // written before they are read.
-                || {
-                    (
-                        scratch::zeroed(p.hp * p.wp * c_n),
-                        scratch::take(XI * rows_max * c_n),
-                        scratch::take(XI * rows_max * op),
-                    )
-                },
-                |(xh, vt, mt), (yc, xc)| {
-                    let weights = (&ut[..], &utrows[..], b);
-                    forward_chunk(p, weights, relu, (xh, vt, mt), yc, xc);
-                },
-            );
-    })
+    // SAFETY: every output is written: `x` holds all `n` images (asserted above), so the
+    // chunks of `y` pair one to one with chunks of `x`, and each image's output transform
+    // writes all channels (a multiple of `LANES`) at every position (the tiles cover it).
+    #[allow(unsafe_code)]
+    unsafe {
+        scratch::written(g.n * g.o * ohw, |y| {
+            y.par_chunks_mut(per * g.o * ohw)
+                .zip(x.par_chunks(per * chw))
+                .for_each_init(
+                    // The padded image's border must read as zero; the tiles and the GEMM's outputs are
+                    // written before they are read.
+                    || {
+                        (
+                            scratch::zeroed(p.hp * p.wp * c_n),
+                            scratch::take(XI * rows_max * c_n),
+                            scratch::take(XI * rows_max * op),
+                        )
+                    },
+                    |(xh, vt, mt), (yc, xc)| {
+                        let weights = (&ut[..], &utrows[..], b);
+                        forward_chunk(p, weights, relu, (xh, vt, mt), yc, xc);
+                    },
+                );
+        })
+    }
 }
 
 per_isa! {
@@ -355,13 +366,18 @@ pub fn kernel_gradient(p: &Plan, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>
     let g = &p.g;
     let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
     let rows = GROUP * t_n;
-    // Zero where only an interior is ever written (the padded image's border, the gradient's
-    // positions past odd edges); the tiles are written before they are read.
+    // Zero where only an interior is ever written: the padded image's border, the gradient's
+    // positions past odd edges, and `dmt`'s columns past `o` when `o` is not a multiple of
+    // the GEMM tile (the GEMM reads them). The rest is written before it is read.
     let scratch = || Scratch {
         xh: scratch::zeroed(p.hp * p.wp * c_n),
         gh: scratch::zeroed(2 * p.ty * 2 * p.tx * g.o),
         vt: scratch::take(XI * rows * c_n),
-        dmt: scratch::take(XI * rows * op),
+        dmt: if op == g.o {
+            scratch::take(XI * rows * op)
+        } else {
+            scratch::zeroed(XI * rows * op)
+        },
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
         .par_chunks(GROUP * chw)
