@@ -25,6 +25,7 @@ pub mod kernel;
 mod scratch;
 pub mod simd;
 mod sums;
+mod transpose;
 pub mod winograd;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;

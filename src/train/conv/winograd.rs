@@ -15,6 +15,7 @@ use super::geometry::Geometry;
 use super::isa::per_isa;
 use super::scratch::{self, Scratch as Buf};
 use super::simd;
+use super::transpose;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -22,6 +23,8 @@ use std::mem::MaybeUninit;
 const XI: usize = 16;
 /// Channels per block in the transforms (a multiple the compiler turns into vectors).
 pub const LANES: usize = 8;
+// The channel moves between NCHW and channels-last go one vector of channels at a time.
+const _: () = assert!(LANES == transpose::WIDTH);
 
 /// The tiling of one convolution.
 #[derive(Debug, Clone)]
@@ -106,9 +109,9 @@ fn filter_transform(g: &Geometry, w: &[f32], op: usize) -> Vec<f32> {
 
 /// `Bᵀ v` for four vectors of channels: `[v0 - v2, v1 + v2, v2 - v1, v1 - v3]`.
 #[inline(always)]
-fn bt(v: [[f32; LANES]; 4]) -> [[f32; LANES]; 4] {
-    let mut out = [[0.0; LANES]; 4];
-    for l in 0..LANES {
+fn bt<const L: usize>(v: [[f32; L]; 4]) -> [[f32; L]; 4] {
+    let mut out = [[0.0; L]; 4];
+    for l in 0..L {
         out[0][l] = v[0][l] - v[2][l];
         out[1][l] = v[1][l] + v[2][l];
         out[2][l] = v[2][l] - v[1][l];
@@ -119,19 +122,27 @@ fn bt(v: [[f32; LANES]; 4]) -> [[f32; LANES]; 4] {
 
 /// `Aᵀ v` for four vectors: `[v0 + v1 + v2, v1 - v2 - v3]`.
 #[inline(always)]
-fn at(v: [[f32; LANES]; 4]) -> [[f32; LANES]; 2] {
-    let mut out = [[0.0; LANES]; 2];
-    for l in 0..LANES {
+fn at<const L: usize>(v: [[f32; L]; 4]) -> [[f32; L]; 2] {
+    let mut out = [[0.0; L]; 2];
+    for l in 0..L {
         out[0][l] = v[0][l] + v[1][l] + v[2][l];
         out[1][l] = v[1][l] - v[2][l] - v[3][l];
     }
     out
 }
 
-/// Eight channels from `src` at `at`.
+/// `L` channels from `src` at `at`.
 #[inline(always)]
-fn load(src: &[f32], at: usize) -> [f32; LANES] {
-    src[at..at + LANES].try_into().expect("eight lanes")
+fn load<const L: usize>(src: &[f32], at: usize) -> [f32; L] {
+    src[at..at + L].try_into().expect("L lanes")
+}
+
+/// Channels per vector in the transforms of `channels` channels: 16 (one 512-bit vector) on
+/// the AVX-512 path when they divide, else [`LANES`]. Element by element the arithmetic is
+/// the same, so the width changes the speed, never the bits.
+#[inline(always)]
+fn wide(channels: usize) -> bool {
+    super::isa::current() == super::isa::Isa::Avx512 && channels.is_multiple_of(2 * LANES)
 }
 
 impl Plan {
@@ -139,13 +150,11 @@ impl Plan {
     #[inline(always)]
     fn transpose_in(&self, x: &[f32], xh: &mut [f32]) {
         let g = &self.g;
-        let c_n = g.c;
-        for (c, plane) in x.chunks_exact(g.h * g.w).enumerate() {
-            for (iy, row) in plane.chunks_exact(g.w).enumerate() {
-                let base = ((iy + g.pad_top) * self.wp + g.pad_left) * c_n + c;
-                for (ix, &v) in row.iter().enumerate() {
-                    xh[base + ix * c_n] = v;
-                }
+        let (c_n, hw) = (g.c, g.h * g.w);
+        for c0 in (0..c_n).step_by(LANES) {
+            for iy in 0..g.h {
+                let base = ((iy + g.pad_top) * self.wp + g.pad_left) * c_n + c0;
+                transpose::planes_to_lanes(x, c0 * hw + iy * g.w, hw, xh, base, c_n, g.w);
             }
         }
     }
@@ -155,24 +164,30 @@ impl Plan {
     // The 4x4 transforms index several small arrays by the same counter.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    fn input_transform(&self, xh: &[f32], vt: &mut [f32], rows: usize, row0: usize) {
+    fn input_transform<const L: usize>(
+        &self,
+        xh: &[f32],
+        vt: &mut [f32],
+        rows: usize,
+        row0: usize,
+    ) {
         let c_n = self.g.c;
         let wp = self.wp;
         for a in 0..self.ty {
             for b in 0..self.tx {
                 let t = row0 + a * self.tx + b;
-                for c0 in (0..c_n).step_by(LANES) {
+                for c0 in (0..c_n).step_by(L) {
                     // Bᵀ down each column of the patch, then Bᵀ along each row.
-                    let mut cols = [[[0.0f32; LANES]; 4]; 4]; // [j][ξr]
+                    let mut cols = [[[0.0f32; L]; 4]; 4]; // [j][ξr]
                     for (j, col) in cols.iter_mut().enumerate() {
-                        let p = |i: usize| load(xh, ((2 * a + i) * wp + 2 * b + j) * c_n + c0);
+                        let p = |i: usize| load::<L>(xh, ((2 * a + i) * wp + 2 * b + j) * c_n + c0);
                         *col = bt([p(0), p(1), p(2), p(3)]);
                     }
                     for xr in 0..4 {
                         let row = bt([cols[0][xr], cols[1][xr], cols[2][xr], cols[3][xr]]);
                         for (xc, v) in row.iter().enumerate() {
                             let at = ((xr * 4 + xc) * rows + t) * c_n + c0;
-                            vt[at..at + LANES].copy_from_slice(v);
+                            vt[at..at + L].copy_from_slice(v);
                         }
                     }
                 }
@@ -185,7 +200,7 @@ impl Plan {
     // The 4x4 transforms index several small arrays by the same counter.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    fn output_transform(
+    fn output_transform<const L: usize>(
         &self,
         mt: &[f32],
         rows: usize,
@@ -196,13 +211,18 @@ impl Plan {
     ) {
         let g = &self.g;
         let (op, ohw) = (self.op, g.oh * g.ow);
+        // One tile row's two output rows, channels-last (`[i][ox][lane]`), moved to NCHW
+        // eight pixels at a time.
+        let wr = 2 * self.tx;
+        let mut rowbuf = vec![0.0f32; 2 * wr * L];
         for a in 0..self.ty {
-            for b in 0..self.tx {
-                let t = row0 + a * self.tx + b;
-                for o0 in (0..g.o).step_by(LANES) {
-                    let m = |xi: usize| load(mt, (xi * rows + t) * op + o0);
+            for o0 in (0..g.o).step_by(L) {
+                let bias = &bias[o0..o0 + L];
+                for b in 0..self.tx {
+                    let t = row0 + a * self.tx + b;
+                    let m = |xi: usize| load::<L>(mt, (xi * rows + t) * op + o0);
                     // Aᵀ along each row of M, then down the two resulting columns.
-                    let mut half = [[[0.0f32; LANES]; 2]; 4]; // [ξr][j]
+                    let mut half = [[[0.0f32; L]; 2]; 4]; // [ξr][j]
                     for (xr, h) in half.iter_mut().enumerate() {
                         *h = at([m(xr * 4), m(xr * 4 + 1), m(xr * 4 + 2), m(xr * 4 + 3)]);
                     }
@@ -213,22 +233,28 @@ impl Plan {
                         }
                         let col = at([half[0][j], half[1][j], half[2][j], half[3][j]]);
                         for (i, v) in col.iter().enumerate() {
-                            let oy = 2 * a + i;
-                            if oy >= g.oh {
+                            if 2 * a + i >= g.oh {
                                 break;
                             }
                             let mut v = *v;
-                            for (x, b) in v.iter_mut().zip(&bias[o0..o0 + LANES]) {
+                            for (x, b) in v.iter_mut().zip(bias) {
                                 *x += b;
                                 if relu {
                                     *x = x.max(0.0);
                                 }
                             }
-                            let at = o0 * ohw + oy * g.ow + ox;
-                            for (l, x) in v.into_iter().enumerate() {
-                                y[at + l * ohw] = MaybeUninit::new(x);
-                            }
+                            rowbuf[(i * wr + ox) * L..][..L].copy_from_slice(&v);
                         }
+                    }
+                }
+                for i in 0..2 {
+                    let oy = 2 * a + i;
+                    if oy >= g.oh {
+                        break;
+                    }
+                    for h in (0..L).step_by(LANES) {
+                        let (s0, d0) = (i * wr * L + h, (o0 + h) * ohw + oy * g.ow);
+                        transpose::lanes_to_planes(&rowbuf, s0, L, y, d0, ohw, g.ow);
                     }
                 }
             }
@@ -300,7 +326,11 @@ per_isa! {
         let rows = xc.len() / chw * t_n;
         for (i, xb) in xc.chunks_exact(chw).enumerate() {
             p.transpose_in(xb, xh);
-            p.input_transform(xh, vt, rows, i * t_n);
+            if wide(c_n) {
+                p.input_transform::<{ 2 * LANES }>(xh, vt, rows, i * t_n);
+            } else {
+                p.input_transform::<LANES>(xh, vt, rows, i * t_n);
+            }
         }
         let mut arow = vec![0usize; rows];
         for (xi, urows) in utrows.iter().enumerate() {
@@ -311,7 +341,11 @@ per_isa! {
             simd::gemm(op, vt, &arow, ut, urows, out, op, false);
         }
         for (i, yb) in yc.chunks_exact_mut(g.o * ohw).enumerate() {
-            p.output_transform(mt, rows, i * t_n, b, relu, yb);
+            if wide(g.o) {
+                p.output_transform::<{ 2 * LANES }>(mt, rows, i * t_n, b, relu, yb);
+            } else {
+                p.output_transform::<LANES>(mt, rows, i * t_n, b, relu, yb);
+            }
         }
     }
 }
@@ -410,11 +444,19 @@ per_isa! {
             .enumerate()
         {
             p.transpose_in(xb, &mut s.xh);
-            p.input_transform(&s.xh, &mut s.vt, rows, i * t_n);
+            if wide(c_n) {
+                p.input_transform::<{ 2 * LANES }>(&s.xh, &mut s.vt, rows, i * t_n);
+            } else {
+                p.input_transform::<LANES>(&s.xh, &mut s.vt, rows, i * t_n);
+            }
             for (d, plane) in db.iter_mut().zip(gb.chunks_exact(ohw)) {
                 *d += super::sums::sum(plane);
             }
-            p.grad_transform(gb, &mut s.gh, &mut s.dmt, rows, i * t_n);
+            if wide(g.o) {
+                p.grad_transform::<{ 2 * LANES }>(gb, &mut s.gh, &mut s.dmt, rows, i * t_n);
+            } else {
+                p.grad_transform::<LANES>(gb, &mut s.gh, &mut s.dmt, rows, i * t_n);
+            }
         }
         let mut dut = vec![0.0f32; XI * c_n * op];
         let mut brow = vec![0usize; rows];
@@ -438,7 +480,7 @@ impl Plan {
     // The 4x4 transforms index several small arrays by the same counter.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    fn grad_transform(
+    fn grad_transform<const L: usize>(
         &self,
         gb: &[f32],
         gh: &mut [f32],
@@ -448,24 +490,25 @@ impl Plan {
     ) {
         let g = &self.g;
         let (o_n, op, wh) = (g.o, self.op, 2 * self.tx);
-        for (o, plane) in gb.chunks_exact(g.oh * g.ow).enumerate() {
-            for (oy, row) in plane.chunks_exact(g.ow).enumerate() {
-                for (ox, &v) in row.iter().enumerate() {
-                    gh[(oy * wh + ox) * o_n + o] = v;
-                }
+        let ohw = g.oh * g.ow;
+        for o0 in (0..o_n).step_by(LANES) {
+            for oy in 0..g.oh {
+                let (s0, d0) = (o0 * ohw + oy * g.ow, oy * wh * o_n + o0);
+                transpose::planes_to_lanes(gb, s0, ohw, gh, d0, o_n, g.ow);
             }
         }
         for a in 0..self.ty {
             for b in 0..self.tx {
                 let t = row0 + a * self.tx + b;
-                for o0 in (0..o_n).step_by(LANES) {
-                    let d =
-                        |i: usize, j: usize| load(gh, ((2 * a + i) * wh + 2 * b + j) * o_n + o0);
+                for o0 in (0..o_n).step_by(L) {
+                    let d = |i: usize, j: usize| {
+                        load::<L>(gh, ((2 * a + i) * wh + 2 * b + j) * o_n + o0)
+                    };
                     let (d00, d01, d10, d11) = (d(0, 0), d(0, 1), d(1, 0), d(1, 1));
                     // dy Aᵀ along each row, then A down the columns; A = [1 0; 1 1; 1 -1; 0 -1].
-                    let mut r = [[[0.0f32; LANES]; 4]; 2];
+                    let mut r = [[[0.0f32; L]; 4]; 2];
                     for (ri, (x0, x1)) in r.iter_mut().zip([(d00, d01), (d10, d11)]) {
-                        for l in 0..LANES {
+                        for l in 0..L {
                             ri[0][l] = x0[l];
                             ri[1][l] = x0[l] + x1[l];
                             ri[2][l] = x0[l] - x1[l];
@@ -474,8 +517,8 @@ impl Plan {
                     }
                     for xc in 0..4 {
                         let (r0, r1) = (r[0][xc], r[1][xc]);
-                        let mut col = [[0.0f32; LANES]; 4];
-                        for l in 0..LANES {
+                        let mut col = [[0.0f32; L]; 4];
+                        for l in 0..L {
                             col[0][l] = r0[l];
                             col[1][l] = r0[l] + r1[l];
                             col[2][l] = r0[l] - r1[l];
@@ -483,7 +526,7 @@ impl Plan {
                         }
                         for (xr, v) in col.iter().enumerate() {
                             let at = ((xr * 4 + xc) * rows + t) * op + o0;
-                            dmt[at..at + LANES].copy_from_slice(v);
+                            dmt[at..at + L].copy_from_slice(v);
                         }
                     }
                 }

@@ -1,0 +1,227 @@
+//! Moves between planes (NCHW: one channel's pixels contiguous) and lanes (channels-last: a
+//! pixel's [`WIDTH`] channels contiguous), [`WIDTH`] channels at a time: the Winograd
+//! transforms run channels-last, the layers exchange NCHW. One value at a time, these were
+//! strided scalar stores, the hottest instructions of the Winograd forward pass (`perf`);
+//! on the vector paths whole 8 x 8 blocks go through registers (eight loads, 24 shuffles,
+//! eight stores), a row's last pixels in a block overlapping the one before. Only data moves,
+//! so every path gives the same bits.
+
+use super::isa::{self, Isa};
+use std::mem::MaybeUninit;
+
+/// Channels moved together.
+pub const WIDTH: usize = 8;
+
+/// `dst[d0 + p·ds + r] = src[s0 + r·ss + p]` for `r < WIDTH` channels and `p < n` pixels:
+/// `n` pixels of `WIDTH` planes (`ss` apart) into `n` lane vectors (`ds` apart). Panics if an
+/// index falls outside a slice.
+#[allow(clippy::too_many_arguments)]
+pub fn planes_to_lanes(
+    src: &[f32],
+    s0: usize,
+    ss: usize,
+    dst: &mut [f32],
+    d0: usize,
+    ds: usize,
+    n: usize,
+) {
+    if n == 0 {
+        return;
+    }
+    assert!(
+        s0 + (WIDTH - 1) * ss + n <= src.len(),
+        "planes_to_lanes: src"
+    );
+    assert!(
+        ds >= WIDTH && d0 + (n - 1) * ds + WIDTH <= dst.len(),
+        "planes_to_lanes: dst"
+    );
+    // SAFETY: the asserts bound every index below; `avx::block` needs AVX, which both
+    // vector paths have.
+    #[allow(unsafe_code)]
+    unsafe {
+        let (sp, dp) = (src.as_ptr().add(s0), dst.as_mut_ptr().add(d0));
+        #[cfg(target_arch = "x86_64")]
+        for p in blocks(n) {
+            avx::block(sp.add(p), ss, dp.add(p * ds), ds);
+        }
+        for p in scalar(n) {
+            for r in 0..WIDTH {
+                *dp.add(p * ds + r) = *sp.add(r * ss + p);
+            }
+        }
+    }
+}
+
+/// `dst[d0 + r·ds + p] = src[s0 + p·ss + r]` for `r < WIDTH` channels and `p < n` pixels:
+/// `n` lane vectors (`ss` apart) into `n` pixels of `WIDTH` planes (`ds` apart), the inverse
+/// of [`planes_to_lanes`], into an output that may be uninitialised. Panics if an index falls
+/// outside a slice.
+#[allow(clippy::too_many_arguments)]
+pub fn lanes_to_planes(
+    src: &[f32],
+    s0: usize,
+    ss: usize,
+    dst: &mut [MaybeUninit<f32>],
+    d0: usize,
+    ds: usize,
+    n: usize,
+) {
+    if n == 0 {
+        return;
+    }
+    assert!(
+        ss >= WIDTH && s0 + (n - 1) * ss + WIDTH <= src.len(),
+        "lanes_to_planes: src"
+    );
+    assert!(
+        d0 + (WIDTH - 1) * ds + n <= dst.len(),
+        "lanes_to_planes: dst"
+    );
+    // SAFETY: as in `planes_to_lanes`; `MaybeUninit<f32>` has `f32`'s layout, and only
+    // writes go through `dp`.
+    #[allow(unsafe_code)]
+    unsafe {
+        let (sp, dp) = (src.as_ptr().add(s0), dst.as_mut_ptr().add(d0).cast::<f32>());
+        #[cfg(target_arch = "x86_64")]
+        for p in blocks(n) {
+            avx::block(sp.add(p * ss), ss, dp.add(p), ds);
+        }
+        for p in scalar(n) {
+            for r in 0..WIDTH {
+                *dp.add(r * ds + p) = *sp.add(p * ss + r);
+            }
+        }
+    }
+}
+
+/// Whether the 8 x 8 register transpose can run (AVX, part of both vector paths).
+#[inline(always)]
+fn vector() -> bool {
+    cfg!(target_arch = "x86_64") && isa::current() != Isa::Portable
+}
+
+/// The first pixels of the 8-pixel blocks that cover `0..n` on the vector paths: every
+/// eighth, and a last one at `n - 8` overlapping the one before (it writes the same values
+/// again), so no pixel is left to a scalar loop. None when `n < 8` or on the portable path.
+#[inline(always)]
+fn blocks(n: usize) -> impl Iterator<Item = usize> {
+    let count = if vector() && n >= WIDTH {
+        n.div_ceil(WIDTH)
+    } else {
+        0
+    };
+    (0..count).map(move |k| (k * WIDTH).min(n - WIDTH))
+}
+
+/// The pixels [`blocks`] leaves to a scalar loop: all or none.
+#[inline(always)]
+fn scalar(n: usize) -> std::ops::Range<usize> {
+    if vector() && n >= WIDTH { n..n } else { 0..n }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// `dst[c·ds + r] = src[r·ss + c]` for `r, c < 8`: row `r` of the source (8 values from
+    /// `src + r·ss`) becomes column `r` of the destination.
+    ///
+    /// # Safety
+    /// The CPU has AVX, and the 8 rows of 8 values at `src + r·ss` and `dst + r·ds` are
+    /// inside their allocations.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx")]
+    #[inline]
+    pub(super) unsafe fn block(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let r = |i: usize| _mm256_loadu_ps(src.add(i * ss));
+            let (r0, r1, r2, r3) = (r(0), r(1), r(2), r(3));
+            let (r4, r5, r6, r7) = (r(4), r(5), r(6), r(7));
+            // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves.
+            let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+            let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+            let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+            let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+            const LO: i32 = 0b01_00_01_00;
+            const HI: i32 = 0b11_10_11_10;
+            let (u0, u1) = (
+                _mm256_shuffle_ps::<LO>(t0, t2),
+                _mm256_shuffle_ps::<HI>(t0, t2),
+            );
+            let (u2, u3) = (
+                _mm256_shuffle_ps::<LO>(t1, t3),
+                _mm256_shuffle_ps::<HI>(t1, t3),
+            );
+            let (u4, u5) = (
+                _mm256_shuffle_ps::<LO>(t4, t6),
+                _mm256_shuffle_ps::<HI>(t4, t6),
+            );
+            let (u6, u7) = (
+                _mm256_shuffle_ps::<LO>(t5, t7),
+                _mm256_shuffle_ps::<HI>(t5, t7),
+            );
+            let w = |i: usize, v: __m256| _mm256_storeu_ps(dst.add(i * ds), v);
+            w(0, _mm256_permute2f128_ps::<0x20>(u0, u4));
+            w(1, _mm256_permute2f128_ps::<0x20>(u1, u5));
+            w(2, _mm256_permute2f128_ps::<0x20>(u2, u6));
+            w(3, _mm256_permute2f128_ps::<0x20>(u3, u7));
+            w(4, _mm256_permute2f128_ps::<0x31>(u0, u4));
+            w(5, _mm256_permute2f128_ps::<0x31>(u1, u5));
+            w(6, _mm256_permute2f128_ps::<0x31>(u2, u6));
+            w(7, _mm256_permute2f128_ps::<0x31>(u3, u7));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both directions on every path, for pixel counts with and without a remainder, against
+    /// the definition, and back again.
+    #[test]
+    fn moves_every_value_to_its_place_on_every_path() {
+        for isa in Isa::supported() {
+            let _path = isa::force(isa);
+            for n in [0, 1, 7, 8, 9, 14, 16, 28, 31] {
+                let (s0, ss, d0, ds) = (3, n + 5, 2, WIDTH + 3);
+                let src: Vec<f32> = (0..s0 + WIDTH * ss).map(|i| i as f32).collect();
+                let mut lanes = vec![-1.0f32; d0 + n * ds + WIDTH];
+                planes_to_lanes(&src, s0, ss, &mut lanes, d0, ds, n);
+                for p in 0..n {
+                    for r in 0..WIDTH {
+                        assert_eq!(lanes[d0 + p * ds + r], src[s0 + r * ss + p], "{isa} n={n}");
+                    }
+                }
+                // Between the vectors nothing is written.
+                for p in 0..n {
+                    for gap in WIDTH..ds {
+                        if d0 + p * ds + gap < lanes.len() && p + 1 < n {
+                            assert_eq!(lanes[d0 + p * ds + gap], -1.0, "{isa} n={n}");
+                        }
+                    }
+                }
+                let mut back = vec![MaybeUninit::new(-1.0f32); src.len()];
+                lanes_to_planes(&lanes, d0, ds, &mut back, s0, ss, n);
+                for r in 0..WIDTH {
+                    for p in 0..n {
+                        // SAFETY: written above (or the initial -1).
+                        #[allow(unsafe_code)]
+                        let v = unsafe { back[s0 + r * ss + p].assume_init() };
+                        assert_eq!(v, src[s0 + r * ss + p], "{isa} n={n} r={r} p={p}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "planes_to_lanes: src")]
+    fn a_short_source_panics_rather_than_reading_past_it() {
+        let src = vec![0.0f32; 8 * 8 - 1];
+        let mut dst = vec![0.0f32; 64];
+        planes_to_lanes(&src, 0, 8, &mut dst, 0, 8, 8);
+    }
+}
