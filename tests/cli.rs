@@ -285,6 +285,30 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "every run trains to the last rung (3), but epochs = 1",
         ),
         (
+            "no training images left after the hold-out",
+            format!("{HEAD}validation = 0.99\ntrain_subset = 10\n{RUN}"),
+            "m.toml:6:16",
+            "leaves none to train on",
+        ),
+        (
+            "a subset larger than the dataset",
+            format!("{HEAD}train_subset = 100000\n{RUN}"),
+            "m.toml:5:16",
+            "more than the 60000 images there are",
+        ),
+        (
+            "a grid without axes",
+            format!("{HEAD}[grid]\n"),
+            "m.toml:5:1",
+            "it needs a model and an optimizer",
+        ),
+        (
+            "no devices",
+            format!("{HEAD}devices = []\n{RUN}"),
+            "m.toml:5:11",
+            "devices is empty",
+        ),
+        (
             "toml syntax",
             format!("{HEAD}[grid\n"),
             "m.toml:5:6",

@@ -114,6 +114,45 @@ fn a_damaged_epochs_csv_is_corrupt_until_run_trains_it_again() {
     assert_run_repairs(&sb, &reference);
 }
 
+#[test]
+fn files_that_do_not_parse_are_corrupt_and_stray_files_are_ignored() {
+    let sb = finished();
+    let reference = epochs_by_run(&sb.results(), "f");
+    let dir = run_dirs(&sb)[0].clone();
+
+    // A file beside the run directories is not a run: every command goes on.
+    std::fs::write(sb.results().join("f/runs/.DS_Store"), "").unwrap();
+    outputs(cmd(&sb, &["status", "m.toml"]), 0);
+    outputs(cmd(&sb, &["check", "results/f", "--baseline", "b.json"]), 0);
+    assert_eq!(seeds_in_mean(&sb), 2);
+    std::fs::remove_file(sb.results().join("f/runs/.DS_Store")).unwrap();
+
+    // A row that is not CSV of an epoch, and a summary that is not JSON: corrupt, not fatal.
+    let csv = dir.join("epochs.csv");
+    let original = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, format!("{original}garbage,,x\n")).unwrap();
+    assert_corrupt_everywhere(&sb, "appending a row that does not parse");
+    assert_run_repairs(&sb, &reference);
+    std::fs::write(dir.join("summary.json"), "{").unwrap();
+    assert_corrupt_everywhere(&sb, "truncating summary.json");
+    assert_run_repairs(&sb, &reference);
+
+    // run.json that does not parse: status (which knows the plan) calls the run corrupt; report
+    // cannot show it and says how to repair it; run writes it again from the manifest, and the
+    // results, which agree with it, are kept.
+    std::fs::write(dir.join("run.json"), "{").unwrap();
+    let (status, _) = outputs(cmd(&sb, &["status", "m.toml"]), 0);
+    assert!(status.contains("not a run description"), "{status}");
+    let (_, err) = outputs(cmd(&sb, &["report", "results/f"]), 2);
+    assert!(
+        err.contains("run.json") && err.contains("sweep run"),
+        "{err}"
+    );
+    outputs(cmd(&sb, &["run", "m.toml", "--quiet"]), 0);
+    assert_eq!(&epochs_by_run(&sb.results(), "f"), &reference);
+    outputs(cmd(&sb, &["check", "results/f", "--baseline", "b.json"]), 0);
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {

@@ -195,7 +195,7 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
     let finished = runs
         .iter()
         .filter(|r| {
-            crate::results::store::state(&crate::results::store::run_dir(&results, r))
+            crate::results::store::state(&results, r)
                 .is_ok_and(|s| s.is_finished() && !s.needs_training(retry_failed))
         })
         .count();

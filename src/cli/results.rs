@@ -71,8 +71,14 @@ pub struct CheckArgs {
     /// Output format (default: table on a terminal, markdown otherwise).
     #[arg(long, value_enum)]
     format: Option<CheckFormat>,
-    /// Where a manifest's results live.
-    #[arg(long, default_value = "results", env = "SWEEP_RESULTS")]
+    /// Where a manifest's results live (as `--results` of run, status and report; the
+    /// older spelling `--results-dir` still works).
+    #[arg(
+        long = "results",
+        alias = "results-dir",
+        default_value = "results",
+        env = "SWEEP_RESULTS"
+    )]
     results_dir: PathBuf,
 }
 

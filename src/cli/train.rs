@@ -77,8 +77,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
     let unfinished: Vec<&Run> = runs
         .iter()
         .filter(|r| {
-            crate::results::store::state(&crate::results::store::run_dir(&results, r))
-                .is_ok_and(|s| s.needs_training(retry_failed))
+            crate::results::store::state(&results, r).is_ok_and(|s| s.needs_training(retry_failed))
         })
         .collect();
     // A run that cannot fit is refused before anything is fetched or written; one that fits

@@ -43,11 +43,9 @@ pub fn dataset_digest(dataset: Dataset) -> String {
     hex::encode(Sha256::digest(joined.as_bytes()))[..16].to_string()
 }
 
-/// Examples held out of `n` for validation with Keras's `validation_split = fraction`
-/// (Keras keeps the first `floor(n * (1 - fraction))` for training).
-pub fn holdout_len(n: usize, fraction: f64) -> usize {
-    n - (n as f64 * (1.0 - fraction)).floor() as usize
-}
+/// Examples held out for validation (defined beside [`crate::spec::manifest::Validation`],
+/// which the manifest checks with it).
+pub use crate::spec::manifest::holdout_len;
 
 /// Where to look for datasets, in order: `--data-dir`, `SWEEP_DATA_DIR`, the per-user cache.
 /// Each names a directory holding one folder per dataset (`mnist/`, `fashion-mnist/`).

@@ -160,7 +160,7 @@ fn prune(results: &Path, run: &Run, rung: &Rung, of: usize) -> Result<Pruning> {
             )));
         }
     };
-    let Some(l) = store::load_run(&dir)? else {
+    let Some(l) = store::load_planned(results, run)? else {
         return Ok(Pruning::Done);
     };
     let remove_training_files = || {
@@ -314,7 +314,7 @@ pub fn advance(
         let mut loaded = Vec::new();
         for (_, members) in &alive {
             for &i in members {
-                let l = store::load_run(&store::run_dir(results, &runs[i]))?;
+                let l = store::load_planned(results, &runs[i])?;
                 let (state, done) = l
                     .as_ref()
                     .map_or((RunState::NotStarted, 0), |l| (l.state, l.records.len()));
@@ -487,7 +487,7 @@ fn outcomes_of(
             if let Some(p) = last.and_then(|l| l.iter().position(|&j| j == i)) {
                 return Ok(last_outcomes[p].clone());
             }
-            let state = store::state(&store::run_dir(results, r))?;
+            let state = store::state(results, r)?;
             Ok(match (trained[i], state.is_finished()) {
                 (_, false) => Outcome::Interrupted,
                 (true, true) => Outcome::Finished(state),

@@ -92,7 +92,7 @@ pub fn work(
         Ok(l) => l,
         Err(holder) => return Ok(WorkerExit::Busy(holder)),
     };
-    if let Some(l) = store::load_run(&dir)? {
+    if let Some(l) = store::load_planned(results, run)? {
         if l.state.is_finished() && !l.state.needs_training(retry) {
             return Ok(WorkerExit::AlreadyFinished(l.state));
         }

@@ -137,7 +137,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; runs.len()];
     let mut todo: Vec<usize> = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let loaded = store::load_run(&store::run_dir(&opts.results, run))?;
+        let loaded = store::load_planned(&opts.results, run)?;
         let state = loaded.as_ref().map_or(RunState::NotStarted, |l| l.state);
         let done = loaded.as_ref().map_or(0, |l| l.records.len());
         if state.is_finished() && !state.needs_training(opts.retry_failed) {

@@ -95,7 +95,7 @@ pub fn pending<'a>(
         if in_queue.contains_key(&run.id) {
             continue;
         }
-        if store::state(&store::run_dir(results, run))?.needs_training(retry) {
+        if store::state(results, run)?.needs_training(retry) {
             out.push(run);
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::exec::slurm::QueueState;
-use crate::results::store::{self, RunState};
+use crate::results::store::{self, Loaded, RunState};
 use crate::spec::manifest::{self, Manifest};
 use crate::spec::plan::Run;
 use std::collections::HashMap;
@@ -57,7 +57,7 @@ pub fn collect(
     let results = sweep_dir.parent().unwrap_or(Path::new(""));
     runs.iter()
         .map(|run| {
-            let loaded = store::load_run(&store::run_dir(results, run))?;
+            let loaded = store::load_planned(results, run)?;
             let queued = queue.and_then(|q| q.get(&run.id));
             let file_state = loaded.as_ref().map_or(RunState::NotStarted, |l| l.state);
             // The files decide, but for what only the queue knows: a task queued or started.
@@ -104,10 +104,13 @@ pub fn strays(runs: &[Run], sweep_dir: &Path) -> Result<Vec<(PathBuf, String)>> 
         if planned.contains(name.as_str()) {
             continue;
         }
-        if let Some(l) = store::load_run(&dir)?
-            && let Some(p) = l.problem
-        {
-            out.push((dir, p));
+        match store::load_run(&dir) {
+            Ok(Some(Loaded {
+                problem: Some(p), ..
+            })) => out.push((dir, p)),
+            Ok(_) => {}
+            // Not even a run description: as corrupt as a stray can be, and no reason to stop.
+            Err(e) => out.push((dir, e.to_string())),
         }
     }
     out.sort();

@@ -293,11 +293,11 @@ pub struct Loaded {
     pub problem: Option<String>,
 }
 
-/// The state of the run in `dir` from its files (verified as [`load_run`] does): the summary's
+/// The state of `run` (a run of the plan, under `results`) from its files (verified as [`load_run`] does): the summary's
 /// when finished, corrupt when the files disagree, else running (its lock is held), incomplete
 /// (started: run.json exists) or not started.
-pub fn state(dir: &Path) -> Result<RunState> {
-    Ok(load_run(dir)?.map_or(RunState::NotStarted, |l| l.state))
+pub fn state(results: &Path, run: &Run) -> Result<RunState> {
+    Ok(load_planned(results, run)?.map_or(RunState::NotStarted, |l| l.state))
 }
 
 /// [`state`] of a run without a summary.
@@ -377,9 +377,27 @@ fn verify(
 }
 
 /// The one reader of a run directory (report, check, status, scheduler, Slurm and the worker
-/// all go through it or [`state`]); `None` when `dir` has no run.json (not a run). The files
-/// are verified against each other: a run whose files disagree is [`RunState::Corrupt`].
+/// all go through it, [`load_planned`] or [`state`]); `None` when `dir` is not a directory or
+/// has no run.json (not a run). The files are verified against each other: a run whose files
+/// disagree, or whose epochs.csv or summary.json does not parse, is [`RunState::Corrupt`]. A
+/// run.json that does not parse is an error here (there is no run to show); [`load_planned`]
+/// knows the run from the plan and calls it corrupt instead.
 pub fn load_run(dir: &Path) -> Result<Option<Loaded>> {
+    load_with(dir, None)
+}
+
+/// [`load_run`] of the directory of `planned`, a run of the plan: a run.json that does not
+/// parse makes the run [`RunState::Corrupt`] instead of stopping every command; `sweep run`
+/// writes it again from the plan, and keeps the run's results only if they agree with it.
+pub fn load_planned(results: &Path, planned: &Run) -> Result<Option<Loaded>> {
+    load_with(&run_dir(results, planned), Some(planned))
+}
+
+fn load_with(dir: &Path, planned: Option<&Run>) -> Result<Option<Loaded>> {
+    if !dir.is_dir() {
+        // A stray file beside the run directories (`.DS_Store`, notes): not a run.
+        return Ok(None);
+    }
     let run_json = dir.join("run.json");
     let bytes = match std::fs::read(&run_json) {
         Ok(b) => b,
@@ -391,10 +409,29 @@ pub fn load_run(dir: &Path) -> Result<Option<Loaded>> {
             });
         }
     };
-    let run: Run = serde_json::from_slice(&bytes).map_err(|e| Error::Results {
-        path: run_json.clone(),
-        message: format!("not a run description: {e}"),
-    })?;
+    let run: Run = match (serde_json::from_slice(&bytes), planned) {
+        (Ok(run), _) => run,
+        (Err(e), Some(planned)) => {
+            return Ok(Some(Loaded {
+                run: planned.clone(),
+                records: Vec::new(),
+                summary: None,
+                state: RunState::Corrupt,
+                problem: Some(format!(
+                    "{}: not a run description ({e})",
+                    run_json.display()
+                )),
+            }));
+        }
+        (Err(e), None) => {
+            return Err(Error::Results {
+                path: run_json.clone(),
+                message: format!(
+                    "not a run description: {e} (`sweep run <manifest>` writes it again from the manifest)"
+                ),
+            });
+        }
+    };
     let csv_path = dir.join("epochs.csv");
     let csv = match std::fs::read(&csv_path) {
         Ok(b) => Some(b),
@@ -406,12 +443,25 @@ pub fn load_run(dir: &Path) -> Result<Option<Loaded>> {
             });
         }
     };
-    let records = match &csv {
-        Some(b) => parse_epochs(&csv_path, b)?,
+    let mut unreadable = None;
+    let records = match csv.as_deref().map(|b| parse_epochs(&csv_path, b)) {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            unreadable = Some(e.to_string());
+            Vec::new()
+        }
         None => Vec::new(),
     };
-    let summary = read_summary(dir)?;
-    let problem = verify(dir, &run, csv.as_deref(), &records, summary.as_ref());
+    let summary = match read_summary(dir) {
+        Ok(s) => s,
+        Err(e @ Error::Results { .. }) => {
+            unreadable.get_or_insert(e.to_string());
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let problem =
+        unreadable.or_else(|| verify(dir, &run, csv.as_deref(), &records, summary.as_ref()));
     let state = match (&problem, &summary) {
         (Some(_), _) => RunState::Corrupt,
         (None, Some(s)) => s.status,

@@ -86,6 +86,12 @@ impl Keep {
     }
 }
 
+/// Examples held out of `n` for validation with Keras's `validation_split = fraction`
+/// (Keras keeps the first `floor(n * (1 - fraction))` for training).
+pub fn holdout_len(n: usize, fraction: f64) -> usize {
+    n - (n as f64 * (1.0 - fraction)).floor() as usize
+}
+
 /// What the model is validated on after each epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -278,7 +284,19 @@ fn report_spec(raw: Option<RawReport>, at: &At, errors: &mut Vec<ManifestError>)
                         }
                         _ => errors.push(at(
                             v.span(),
-                            format!("`{}` must be a number", k.get_ref()),
+                            if m.is_accuracy() {
+                                format!(
+                                    "`{}` must be a percentage from 0 to 100, not {}",
+                                    k.get_ref(),
+                                    v.get_ref()
+                                )
+                            } else {
+                                format!(
+                                    "`{}` must be a non-negative number, not {}",
+                                    k.get_ref(),
+                                    v.get_ref()
+                                )
+                            },
                             Some(if m.is_accuracy() {
                                 "accuracies are written in percent, from 0 to 100, e.g. 99.40"
                                     .into()
@@ -525,6 +543,27 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
     positive(&s.epochs, "epochs", &mut errors);
     positive(&s.train_subset, "train_subset", &mut errors);
     positive(&s.test_subset, "test_subset", &mut errors);
+    // Both datasets have 60,000 training and 10,000 test images; a larger subset would be
+    // silently the whole set under another run id.
+    for (v, what, most) in [
+        (&s.train_subset, "train_subset", 60_000),
+        (&s.test_subset, "test_subset", 10_000),
+    ] {
+        if let Some(v) = v
+            && *v.get_ref() > most
+        {
+            errors.push(at(
+                v.span(),
+                format!(
+                    "{what} = {} is more than the {most} images there are",
+                    v.get_ref()
+                ),
+                Some(format!(
+                    "use at most {most}, or leave {what} out for all of them"
+                )),
+            ));
+        }
+    }
     if let Some(v) = &s.max_loss
         && !(v.get_ref().is_finite() && *v.get_ref() > 0.0)
     {
@@ -533,6 +572,35 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
             format!("max_loss must be a positive number, not {}", v.get_ref()),
             Some("the default is 10 x ln(classes), 23.03 for MNIST: ten times the loss of a uniform guess".into()),
         ));
+    }
+    if let Some(d) = &s.devices
+        && d.get_ref().is_empty()
+    {
+        errors.push(at(
+            d.span(),
+            "devices is empty: no run could be trained".into(),
+            Some("name at least one, e.g. devices = [\"cpu\"], or leave it out (cpu)".into()),
+        ));
+    }
+    // The training split after the hold-out: a run with no training images cannot learn, and
+    // its mean loss over nothing would be NaN.
+    if let Validation::Holdout(f) = validation {
+        let n = s
+            .train_subset
+            .as_ref()
+            .map_or(60_000, |v| *v.get_ref())
+            .min(60_000);
+        if n > 0 && n - holdout_len(n, f) == 0 {
+            let span = s.train_subset.as_ref().map_or_else(
+                || s.validation.as_ref().expect("holdout is given").span(),
+                |t| t.span(),
+            );
+            errors.push(at(
+                span,
+                format!("holding out {f} of {n} training images leaves none to train on"),
+                Some("use a larger train_subset or a smaller validation fraction".into()),
+            ));
+        }
     }
     if let Some(seeds) = &s.seeds
         && seeds.get_ref().is_empty()

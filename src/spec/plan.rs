@@ -260,6 +260,10 @@ pub fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
     let mut runs: Vec<Run> = Vec::new();
     // Run id -> index in `runs`: duplicates found in O(1) each, so planning stays linear.
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    // Label -> (configuration id, index of its first run): reports, comparisons and references
+    // name a configuration by its label, so two configurations cannot share one.
+    let mut labelled: std::collections::HashMap<String, (String, usize)> =
+        std::collections::HashMap::new();
     for (entry, span, from_grid) in entries {
         match resolve(manifest, &entry, from_grid) {
             Ok(mut rs) => {
@@ -280,6 +284,24 @@ pub fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
                             ),
                         );
                     } else {
+                        let config = r.config_id();
+                        match labelled.get(&r.label) {
+                            Some((c, i)) if *c != config => {
+                                errors.push(manifest.error_at(
+                                    span.clone(),
+                                    format!(
+                                        "label `{}` is already the label of another configuration (run {}: {} {})",
+                                        r.label, runs[*i].id, runs[*i].model, runs[*i].optimizer_name
+                                    ),
+                                    Some("give each configuration its own label: reports and [report] sections name configurations by it".into()),
+                                ));
+                                continue;
+                            }
+                            Some(_) => {}
+                            None => {
+                                labelled.insert(r.label.clone(), (config, runs.len()));
+                            }
+                        }
                         seen.insert(r.id.clone(), runs.len());
                         runs.push(r);
                     }
@@ -287,6 +309,22 @@ pub fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
             }
             Err(e) => errors.push(e),
         }
+    }
+    if runs.is_empty()
+        && errors.is_empty()
+        && let Some(g) = &manifest.grid
+        && g.exclude.is_empty()
+    {
+        errors.push(
+            manifest.error_at(
+                g.span.clone(),
+                "the grid expands to no runs: it needs a model and an optimizer",
+                Some(
+                    "e.g. model = [\"simple_nn\"] and optimizer = [\"sgd\"], or [[runs]] entries"
+                        .into(),
+                ),
+            ),
+        );
     }
     if runs.is_empty() && errors.is_empty() {
         errors.push(manifest.error_at(
@@ -670,6 +708,21 @@ mod tests {
             a[0].stream_seed(Stream::Init),
             enhanced.stream_seed(Stream::Init)
         );
+    }
+
+    #[test]
+    fn two_configurations_cannot_share_a_label() {
+        let e = plan(&format!("{HEAD}[[runs]]\nlabel = \"A\"\nmodel = \"simple_nn\"\noptimizer = \"adam\"\n[[runs]]\nlabel = \"A\"\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("label `A` is already the label of another configuration"),
+            "{e}"
+        );
+        // The same configuration at several seeds, and a duplicate of another label's run (a
+        // repeat, reported as such), are fine as far as labels go.
+        plan(&format!("{HEAD}seeds = [1, 2, 3]\n[[runs]]\nlabel = \"A\"\nmodel = \"simple_nn\"\noptimizer = \"adam\"\n")).unwrap();
+        let e = plan(&format!("{HEAD}[[runs]]\nlabel = \"A\"\nmodel = \"simple_nn\"\noptimizer = \"adam\"\n[[runs]]\nlabel = \"B\"\nmodel = \"simple_nn\"\noptimizer = \"adam\"\n[[runs]]\nlabel = \"B\"\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n")).unwrap_err();
+        assert!(e.to_string().contains("repeats run"), "{e}");
     }
 
     #[test]
