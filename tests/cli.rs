@@ -303,6 +303,22 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "it needs a model and an optimizer",
         ),
         (
+            "a sampled axis whose bound is out of range, whatever the draws",
+            format!(
+                "{HEAD_NO_EPOCHS}[search]\nmethod = \"random\"\nsamples = 1\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nepochs = {{ int_uniform = [0, 2] }}\n"
+            ),
+            "m.toml:10:10",
+            "epochs must be at least 1",
+        ),
+        (
+            "a sampled learning rate whose low bound is negative",
+            format!(
+                "{HEAD}[search]\nmethod = \"sobol\"\nsamples = 2\n{GRID}lr = {{ uniform = [-0.1, 0.01] }}\n"
+            ),
+            "m.toml:11:6",
+            "lr must be a positive number, got -0.1",
+        ),
+        (
             "no devices",
             format!("{HEAD}devices = []\n{RUN}"),
             "m.toml:5:11",

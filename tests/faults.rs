@@ -72,6 +72,11 @@ fn assert_corrupt_everywhere(sb: &Sandbox, what: &str) {
     );
     let (_, err) = outputs(cmd(sb, &["check", "results/f", "--baseline", "b.json"]), 2);
     assert!(err.contains("corrupt"), "check after {what}: {err}");
+    let (_, err) = outputs(cmd(sb, &["diff", "results/f", "results/f"]), 0);
+    assert!(
+        err.contains("a corrupt run is left out"),
+        "diff after {what}: {err}"
+    );
 }
 
 /// `sweep run` trains corrupt runs again, to the numbers of an undamaged sweep.

@@ -20,7 +20,7 @@ pub struct ReportArgs {
     /// Metric the ranking table orders by.
     #[arg(long, value_enum, default_value = "val_accuracy")]
     rank_by: crate::results::report::Metric,
-    /// Instead of tables: the tidy per-epoch CSV (one row per run x epoch).
+    /// Instead of tables: the tidy per-epoch CSV (one row per run x epoch; --format csv or none).
     #[arg(long)]
     epochs: bool,
     /// Write learning-curve SVGs to DIR (default with --out and markdown: plots/ beside it).
@@ -111,6 +111,12 @@ pub fn report(a: ReportArgs) -> Result<i32> {
     {
         return Err(Error::Usage(
             "--across renders tables: use --format table or markdown, without --epochs".into(),
+        ));
+    }
+    if epochs && matches!(format, Some(f) if f != ReportFormat::Csv) {
+        return Err(Error::Usage(
+            "--epochs writes the tidy per-epoch CSV: leave out --format, or use --format csv"
+                .into(),
         ));
     }
     let mut across_reports = Vec::new();
@@ -309,6 +315,10 @@ pub fn diff(a: DiffArgs) -> Result<i32> {
             )));
         };
         let loaded = crate::results::report::load_sweep(dir)?;
+        for problem in loaded.iter().filter_map(|l| l.problem.as_deref()) {
+            // As the report's warning: a corrupt run is left out of both sides' means.
+            eprintln!("warning: a corrupt run is left out: {problem}");
+        }
         let report = crate::results::report::build(name, &loaded, &Default::default(), metric)?;
         Ok((p.display().to_string(), report.configs))
     };

@@ -429,10 +429,10 @@ pub fn crash_reason(status: &str, stderr_tail: &[String]) -> String {
         .find_map(|l| l.strip_prefix(PANIC_MARKER))
     {
         Some(panic) => format!("worker panicked: {}", panic.trim()),
-        None => format!(
-            "worker exited with {status}: {}",
-            stderr_tail.join("\n").trim()
-        ),
+        None => match stderr_tail.join("\n").trim() {
+            "" => format!("worker exited with {status} (it printed nothing)"),
+            tail => format!("worker exited with {status}: {tail}"),
+        },
     }
 }
 
@@ -453,6 +453,10 @@ mod panic_tests {
         assert_eq!(
             crash_reason("signal: 9", &["last words".to_string()]),
             "worker exited with signal: 9: last words"
+        );
+        assert_eq!(
+            crash_reason("signal: 9 (SIGKILL)", &[]),
+            "worker exited with signal: 9 (SIGKILL) (it printed nothing)"
         );
     }
 }

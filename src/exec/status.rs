@@ -144,7 +144,14 @@ pub fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> St
         }
     }
     if left == 0 {
-        return "nothing left to train\n".into();
+        let failed = rows.iter().filter(|r| r.state.needs_training(true)).count();
+        return if failed == 0 {
+            "nothing left to train\n".into()
+        } else {
+            format!(
+                "nothing left to train; {failed} failed or diverged run(s) train again with `sweep run --retry-failed`\n"
+            )
+        };
     }
     let what = format!("{left} run(s), {epochs} epoch(s) left");
     if !unknown.is_empty() {

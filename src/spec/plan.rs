@@ -248,6 +248,25 @@ pub fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
             Method::Grid => grid.expand(),
             Method::Random | Method::Sobol => sample(manifest, grid),
         };
+        // A sampled axis is checked at its bounds, not only at the values drawn: whether a
+        // manifest is valid must not depend on the draws. Each bound goes through the checks
+        // every run goes through, in the first draw that has the axis.
+        for (axis, dist) in &grid.dists {
+            let Some(first) = combos.iter().find(|c| c.get(*axis).is_some()) else {
+                continue;
+            };
+            for u in [0.0, 1.0] {
+                let mut e = first.clone();
+                e.values.insert(*axis, dist.at(u));
+                if let Err(err) = resolve(manifest, &e, true) {
+                    errors.push(err);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            errors.dedup();
+            return Err(Error::Manifest(errors));
+        }
         for e in combos {
             let span = e.span.clone();
             entries.push((e, span, true));
