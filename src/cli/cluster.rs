@@ -267,7 +267,7 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
             }
         };
         let jobs = crate::exec::slurm::submit(&m.sweep.name, &pending, &arrays, &opts)?;
-        crate::results::store::write_atomic(&sweep_dir.join("manifest.toml"), m.source.as_bytes())?;
+        crate::results::store::write_manifest_copy(&sweep_dir, &m.source)?;
         Ok(jobs)
     })();
     let jobs = match submitted {

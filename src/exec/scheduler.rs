@@ -167,7 +167,7 @@ pub fn run(sweep: &str, runs: &[Run], opts: &Options) -> Result<Vec<Outcome>> {
         Some(lock_sweep(&sweep_dir, "sweep run")?)
     };
     if let Some(src) = &opts.manifest_source {
-        store::write_atomic(&sweep_dir.join("manifest.toml"), src.as_bytes())?;
+        store::write_manifest_copy(&sweep_dir, src)?;
     }
     // Longest expected first: the big runs start early and the small ones fill the gaps.
     todo.sort_by_key(|&i| std::cmp::Reverse(runs[i].train_flops));

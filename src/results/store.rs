@@ -203,6 +203,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Write the manifest's copy beside a sweep's results (`<sweep>/manifest.toml`, which reports
+/// read their `[report]` sections from). A copy of a different manifest of the same sweep name
+/// is never lost: it is kept as `manifest-<sha256 prefix>.toml`, and the warning says so.
+pub fn write_manifest_copy(sweep_dir: &Path, source: &str) -> Result<()> {
+    let path = sweep_dir.join("manifest.toml");
+    if let Ok(old) = std::fs::read(&path)
+        && old != source.as_bytes()
+    {
+        let kept = sweep_dir.join(format!("manifest-{}.toml", &sha256_hex(&old)[..12]));
+        write_atomic(&kept, &old)?;
+        eprintln!(
+            "warning: {} was the copy of a different manifest; it is kept as {} (its [report] sections no longer apply)",
+            path.display(),
+            kept.display()
+        );
+    }
+    write_atomic(&path, source.as_bytes())
+}
+
 /// The directory of one sweep's results.
 pub fn sweep_dir(results: &Path, sweep: &str) -> PathBuf {
     results.join(sweep)
@@ -531,6 +550,27 @@ mod tests {
             1,
             "no temp files left"
         );
+    }
+
+    #[test]
+    fn a_different_manifest_copy_is_kept_not_overwritten() {
+        let d = tempfile::tempdir().unwrap();
+        write_manifest_copy(d.path(), "one").unwrap();
+        write_manifest_copy(d.path(), "one").unwrap();
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "same copy: nothing kept"
+        );
+        write_manifest_copy(d.path(), "two").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("manifest.toml")).unwrap(),
+            "two"
+        );
+        let kept = d
+            .path()
+            .join(format!("manifest-{}.toml", &sha256_hex(b"one")[..12]));
+        assert_eq!(std::fs::read_to_string(kept).unwrap(), "one");
     }
 
     #[test]
