@@ -364,6 +364,25 @@ fn bad_manifests_are_reported_with_location_exit_2_and_nothing_written() {
 }
 
 #[test]
+fn a_results_path_that_is_a_file_is_refused_by_name() {
+    let sb = Sandbox::new();
+    sb.write("m.toml", &format!("{HEAD}{RUN}"));
+    sb.write("afile", "");
+    let out = sb
+        .sweep()
+        .args(["run", "m.toml", "--results", "afile"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("--results afile is a file, not a directory"),
+        "{err}"
+    );
+}
+
+#[test]
 fn missing_manifest_names_the_file() {
     let sb = Sandbox::new();
     sb.sweep()

@@ -103,6 +103,7 @@ fn slurm_memory(s: &str) -> std::result::Result<(String, u64), String> {
 }
 
 pub fn submit(a: SubmitArgs) -> Result<i32> {
+    a.results.writable()?;
     let SubmitArgs {
         manifest,
         backend: Backend::Slurm,

@@ -28,6 +28,20 @@ pub struct ResultsDir {
     pub results: PathBuf,
 }
 
+impl ResultsDir {
+    /// Refuse a results path that exists but is not a directory (before anything is written
+    /// under it, where the error would name a run file instead).
+    pub fn writable(&self) -> Result<()> {
+        if self.results.exists() && !self.results.is_dir() {
+            return Err(Error::Usage(format!(
+                "--results {} is a file, not a directory: pass a directory (created if missing)",
+                self.results.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Declarative, resumable sweeps of neural-network trainings, reported as tables you can trust.
 ///
 /// A TOML manifest declares the models, optimizers and grid; `sweep` expands it into runs,

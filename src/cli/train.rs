@@ -60,6 +60,7 @@ pub struct WorkerArgs {
 }
 
 pub fn run(a: RunArgs) -> Result<i32> {
+    a.results.writable()?;
     let RunArgs {
         manifest,
         results: ResultsDir { results },

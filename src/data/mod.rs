@@ -81,6 +81,17 @@ pub fn locate(dataset: Dataset, cli: Option<&Path>) -> Result<PathBuf> {
     let dirs = search_dirs(cli);
     for d in &dirs {
         if FILES.iter().all(|f| file_in(d, dataset, f).is_some()) {
+            if let Some(c) = cli
+                && c != d.as_path()
+            {
+                // Asked for by name: say that it was not used, and what was.
+                eprintln!(
+                    "warning: --data-dir {} holds no {}/ with the four IDX files; using {}",
+                    c.display(),
+                    dataset.name(),
+                    d.display()
+                );
+            }
             return Ok(d.clone());
         }
     }
