@@ -339,14 +339,7 @@ fn bad_manifests_are_reported_with_location_exit_2_and_nothing_written() {
         for cmd in ["plan", "run"] {
             let sb = Sandbox::new();
             sb.write("m.toml", &text);
-            let out = sb
-                .sweep()
-                .args([cmd, "m.toml"])
-                .assert()
-                .code(2)
-                .get_output()
-                .clone();
-            let err = String::from_utf8(out.stderr).unwrap();
+            let err = sb.stderr_of(&[cmd, "m.toml"], 2);
             assert!(
                 err.contains(location),
                 "{name} ({cmd}): expected {location} in:\n{err}"
@@ -368,14 +361,7 @@ fn a_results_path_that_is_a_file_is_refused_by_name() {
     let sb = Sandbox::new();
     sb.write("m.toml", &format!("{HEAD}{RUN}"));
     sb.write("afile", "");
-    let out = sb
-        .sweep()
-        .args(["run", "m.toml", "--results", "afile"])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = String::from_utf8(out.stderr).unwrap();
+    let err = sb.stderr_of(&["run", "m.toml", "--results", "afile"], 2);
     assert!(
         err.contains("--results afile is a file, not a directory"),
         "{err}"

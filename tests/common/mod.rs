@@ -57,6 +57,18 @@ impl Sandbox {
     pub fn results(&self) -> PathBuf {
         self.path().join("results")
     }
+
+    /// The stderr of `sweep ARGS` in the sandbox, asserting its exit code.
+    pub fn stderr_of(&self, args: &[&str], code: i32) -> String {
+        let out = self
+            .sweep()
+            .args(args)
+            .assert()
+            .code(code)
+            .get_output()
+            .clone();
+        String::from_utf8(out.stderr).unwrap()
+    }
 }
 
 /// A sandbox holding `manifest` as m.toml, trained there by a local `sweep run` (the
