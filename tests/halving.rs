@@ -168,6 +168,24 @@ fn a_halving_sweep_killed_in_its_second_rung_resumes_to_the_same_decisions_and_j
     .unwrap();
     run(&sb, "2");
     assert_eq!(outcome(&sb.results()), reference);
+
+    // The manifest's halving settings changed: status and run both refuse, naming halving.json,
+    // and nothing is touched.
+    sb.write(
+        "m2.toml",
+        &MANIFEST.replace("keep_fraction = 0.5", "keep_fraction = 0.34"),
+    );
+    for cmd in ["status", "run"] {
+        let err = sb.stderr_of(
+            &[cmd, "m2.toml", "--quiet"][..if cmd == "run" { 3 } else { 2 }],
+            2,
+        );
+        assert!(
+            err.contains("halving.json") && err.contains("keep_fraction = 0.5"),
+            "{cmd}: {err}"
+        );
+    }
+    assert_eq!(outcome(&sb.results()), reference);
 }
 
 #[test]

@@ -308,7 +308,7 @@ pub fn status(a: StatusArgs) -> Result<i32> {
     let rows = crate::exec::status::collect(&runs, &dir, queue.as_ref())?;
     emit(&crate::exec::status::render(&m.sweep.name, &rows));
     if let Some(h) = &m.search.halving {
-        let d = crate::exec::halving::read(&dir)?;
+        let d = crate::exec::halving::read_for(&dir, h)?;
         emit(&crate::exec::status::halving(h, d.as_ref(), &rows));
     }
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
@@ -439,7 +439,7 @@ fn wait_for_jobs(
         })
         .collect();
     if let Some(h) = &m.search.halving {
-        let d = crate::exec::halving::read(&dir)?;
+        let d = crate::exec::halving::read_for(&dir, h)?;
         emit(&crate::exec::status::halving(h, d.as_ref(), &rows));
         let decided = d.as_ref().map_or(0, |d| d.decided.len());
         if unfinished.is_empty() && decided + 1 < h.rungs.len() {

@@ -92,6 +92,33 @@ pub fn read(sweep_dir: &Path) -> Result<Option<Decisions>> {
     }
 }
 
+/// The decisions taken so far, checked against the manifest's settings `h`: decisions taken
+/// with another metric, other rungs or another keep fraction are an error (`sweep run` and
+/// `sweep status` say the same), never silently mixed with the new settings.
+pub fn read_for(sweep_dir: &Path, h: &Halving) -> Result<Option<Decisions>> {
+    let Some(d) = read(sweep_dir)? else {
+        return Ok(None);
+    };
+    if d.metric != h.metric.name()
+        || d.rungs != h.rungs
+        || (d.keep_fraction - h.keep_fraction).abs() > 1e-12
+    {
+        return Err(Error::Results {
+            path: path(sweep_dir),
+            message: format!(
+                "was decided with metric = {}, rungs = {:?}, keep_fraction = {}, but the manifest now says metric = {}, rungs = {:?}, keep_fraction = {}; move the sweep's results aside or use another --results directory",
+                d.metric,
+                d.rungs,
+                d.keep_fraction,
+                h.metric.name(),
+                h.rungs,
+                h.keep_fraction
+            ),
+        });
+    }
+    Ok(Some(d))
+}
+
 /// The configurations of `runs` in plan order: (config id, indices of its runs).
 fn configurations(runs: &[Run]) -> Vec<(String, Vec<usize>)> {
     let mut out: Vec<(String, Vec<usize>)> = Vec::new();
@@ -240,34 +267,12 @@ pub fn advance(
 ) -> Result<(Stage, Decisions)> {
     let sweep_dir = store::sweep_dir(results, sweep);
     let file = path(&sweep_dir);
-    let mut d = match read(&sweep_dir)? {
-        Some(d) => {
-            if d.metric != h.metric.name()
-                || d.rungs != h.rungs
-                || (d.keep_fraction - h.keep_fraction).abs() > 1e-12
-            {
-                return Err(Error::Results {
-                    path: file,
-                    message: format!(
-                        "was decided with metric = {}, rungs = {:?}, keep_fraction = {}, but the manifest now says metric = {}, rungs = {:?}, keep_fraction = {}; move the sweep's results aside or use another --results directory",
-                        d.metric,
-                        d.rungs,
-                        d.keep_fraction,
-                        h.metric.name(),
-                        h.rungs,
-                        h.keep_fraction
-                    ),
-                });
-            }
-            d
-        }
-        None => Decisions {
-            metric: h.metric.name().into(),
-            rungs: h.rungs.clone(),
-            keep_fraction: h.keep_fraction,
-            decided: Vec::new(),
-        },
-    };
+    let mut d = read_for(&sweep_dir, h)?.unwrap_or_else(|| Decisions {
+        metric: h.metric.name().into(),
+        rungs: h.rungs.clone(),
+        keep_fraction: h.keep_fraction,
+        decided: Vec::new(),
+    });
     let configs = configurations(runs);
     let mut alive: Vec<&(String, Vec<usize>)> = configs.iter().collect();
     let last = h.last();
