@@ -319,6 +319,20 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "lr must be a positive number, got -0.1",
         ),
         (
+            "two reference values of one metric for one configuration",
+            format!(
+                "{HEAD}{RUN}label = \"A\"\n[[report.reference]]\nlabel = \"A\"\nval_accuracy = 90\n[[report.reference]]\nlabel = \"A\"\nval_accuracy = 91\n"
+            ),
+            "m.toml:13:9",
+            "`A` already has a reference value of val_accuracy",
+        ),
+        (
+            "an empty comparison table",
+            format!("{HEAD}{RUN}[[report.compare]]\nruns = []\n"),
+            "m.toml:8:1",
+            "would be an empty table",
+        ),
+        (
             "no devices",
             format!("{HEAD}devices = []\n{RUN}"),
             "m.toml:5:11",

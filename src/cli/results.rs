@@ -96,9 +96,20 @@ pub fn report(a: ReportArgs) -> Result<i32> {
     let targets = if paths.is_empty() {
         crate::results::report::resolve_targets(None, &results)?
     } else {
-        let mut t = Vec::new();
+        let mut t: Vec<crate::results::report::Target> = Vec::new();
         for p in &paths {
-            t.extend(crate::results::report::resolve_targets(Some(p), &results)?);
+            for target in crate::results::report::resolve_targets(Some(p), &results)? {
+                // The same sweep named twice (`report results/a results/a`, or a manifest
+                // and its results): reported once.
+                let same = |d: &std::path::Path| {
+                    *d == target.1
+                        || d.canonicalize()
+                            .is_ok_and(|c| target.1.canonicalize().is_ok_and(|e| c == e))
+                };
+                if !t.iter().any(|(_, d, _)| same(d)) {
+                    t.push(target);
+                }
+            }
         }
         t
     };

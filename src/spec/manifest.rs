@@ -143,7 +143,7 @@ struct RawHalving {
 #[serde(deny_unknown_fields)]
 struct RawReport {
     #[serde(default)]
-    compare: Vec<RawCompare>,
+    compare: Vec<Spanned<RawCompare>>,
     /// Keys: `label`, `source` and metric names ([`Metric`]), read with their spans.
     #[serde(default)]
     reference: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
@@ -229,9 +229,23 @@ fn report_spec(raw: Option<RawReport>, at: &At, errors: &mut Vec<ManifestError>)
         }
         m
     };
+    for c in &raw.compare {
+        let span = c.span();
+        let c = c.get_ref();
+        if c.runs.is_empty() || c.columns.as_ref().is_some_and(|v| v.is_empty()) {
+            errors.push(at(
+                span,
+                "a [[report.compare]] with no runs or no columns would be an empty table".into(),
+                Some(
+                    "list labels in runs = [...] and, if given, metrics in columns = [...]".into(),
+                ),
+            ));
+        }
+    }
     let compare = raw
         .compare
         .into_iter()
+        .map(Spanned::into_inner)
         .map(|c| CompareSpec {
             title: c.title.unwrap_or_else(|| "Comparison".into()),
             runs: c
@@ -309,11 +323,31 @@ fn report_spec(raw: Option<RawReport>, at: &At, errors: &mut Vec<ManifestError>)
             }
         }
         match label {
-            Some(label) => reference.push(Reference {
-                label,
-                source,
-                values,
-            }),
+            Some(label) => {
+                // Two published values of one metric for one configuration: which one is
+                // printed would be an accident of order.
+                let repeated = values.iter().find(|(m, _)| {
+                    reference.iter().any(|r: &Reference| {
+                        r.label.label == label.label && r.values.iter().any(|(n, _)| n == m)
+                    })
+                });
+                if let Some((m, _)) = repeated {
+                    errors.push(at(
+                        label.span.clone(),
+                        format!(
+                            "`{}` already has a reference value of {}",
+                            label.label,
+                            m.name()
+                        ),
+                        Some("keep one of the two [[report.reference]] values".into()),
+                    ));
+                }
+                reference.push(Reference {
+                    label,
+                    source,
+                    values,
+                })
+            }
             None => errors.push(at(
                 span,
                 "a [[report.reference]] without a label".into(),
