@@ -371,6 +371,24 @@ fn bad_manifests_are_reported_with_location_exit_2_and_nothing_written() {
 }
 
 #[test]
+fn plan_says_no_weights_are_kept_with_keep_none() {
+    let sb = Sandbox::new();
+    sb.write("m.toml", &format!("{HEAD}keep = \"none\"\n{RUN}"));
+    let out = sb
+        .sweep()
+        .args(["plan", "m.toml"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let plan = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        plan.contains("weights kept (keep = \"none\"): none"),
+        "{plan}"
+    );
+}
+
+#[test]
 fn a_results_path_that_is_a_file_is_refused_by_name() {
     let sb = Sandbox::new();
     sb.write("m.toml", &format!("{HEAD}{RUN}"));

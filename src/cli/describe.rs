@@ -291,14 +291,18 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
         .iter()
         .map(|r| r.params as u64 * 4 * r.keep.files() as u64)
         .sum();
-    let disk = format!(
-        "weights kept (keep = \"{}\"): up to {} on disk\n",
-        serde_json::to_value(m.sweep.keep)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
-        human_bytes(weight_bytes)
-    );
+    let keep = serde_json::to_value(m.sweep.keep)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let disk = if m.sweep.keep.files() == 0 {
+        format!("weights kept (keep = \"{keep}\"): none\n")
+    } else {
+        format!(
+            "weights kept (keep = \"{keep}\"): up to {} on disk\n",
+            human_bytes(weight_bytes)
+        )
+    };
     let halving = m.search.halving.as_ref().map_or(String::new(), |h| {
         let (n, spent, full) = halving_epochs(h, runs);
         let alive: Vec<String> = h.alive(n).iter().map(|a| a.to_string()).collect();

@@ -237,6 +237,14 @@ pub fn eval(a: EvalArgs) -> Result<i32> {
                 .unwrap_or(usize::MAX);
             let same = own.is_some_and(|r| r.data.test_examples() == n.min(data.test.len()));
             let mut test = data.test;
+            if let Some(asked) = subset
+                && asked > test.len()
+            {
+                eprintln!(
+                    "warning: --subset {asked} is more than the {} test images; evaluating all of them",
+                    test.len()
+                );
+            }
             test.truncate(n);
             (test, same, format!("{} test", dataset.name()))
         }
