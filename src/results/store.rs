@@ -180,6 +180,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// `std::fs::create_dir_all`, with an error that names the file standing where a directory
+/// must be ("File exists" alone says little).
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::Write {
+        path: dir.to_path_buf(),
+        source: match dir.ancestors().find(|a| a.is_file()) {
+            Some(file) => std::io::Error::new(
+                e.kind(),
+                format!("{} is a file, not a directory", file.display()),
+            ),
+            None => e,
+        },
+    })
+}
+
 /// Write `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -187,7 +202,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(err)?;
+    create_dir_all(dir).map_err(|e| match e {
+        Error::Write { source, .. } => err(source),
+        other => other,
+    })?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     // Temporary files are created 0600; results are meant to be read by others (CI, teammates).
     #[cfg(unix)]
@@ -571,6 +589,17 @@ mod tests {
             .path()
             .join(format!("manifest-{}.toml", &sha256_hex(b"one")[..12]));
         assert_eq!(std::fs::read_to_string(kept).unwrap(), "one");
+    }
+
+    #[test]
+    fn a_file_in_the_way_of_a_directory_is_named() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("afile"), "").unwrap();
+        let e = write_atomic(&d.path().join("afile/sub/b.json"), b"x").unwrap_err();
+        assert!(
+            e.to_string().contains("afile is a file, not a directory"),
+            "{e}"
+        );
     }
 
     #[test]

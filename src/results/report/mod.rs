@@ -761,10 +761,7 @@ pub fn write_plots(
     plots_dir: &Path,
     base: &Path,
 ) -> Result<()> {
-    std::fs::create_dir_all(plots_dir).map_err(|source| Error::Write {
-        path: plots_dir.to_path_buf(),
-        source,
-    })?;
+    store::create_dir_all(plots_dir)?;
     let rel = |p: &Path| {
         p.strip_prefix(base)
             .unwrap_or(p)
