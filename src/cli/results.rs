@@ -101,12 +101,10 @@ pub fn report(a: ReportArgs) -> Result<i32> {
             for target in crate::results::report::resolve_targets(Some(p), &results)? {
                 // The same sweep named twice (`report results/a results/a`, or a manifest
                 // and its results): reported once.
-                let same = |d: &std::path::Path| {
-                    *d == target.1
-                        || d.canonicalize()
-                            .is_ok_and(|c| target.1.canonicalize().is_ok_and(|e| c == e))
-                };
-                if !t.iter().any(|(_, d, _)| same(d)) {
+                let key =
+                    |d: &std::path::Path| d.canonicalize().unwrap_or_else(|_| d.to_path_buf());
+                let new = key(&target.1);
+                if !t.iter().any(|(_, d, _)| key(d) == new) {
                     t.push(target);
                 }
             }

@@ -202,10 +202,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    create_dir_all(dir).map_err(|e| match e {
-        Error::Write { source, .. } => err(source),
-        other => other,
-    })?;
+    create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     // Temporary files are created 0600; results are meant to be read by others (CI, teammates).
     #[cfg(unix)]
@@ -330,9 +327,9 @@ pub struct Loaded {
     pub problem: Option<String>,
 }
 
-/// The state of `run` (a run of the plan, under `results`) from its files (verified as [`load_run`] does): the summary's
-/// when finished, corrupt when the files disagree, else running (its lock is held), incomplete
-/// (started: run.json exists) or not started.
+/// The state of `run` (a run of the plan, under `results`) from its files (verified as
+/// [`load_run`] does): the summary's when finished, corrupt when the files disagree, else
+/// running (its lock is held), incomplete (started: run.json exists) or not started.
 pub fn state(results: &Path, run: &Run) -> Result<RunState> {
     Ok(load_planned(results, run)?.map_or(RunState::NotStarted, |l| l.state))
 }
