@@ -12,22 +12,47 @@ const SWEEP: &str = "[sweep]\nname = \"s\"\ndataset = \"mnist\"\ntrain_subset = 
 [grid]\nmodel = [\"simple_nn\", \"simple_cnn\"]\noptimizer = [\"sgd\", \"adam\"]\nepochs = [2]\n";
 
 /// Whether a Slurm cluster answers; panics under CI=true when none does.
+///
+/// A node that another test's `scancel` left `completing` (or `mixed-`, `idle*` while slurmd
+/// re-registers) is a cluster that answers: the probe strips sinfo's state flags and waits up to
+/// a minute for a node that takes jobs, so that the tests' order cannot fail them.
 fn slurm_or_skip(test: &str) -> bool {
-    let up = Std::new("sinfo")
-        .args(["--noheader", "--format=%T"])
-        .output()
-        .is_ok_and(|o| {
-            o.status.success()
-                && String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .any(|l| ["idle", "mixed", "allocated"].contains(&l.trim()))
-        });
+    let probe = || {
+        Std::new("sinfo")
+            .args(["--noheader", "--format=%T"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let usable = |states: &str| {
+        states.lines().any(|l| {
+            let base = l.trim().trim_end_matches(['*', '~', '#', '!', '%', '$', '@', '^', '-', '+']);
+            ["idle", "mixed", "allocated", "completing", "planned"].contains(&base)
+        })
+    };
+    let mut up = false;
+    let mut said = String::from("nothing (sinfo missing or failing)");
+    // sinfo missing or failing: no cluster, say so at once. Answering but busy: wait for it.
+    if let Some(first) = probe() {
+        up = usable(&first);
+        said = first;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !up && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if let Some(states) = probe() {
+                up = usable(&states);
+                said = states;
+            }
+        }
+    }
     if up {
         return true;
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!(
-            "{test}: CI=true but no Slurm cluster answers `sinfo`; `.ci/run` starts one with `.ci/slurm up`"
+            "{test}: CI=true but no Slurm node takes jobs (sinfo said {:?}); `.ci/run` starts one with `.ci/slurm up`",
+            said.trim()
         );
     }
     // Straight to stderr: libtest's capture would hide an eprintln! of a passing test.

@@ -56,7 +56,7 @@ pub fn fetch(dataset: Dataset, dir: &Path, mirror: Option<&str>, quiet: bool) ->
         }
         let dest = target.join(format!("{file}.gz"));
         let mut last_err = None;
-        for m in &mirrors {
+        for (k, m) in mirrors.iter().enumerate() {
             let url = format!("{m}{file}.gz");
             match download(&agent, &url, &dest, want, quiet) {
                 Ok(()) => {
@@ -64,8 +64,9 @@ pub fn fetch(dataset: Dataset, dir: &Path, mirror: Option<&str>, quiet: bool) ->
                     break;
                 }
                 Err(e) => {
-                    if !quiet {
-                        eprintln!("warning: {e}");
+                    // The last mirror's failure is the error itself: say it once.
+                    if !quiet && k + 1 < mirrors.len() {
+                        eprintln!("warning: {e} (trying the next mirror)");
                     }
                     last_err = Some(e);
                 }
