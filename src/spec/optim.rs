@@ -108,6 +108,18 @@ impl OptimizerSpec {
         .collect()
     }
 
+    /// The version of this kind's update rule, part of a run's identity where set (the
+    /// identity leaves it out where unset, so no other run's id moves): bumped when the same
+    /// hyperparameters start to train differently, so that results of the old rule are never
+    /// taken for the new one's. RMSprop 2: Keras's `g / sqrt(v + epsilon)`; its runs before
+    /// that used burn's `g / (sqrt(v) + epsilon)`.
+    pub fn update_rule(&self) -> Option<u32> {
+        match self {
+            OptimizerSpec::Rmsprop { .. } => Some(2),
+            OptimizerSpec::Sgd { .. } | OptimizerSpec::Adam { .. } => None,
+        }
+    }
+
     pub fn kind(&self) -> OptimizerKind {
         match self {
             OptimizerSpec::Sgd { .. } => OptimizerKind::Sgd,

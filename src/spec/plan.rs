@@ -111,6 +111,8 @@ struct Identity<'a> {
     format: u32,
     layers: &'a [Layer],
     optimizer: &'a OptimizerSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update_rule: Option<u32>,
     epochs: usize,
     batch_size: usize,
     seed: u64,
@@ -126,6 +128,7 @@ impl Run {
             format: IDENTITY_FORMAT,
             layers: &self.layers,
             optimizer: &self.optimizer,
+            update_rule: self.optimizer.update_rule(),
             epochs: self.epochs,
             batch_size: self.batch_size,
             seed: self.seed,
@@ -690,6 +693,14 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(a[0].id, b[0].id, "labels do not change identity");
+        // RMSprop's update rule is part of its identity (OptimizerSpec::update_rule), and only
+        // of its: an SGD id (above) stays as it was.
+        let rms = plan(&format!(
+            "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"rmsprop\"\n"
+        ))
+        .unwrap();
+        assert!(rms[0].identity_json().contains("\"update_rule\":2"));
+        assert!(!a[0].identity_json().contains("update_rule"));
         let c = plan(&format!(
             "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nlr = 0.02\n"
         ))
