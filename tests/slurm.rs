@@ -27,7 +27,9 @@ fn slurm_or_skip(test: &str) -> bool {
     };
     let usable = |states: &str| {
         states.lines().any(|l| {
-            let base = l.trim().trim_end_matches(['*', '~', '#', '!', '%', '$', '@', '^', '-', '+']);
+            let base = l
+                .trim()
+                .trim_end_matches(['*', '~', '#', '!', '%', '$', '@', '^', '-', '+']);
             ["idle", "mixed", "allocated", "completing", "planned"].contains(&base)
         })
     };

@@ -18,9 +18,7 @@ use crate::train::model::{Network, dropout_mask};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{
-    AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig,
-};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig};
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 use rand::SeedableRng;

@@ -120,7 +120,7 @@ mod tests {
 
     fn values(t: Tensor<1>) -> Vec<f64> {
         t.into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap()
             .into_iter()
             .map(f64::from)
@@ -161,7 +161,11 @@ mod tests {
         // A large, a small and a tiny gradient (f32 against f64: 1e-4 relative; the rules differ
         // 10x): the small ones are where sqrt(v + eps) and
         // sqrt(v) + eps part (by 10x for 1e-4 on the first step).
-        let grads = [[0.5f32, 1e-4, 1e-6], [0.3, -2e-4, 1e-6], [-0.1, 1e-4, -1e-6]];
+        let grads = [
+            [0.5f32, 1e-4, 1e-6],
+            [0.3, -2e-4, 1e-6],
+            [-0.1, 1e-4, -1e-6],
+        ];
         for mom in [0.0, 0.9] {
             let got = run(&KerasRmsProp::new(0.9, mom, 1e-7), &grads, 1e-3);
             for (k, &w) in got.iter().enumerate() {

@@ -356,7 +356,7 @@ impl VersusBest {
     }
 
     /// The same test with p-value `p`.
-    fn with_p(self, p: f64) -> VersusBest {
+    pub fn with_p(self, p: f64) -> VersusBest {
         match self {
             VersusBest::Welch { .. } => VersusBest::Welch { p_holm: p },
             VersusBest::Paired { .. } => VersusBest::Paired { p_holm: p },
@@ -476,6 +476,31 @@ pub fn build(sweep: &str, loaded: &[Loaded], spec: &ReportSpec, rank_by: Metric)
     })
 }
 
+/// `a` against `c` on `metric`, uncorrected: the paired t-test over seeds when both have the same
+/// architecture and seeds, else Welch's where both have two or more seeds, else whether their
+/// Wilson intervals overlap.
+pub fn test_pair(a: &ConfigRow, c: &ConfigRow, metric: Metric) -> Option<VersusBest> {
+    let paired = a
+        .paired_with(c, metric)
+        .and_then(|(xa, xc)| crate::results::stats::paired(&xa, &xc));
+    if let Some(t) = paired {
+        return Some(VersusBest::Paired { p_holm: t.p });
+    }
+    let (sa, sc) = (a.stat(metric)?, c.stat(metric)?);
+    match (sa.std, sc.std) {
+        (Some(da), Some(dc)) if sa.n > 1 && sc.n > 1 => {
+            let w = crate::results::stats::welch((sa.mean, da, sa.n), (sc.mean, dc, sc.n))?;
+            Some(VersusBest::Welch { p_holm: w.p })
+        }
+        _ => {
+            let ([al, ah], [cl, ch]) = (a.wilson(metric)?, c.wilson(metric)?);
+            Some(VersusBest::Wilson {
+                overlap: al <= ch && cl <= ah,
+            })
+        }
+    }
+}
+
 /// Rank configurations with results by `metric` (best first) and test each against the best:
 /// ties ([`Ranked::tied_with_best`]) by a t-test over seeds (paired by seed when both have the
 /// same architecture and seeds, else Welch's), Holm-corrected across the
@@ -504,29 +529,10 @@ pub fn rank(configs: &[ConfigRow], metric: Metric) -> Vec<Ranked> {
         .iter()
         .enumerate()
         .map(|(pos, &i)| {
-            let (b, c) = (best?, &configs[i]);
             if pos == 0 {
                 return None;
             }
-            let paired = b
-                .paired_with(c, metric)
-                .and_then(|(xb, xc)| crate::results::stats::paired(&xb, &xc));
-            if let Some(t) = paired {
-                return Some(VersusBest::Paired { p_holm: t.p });
-            }
-            let (sb, sc) = (b.stat(metric)?, c.stat(metric)?);
-            match (sb.std, sc.std) {
-                (Some(db), Some(dc)) if sb.n > 1 && sc.n > 1 => {
-                    let w = crate::results::stats::welch((sb.mean, db, sb.n), (sc.mean, dc, sc.n))?;
-                    Some(VersusBest::Welch { p_holm: w.p })
-                }
-                _ => {
-                    let ([bl, bh], [cl, ch]) = (b.wilson(metric)?, c.wilson(metric)?);
-                    Some(VersusBest::Wilson {
-                        overlap: bl <= ch && cl <= bh,
-                    })
-                }
-            }
+            test_pair(best?, &configs[i], metric)
         })
         .collect();
     // Holm across the t-tests.

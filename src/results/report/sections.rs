@@ -479,25 +479,13 @@ pub fn across(reports: &[Report]) -> Vec<Section> {
         reports
             .iter()
             .map(|r| {
-                let mut both: Vec<(&str, usize, usize)> = labels
+                let both: Vec<(&str, usize, usize)> = labels
                     .iter()
                     .filter_map(|l| Some((*l, ref_rank(l)?, rank_in(r, l)?.rank)))
                     .collect();
-                both.sort_by_key(|x| x.1);
-                let swapped: Vec<String> = both
-                    .windows(2)
-                    .filter(|w| w[0].2 > w[1].2)
-                    .map(|w| format!("{} above {}", w[1].0, w[0].0))
-                    .collect();
-                match (both.len(), swapped.is_empty()) {
-                    (0 | 1, _) => format!("{}: too few configurations to compare", r.sweep),
-                    (n, true) => format!("{}: the reference ranking holds ({n} configurations)", r.sweep),
-                    (n, false) => format!(
-                        "{}: the reference ranking does not hold ({n} configurations; ours puts {})",
-                        r.sweep,
-                        swapped.join(", ")
-                    ),
-                }
+                let row = |l: &str| r.configs.iter().find(|c| c.label == l);
+                let test = |a: &str, b: &str| super::test_pair(row(a)?, row(b)?, m);
+                format!("{}: {}", r.sweep, ranking_agreement(&both, test))
             })
             .collect()
     } else {
@@ -513,11 +501,142 @@ pub fn across(reports: &[Report]) -> Vec<Section> {
     vec![values, ranks]
 }
 
+/// Whether a sweep orders configurations as the reference does, over every pair:
+/// `(label, reference rank, our rank)` each. A pair tied in either ranking counts for neither
+/// side; Kendall's tau-a is (concordant - discordant) / pairs. Each swapped pair says whether
+/// `test(ours above, ours below)` shows the difference to be real (t-tests Holm-corrected over
+/// the swapped pairs, at [`super::ALPHA`]), so a swap within the seeds' noise reads as such.
+fn ranking_agreement(
+    both: &[(&str, usize, usize)],
+    test: impl Fn(&str, &str) -> Option<super::VersusBest>,
+) -> String {
+    use super::VersusBest;
+    use std::cmp::Ordering::{Greater, Less};
+    let n = both.len();
+    if n < 2 {
+        return "too few configurations to compare".into();
+    }
+    let mut by_ref: Vec<&(&str, usize, usize)> = both.iter().collect();
+    by_ref.sort_by_key(|x| x.1);
+    let (mut concordant, mut swapped) = (0usize, Vec::new());
+    for (i, a) in by_ref.iter().enumerate() {
+        for b in &by_ref[i + 1..] {
+            match (a.1.cmp(&b.1), a.2.cmp(&b.2)) {
+                (Less, Less) => concordant += 1,
+                (Less, Greater) => swapped.push((b.0, a.0, test(b.0, a.0))),
+                _ => {}
+            }
+        }
+    }
+    let pairs = n * (n - 1) / 2;
+    if swapped.is_empty() && concordant == pairs {
+        return format!("the reference ranking holds ({n} configurations, all {pairs} pairs)");
+    }
+    // Holm over the swapped pairs' t-tests.
+    let raw: Vec<(usize, f64)> = swapped
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| s.2.and_then(VersusBest::p).map(|p| (k, p)))
+        .collect();
+    let adjusted = crate::results::stats::holm(&raw.iter().map(|r| r.1).collect::<Vec<_>>());
+    for ((k, _), p) in raw.iter().zip(adjusted) {
+        swapped[*k].2 = swapped[*k].2.map(|t| t.with_p(p));
+    }
+    let real = |t: Option<VersusBest>| match t {
+        Some(VersusBest::Wilson { overlap }) => Some(!overlap),
+        Some(t) => t.p().map(|p| p < super::ALPHA),
+        None => None,
+    };
+    let text: Vec<String> = swapped
+        .iter()
+        .map(|(hi, lo, t)| {
+            let why = match t {
+                Some(VersusBest::Paired { p_holm }) => format!("paired {}", p_text(*p_holm)),
+                Some(VersusBest::Welch { p_holm }) => format!("Welch {}", p_text(*p_holm)),
+                Some(VersusBest::Wilson { overlap: true }) => "binomial intervals overlap".into(),
+                Some(VersusBest::Wilson { overlap: false }) => "binomial intervals apart".into(),
+                None => "untested".into(),
+            };
+            let verdict = match real(*t) {
+                Some(true) => "real",
+                Some(false) => "within noise",
+                None => "not tested",
+            };
+            format!("{hi} above {lo} ({verdict}: {why})")
+        })
+        .collect();
+    let tau = (concordant as f64 - swapped.len() as f64) / pairs as f64;
+    let mut s = format!(
+        "the reference ranking {} ({n} configurations: {concordant} of {pairs} pairs in the reference's order, Kendall's tau {tau:.2}",
+        if swapped.is_empty() {
+            "holds up to ties"
+        } else {
+            "does not hold"
+        }
+    );
+    if !swapped.is_empty() {
+        let shown = swapped.iter().filter(|s| real(s.2) == Some(true)).count();
+        s.push_str(&format!(
+            "; ours puts {}; {shown} of the {} swaps shown to be real",
+            text.join(", "),
+            swapped.len()
+        ));
+    }
+    s.push(')');
+    s
+}
+
 /// A p-value as the ranking prints it: three decimals, or `p < 0.001`.
 fn p_text(p: f64) -> String {
     if p < 0.0005 {
         "p < 0.001".into()
     } else {
         format!("p = {p:.3}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ranking_agreement;
+    use crate::results::report::VersusBest;
+
+    #[test]
+    fn every_pair_counts_not_only_neighbours() {
+        let none = |_: &str, _: &str| None;
+        let same = [("a", 1, 1), ("b", 2, 2), ("c", 3, 3)];
+        assert_eq!(
+            ranking_agreement(&same, none),
+            "the reference ranking holds (3 configurations, all 3 pairs)"
+        );
+        // c last in the reference, first in ours: two swaps, neither between neighbours alone.
+        // Holm over the two: 0.01 x 2 = 0.02 (real), 0.30 stays 0.30 (noise).
+        let test = |hi: &str, lo: &str| match (hi, lo) {
+            ("c", "a") => Some(VersusBest::Paired { p_holm: 0.01 }),
+            ("c", "b") => Some(VersusBest::Welch { p_holm: 0.30 }),
+            _ => None,
+        };
+        let s = ranking_agreement(&[("a", 1, 2), ("b", 2, 3), ("c", 3, 1)], test);
+        assert_eq!(
+            s,
+            "the reference ranking does not hold (3 configurations: 1 of 3 pairs in the reference's order, \
+             Kendall's tau -0.33; ours puts c above a (real: paired p = 0.020), c above b (within noise: \
+             Welch p = 0.300); 1 of the 2 swaps shown to be real)"
+        );
+        let wilson = |_: &str, _: &str| Some(VersusBest::Wilson { overlap: true });
+        let s = ranking_agreement(&[("a", 1, 2), ("b", 2, 1)], wilson);
+        assert!(
+            s.contains("b above a (within noise: binomial intervals overlap); 0 of the 1"),
+            "{s}"
+        );
+        // A tie of ours is no swap, and no agreement either.
+        let s = ranking_agreement(&[("a", 1, 1), ("b", 2, 1)], none);
+        assert!(
+            s.starts_with("the reference ranking holds up to ties"),
+            "{s}"
+        );
+        assert_eq!(
+            ranking_agreement(&[("a", 1, 1)], none),
+            "too few configurations to compare"
+        );
     }
 }
