@@ -72,12 +72,15 @@ MD
 - **Single runs.** The paper reports one run per configuration. Our `paper` sweep does the same; the
   seeds of `paper-seeds` show how far each number moves with the seed alone, which is the scale
   against which the paper's differences should be read.
-- **RMSprop's update rule.** Keras divides by `sqrt(v + epsilon)`, burn 0.22 by
-  `sqrt(v) + epsilon`; `sweep` trains with Keras's rule (README, "Keras semantics"). Trained with
-  burn's rule, the `paper` sweep's Enhanced CNN with RMSprop reached 99.12% at epoch 3, then
-  drifted (training loss from 0.049 at epoch 5 to 0.91 at epoch 80) and ended at 81.29%; on
-  Fashion-MNIST its three seeds ended at 85.89 ± 3.59%. Those runs were discarded; every RMSprop
-  run in the tables above is trained with Keras's rule.
+- **RMSprop's update rule.** Keras 3 divides by `sqrt(v + epsilon)`, burn 0.22 by
+  `sqrt(v) + epsilon`; `sweep` trains with Keras 3's rule (README, "Keras semantics"). Trained
+  with burn's rule, the `paper` sweep's Enhanced CNN with RMSprop reached 99.12% at epoch 3, then
+  drifted (training loss from 0.049 at epoch 5 to 0.91 at epoch 80) and ended at 81.29%;
+  `paper-seeds` gave 98.85 ± 0.15% and `fashion` 85.89 ± 3.59%. Those runs were discarded; every
+  RMSprop run in the tables above is trained with Keras's rule. Over the paper's 80 epochs the
+  training loss still creeps up with it (0.039 at epoch 8, above 0.1 from epoch 40; training
+  accuracy 98.7% at epoch 63, where the paper reports 99.96% at the end): a difference from the
+  paper's Keras run that we have not explained yet.
 - **Selection on the test set.** The paper validates, and picks its final epochs, on the test set,
   which flatters every number it reports. `paper-seeds` and `fashion` never use the test set for
   selection: they validate on a held-out tenth of the training set and evaluate the test set

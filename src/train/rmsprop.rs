@@ -1,7 +1,9 @@
 //! RMSprop with Keras's update rule, which burn's `RmsProp` does not have.
 //!
-//! Keras (tf.keras 2 through `ResourceApplyRMSProp`, and Keras 3's `RMSprop.update_step`) divides
-//! by `sqrt(v + epsilon)`; burn 0.22 (like PyTorch) divides by `sqrt(v) + epsilon`. The two differ
+//! Keras 3's `RMSprop.update_step` (and the optimizers of Keras 2.11 to 2.15) divides by
+//! `sqrt(v + epsilon)`; burn 0.22 (like PyTorch, and like tf.keras 2.10 and earlier without
+//! momentum) divides by `sqrt(v) + epsilon`. `sweep` follows Keras 3, as it does for every other
+//! default (the anchors in `../shared/anchors/` run Keras 3). The two differ
 //! by far more than rounding: with Keras's epsilon 1e-7 the floor of Keras's denominator is
 //! sqrt(1e-7) = 3.2e-4, burn's is 1e-7. A weight whose gradient has become small (a trained
 //! network's, most of them) takes steps of about `lr` under burn's rule, pushed by noise, where
