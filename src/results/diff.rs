@@ -163,10 +163,7 @@ fn cells(l: &Line, m: Metric) -> Vec<String> {
         s.map_or("-".into(), |s| {
             let ci = s
                 .ci95
-                .map(|i| {
-                    let [lo, hi] = m.clip(i);
-                    format!(" [{} - {}]", m.format(lo), m.format(hi))
-                })
+                .map(|[lo, hi]| format!(" [{} - {}]", m.format(lo), m.format(hi)))
                 .unwrap_or_default();
             format!("{} (n = {}){ci}", s.format(m), s.n)
         })

@@ -94,8 +94,8 @@ impl Metric {
         }
     }
 
-    /// An interval as shown: accuracies clipped to [0, 1] (a t interval of few seeds can reach
-    /// past them).
+    /// An interval as reported: accuracies clipped to [0, 1] (a t interval of few seeds can
+    /// reach past them). Applied once, where seeds are aggregated.
     pub fn clip(self, [lo, hi]: [f64; 2]) -> [f64; 2] {
         if self.is_accuracy() {
             [lo.max(0.0), hi.min(1.0)]

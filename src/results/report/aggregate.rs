@@ -1,6 +1,6 @@
 //! Seed aggregation: runs that differ only by seed are one configuration; each metric becomes
 //! count, mean, sample standard deviation (n - 1), min, max and a 95% Student-t interval of the
-//! mean (statrs). Only finished runs count: a run still going, failed, diverged or corrupt is
+//! mean (statrs), clipped to [0, 1] for accuracies. Only finished runs count: a run still going, failed, diverged or corrupt is
 //! shown in the runs table, never averaged.
 
 use super::{ConfigRow, Metric, RunRow, RunState, Stats};
@@ -30,6 +30,15 @@ impl Stats {
             min: Some(values.min()),
             max: Some(values.max()),
             ci95,
+        })
+    }
+
+    /// [`Stats::of`] for metric `m`: an accuracy's interval clipped to [0, 1] ([`Metric::clip`]),
+    /// here, once, so that every output (tables, JSON, baselines, plots) gives the same one.
+    pub fn of_metric(m: Metric, values: &[f64]) -> Option<Stats> {
+        Stats::of(values).map(|s| Stats {
+            ci95: s.ci95.map(|i| m.clip(i)),
+            ..s
         })
     }
 }
@@ -69,7 +78,10 @@ pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
                 .iter()
                 .map(|(m, v)| (*m, v.iter().map(|p| p.0).collect()))
                 .collect();
-            let metrics = values.iter().map(|(m, v)| (*m, Stats::of(v))).collect();
+            let metrics = values
+                .iter()
+                .map(|(m, v)| (*m, Stats::of_metric(*m, v)))
+                .collect();
             let images = Metric::ALL
                 .iter()
                 .filter_map(|&m| first.images(m).map(|n| (m, n)))
@@ -112,5 +124,20 @@ mod tests {
         let one = Stats::of(&[0.5]).unwrap();
         assert_eq!((one.std, one.ci95), (None, None));
         assert_eq!(Stats::of(&[]), None);
+    }
+
+    #[test]
+    fn accuracy_intervals_stay_inside_zero_and_one() {
+        let v = [0.99, 1.0, 1.0];
+        let [lo, hi] = Stats::of(&v).unwrap().ci95.unwrap();
+        assert!(hi > 1.0, "the t interval itself reaches past 1: {hi}");
+        let [clo, chi] = Stats::of_metric(Metric::TestAccuracy, &v)
+            .unwrap()
+            .ci95
+            .unwrap();
+        assert_eq!((clo, chi), (lo, 1.0));
+        let loss = [-0.5, 0.0, 0.01];
+        let raw = Stats::of(&loss).unwrap().ci95;
+        assert_eq!(Stats::of_metric(Metric::TestLoss, &loss).unwrap().ci95, raw);
     }
 }

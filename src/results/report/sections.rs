@@ -233,8 +233,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
         headers.extend(versus_headers(m));
     }
     let interval = |i: Option<[f64; 2]>| {
-        i.map_or("-".into(), |i| {
-            let [lo, hi] = m.clip(i);
+        i.map_or("-".into(), |[lo, hi]| {
             format!("{} - {}", m.format(lo), m.format(hi))
         })
     };
