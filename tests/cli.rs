@@ -660,8 +660,18 @@ fn completions_for_bash_are_valid_bash_and_know_the_subcommands() {
         .status()
         .unwrap();
     assert!(ok.success(), "bash -n rejects the completions");
-    for shell in ["zsh", "fish"] {
-        sb.sweep().args(["completions", shell]).assert().success();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = sb.sweep().args(["completions", shell]).assert().success();
+        let script = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        assert!(
+            script.contains("report"),
+            "{shell}: no report in the completions"
+        );
+        // `worker` is hidden from --help; completions must not offer it either.
+        assert!(
+            !script.contains("worker"),
+            "{shell} completions offer the hidden `worker`"
+        );
     }
 }
 

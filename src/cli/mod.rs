@@ -67,6 +67,28 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line as shell completions offer it: [`Cli`] without its hidden subcommands
+/// (`worker`, which `sweep run` and Slurm tasks start, never a user). clap_complete's generators
+/// list hidden subcommands too (clap-rs/clap#1335) and a `clap::Command` cannot drop one, so the
+/// root is rebuilt from `Cli`'s own name, version, abouts, arguments and visible subcommands:
+/// nothing of the command line is restated here.
+fn completion_command() -> clap::Command {
+    let full = <Cli as clap::CommandFactory>::command();
+    let mut cmd = clap::Command::new(full.get_name().to_string())
+        .propagate_version(full.is_propagate_version_set());
+    if let Some(v) = full.get_version() {
+        cmd = cmd.version(v.to_string());
+    }
+    if let Some(a) = full.get_about() {
+        cmd = cmd.about(a.clone());
+    }
+    if let Some(a) = full.get_long_about() {
+        cmd = cmd.long_about(a.clone());
+    }
+    cmd.args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned())
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show the runs a manifest expands to, with totals (runs, epochs, estimated FLOPs).
@@ -274,12 +296,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Report(a) => results::report(a),
         Command::Completions { shell } => {
             let mut out = Vec::new();
-            clap_complete::generate(
-                shell,
-                &mut <Cli as clap::CommandFactory>::command(),
-                "sweep",
-                &mut out,
-            );
+            clap_complete::generate(shell, &mut completion_command(), "sweep", &mut out);
             emit(&String::from_utf8_lossy(&out));
             Ok(0)
         }
