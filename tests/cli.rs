@@ -123,7 +123,7 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
         (
             "unknown model reference",
             format!("{HEAD}[[runs]]\nmodel = \"resnet\"\noptimizer = \"sgd\"\n"),
-            "m.toml:5:1",
+            "m.toml:6:9",
             "unknown model `resnet`",
         ),
         (
@@ -155,7 +155,7 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             format!(
                 "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\nmomentum = 0.9\n"
             ),
-            "m.toml:5:1",
+            "m.toml:8:12",
             "momentum does not apply",
         ),
         (

@@ -204,6 +204,9 @@ pub struct Entry {
     pub values: BTreeMap<Axis, Value>,
     /// Where it came from, for error messages.
     pub span: Range<usize>,
+    /// Where each value was written, when the entry comes from the file (a `[[runs]]` or
+    /// include / exclude entry), so that an error about one value points at it.
+    pub value_spans: BTreeMap<Axis, Range<usize>>,
 }
 
 impl Entry {

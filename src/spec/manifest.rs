@@ -773,6 +773,7 @@ fn parse_entry(raw: &Spanned<RawTable>, at: &At, errors: &mut Vec<ManifestError>
         match Value::parse(axis.def().kind, value.get_ref()) {
             Ok(v) => {
                 entry.values.insert(axis, v);
+                entry.value_spans.insert(axis, value.span());
             }
             Err(message) => errors.push(at(value.span(), message, None)),
         }

@@ -385,15 +385,18 @@ fn resolve(
     e: &Entry,
     from_grid: bool,
 ) -> std::result::Result<Vec<Run>, ManifestError> {
+    // Where an axis's value was written: in the entry itself, else in the grid's axis, else the
+    // entry's header.
     let axis_span = |axis: Axis| {
-        if from_grid {
-            m.grid
-                .as_ref()
-                .and_then(|g| g.axis_spans.get(&axis).cloned())
-                .unwrap_or_else(|| e.span.clone())
-        } else {
-            e.span.clone()
-        }
+        e.value_spans
+            .get(&axis)
+            .cloned()
+            .or_else(|| {
+                from_grid
+                    .then(|| m.grid.as_ref()?.axis_spans.get(&axis).cloned())
+                    .flatten()
+            })
+            .unwrap_or_else(|| e.span.clone())
     };
     let model_names = || {
         m.models
