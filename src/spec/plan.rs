@@ -388,14 +388,18 @@ fn resolve(
     // Where an axis's value was written: in the entry itself, else in the grid's axis, else the
     // entry's header.
     let axis_span = |axis: Axis| {
+        let in_grid = || {
+            m.grid
+                .as_ref()
+                .filter(|_| from_grid)?
+                .axis_spans
+                .get(&axis)
+                .cloned()
+        };
         e.value_spans
             .get(&axis)
             .cloned()
-            .or_else(|| {
-                from_grid
-                    .then(|| m.grid.as_ref()?.axis_spans.get(&axis).cloned())
-                    .flatten()
-            })
+            .or_else(in_grid)
             .unwrap_or_else(|| e.span.clone())
     };
     let model_names = || {

@@ -1,7 +1,7 @@
 //! Seed aggregation: runs that differ only by seed are one configuration; each metric becomes
 //! count, mean, sample standard deviation (n - 1), min, max and a 95% Student-t interval of the
-//! mean (statrs), clipped to [0, 1] for accuracies. Only finished runs count: a run still going, failed, diverged or corrupt is
-//! shown in the runs table, never averaged.
+//! mean (statrs), clipped to [0, 1] for accuracies. Only finished runs count: a run still going,
+//! failed, diverged or corrupt is shown in the runs table, never averaged.
 
 use super::{ConfigRow, Metric, RunRow, RunState, Stats};
 use crate::error::Result;
