@@ -6,16 +6,19 @@
 //! - [`data`]: datasets (reading, verifying, fetching).
 //! - [`train`]: burn: the network, the optimizers on burn, the training loop, backends, and our
 //!   CPU kernels ([`train::conv`]).
-//! - [`exec`]: running runs: the local scheduler, the worker protocol, Slurm, status.
+//! - [`exec`]: running runs: the supervisor and its launch seam, the worker and its protocol,
+//!   what is left to train, successive halving, Slurm, status.
 //! - [`results`]: records, the store, checkpoints, locks, the reporter and the CI gate (no burn: they
 //!   never reach [`train`]).
-//! - [`cli`]: the command line; [`bench`]: benchmarks; [`error`]: the errors a user can cause.
+//! - [`cli`]: the command line; [`bench`]: benchmarks; [`error`]: the errors a user can cause;
+//!   [`fmt`]: human formatting and tables.
 
 pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;
 pub mod exec;
+pub(crate) mod fmt;
 pub mod results;
 pub mod spec;
 pub mod train;

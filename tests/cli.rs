@@ -245,6 +245,22 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "a sampled search needs `samples`",
         ),
         (
+            "a random search of a billion samples",
+            format!(
+                "{HEAD}[search]\nmethod = \"random\"\nsamples = 1000000000\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\n"
+            ),
+            "m.toml:7:11",
+            "a random search draws at most 10,000,000 samples, not 1,000,000,000",
+        ),
+        (
+            "a random search of 10^18 samples",
+            format!(
+                "{HEAD}[search]\nmethod = \"random\"\nsamples = 1000000000000000000\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\n"
+            ),
+            "m.toml:7:11",
+            "a random search draws at most 10,000,000 samples",
+        ),
+        (
             "halving rungs not increasing",
             format!("{HEAD_NO_EPOCHS}[search.halving]\nrungs = [1, 3, 2]\n{GRID}"),
             "m.toml:5:16",
@@ -694,7 +710,12 @@ fn a_model_that_cannot_fit_in_memory_is_flagged_by_plan_and_refused_by_run() {
         ))
         .stderr(predicates::str::contains(
             "model `big` (1,590,000,000,010 parameters): an estimated",
-        ));
+        ))
+        // The manifest and the model's place in it.
+        .stderr(predicates::str::contains(
+            "big.toml: runs that cannot fit in this machine's memory",
+        ))
+        .stderr(predicates::str::contains("big.toml:4:9: model `big`"));
     assert!(!sb.results().exists(), "nothing written");
     sb.sweep()
         .args(["submit", "big.toml", "--mem", "4G", "--dry-run"])

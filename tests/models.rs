@@ -230,3 +230,105 @@ fn keep_none_keeps_no_weights_and_eval_says_so() {
         .code(2)
         .stderr(predicates::str::contains("bad.toml:4:"));
 }
+
+/// `path`'s safetensors file with its `sweep` metadata changed by `edit`, written to `to`.
+fn with_metadata(path: &Path, to: &Path, edit: impl Fn(&mut Value)) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header = json(&bytes[8..8 + n]);
+    let mut meta: Value =
+        serde_json::from_str(header["__metadata__"]["sweep"].as_str().unwrap()).unwrap();
+    edit(&mut meta);
+    header["__metadata__"]["sweep"] = Value::String(meta.to_string());
+    let text = header.to_string();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    std::fs::write(to, out).unwrap();
+}
+
+/// Edited, foreign, truncated, swapped or oversized weights files are refused with exit 2,
+/// naming the file and what does not match: never a panic, never an unbounded allocation, and
+/// the digest summary.json recorded is checked whichever way the file is named.
+#[test]
+fn weights_files_that_do_not_match_their_model_are_refused_never_panicked_on() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"w\"\ndataset = \"mnist\"\ntrain_subset = 256\ntest_subset = 128\nseeds = [1, 2]\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\nepochs = 1\n",
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let mut dirs: Vec<_> = std::fs::read_dir(sb.results().join("w/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    let final_of = |d: &Path| d.join("final.safetensors");
+    let refused = |file: &Path, args: &[&str], why: &str| {
+        let mut all = vec!["eval", file.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let err = sb.stderr_of(&all, 2);
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(err.contains(name), "{name}: {err}");
+        assert!(err.contains(why), "{name}: expected `{why}` in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    let dense = |units: u64, activation: &str| serde_json::json!({"type": "dense", "units": units, "activation": activation});
+    // Layer stacks no manifest would pass, each in a copy of a real file.
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "kernel.safetensors",
+            serde_json::json!([{"type": "conv2d", "filters": 2, "kernel": 29}, {"type": "flatten"}, dense(10, "softmax")]),
+            "layer 1",
+        ),
+        (
+            "noflatten.safetensors",
+            serde_json::json!([dense(10, "softmax")]),
+            "layer 1",
+        ),
+        (
+            "pool.safetensors",
+            serde_json::json!([{"type": "max_pool", "size": 0}, {"type": "flatten"}, dense(10, "softmax")]),
+            "pool with size or stride 0",
+        ),
+        (
+            "dropout.safetensors",
+            serde_json::json!([{"type": "flatten"}, {"type": "dropout", "rate": 1.5}, dense(10, "softmax")]),
+            "outside [0, 1)",
+        ),
+        (
+            "three.safetensors",
+            serde_json::json!([{"type": "flatten"}, dense(3, "softmax")]),
+            "output layer must be dense with 10 units",
+        ),
+        ("empty.safetensors", serde_json::json!([]), "has no layers"),
+        (
+            "huge.safetensors",
+            serde_json::json!([{"type": "flatten"}, dense(2_000_000_000, "relu"), dense(10, "softmax")]),
+            "more than this machine's",
+        ),
+    ];
+    for (name, layers, why) in cases {
+        let to = sb.path().join(name);
+        with_metadata(&final_of(&dirs[0]), &to, |m| m["layers"] = layers.clone());
+        refused(&to, &[], why);
+    }
+    // Truncated.
+    let bytes = std::fs::read(final_of(&dirs[0])).unwrap();
+    let cut = sb.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    refused(&cut, &[], "cut.safetensors");
+    // Swapped: run 2's directory holding run 1's weights, asked by directory and by file.
+    std::fs::copy(final_of(&dirs[0]), final_of(&dirs[1])).unwrap();
+    refused(&dirs[1], &["--weights", "final"], "changed after training");
+    refused(&final_of(&dirs[1]), &[], "changed after training");
+    // Edited in place, asked by file.
+    let mut edited = bytes.clone();
+    let last = edited.len() - 1;
+    edited[last] ^= 0x40;
+    std::fs::write(final_of(&dirs[0]), edited).unwrap();
+    refused(&final_of(&dirs[0]), &[], "changed after training");
+}

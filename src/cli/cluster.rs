@@ -149,7 +149,7 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         let (stage, _) = if dry {
             halving::advance(&results, &m.sweep.name, &runs, h, true, retry_failed)?
         } else {
-            let _lock = crate::exec::scheduler::lock_sweep(&sweep_dir, "sweep submit")?;
+            let _lock = crate::exec::supervisor::lock_sweep(&sweep_dir, "sweep submit")?;
             halving::advance(&results, &m.sweep.name, &runs, h, false, retry_failed)?
         };
         match stage {
@@ -209,7 +209,7 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         return Ok(0);
     }
     if let Some((text, bytes)) = &mem {
-        refuse_runs_that_cannot_fit(pending.iter().copied(), *bytes, "a task's --mem")?;
+        refuse_runs_that_cannot_fit(&m, pending.iter().copied(), *bytes, "a task's --mem")?;
         sbatch_args.push(format!("--mem={text}"));
     }
     // Fetched here if missing (tasks never download), unless --offline.
@@ -312,7 +312,7 @@ pub fn status(a: StatusArgs) -> Result<i32> {
         emit(&crate::exec::status::halving(h, d.as_ref(), &rows));
     }
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
-    let cores = scheduler::cores();
+    let cores = supervisor::cores();
     let left = crate::exec::status::remaining(&runs, &rows, cores, 1);
     if m.search.halving.is_some() && !left.starts_with("nothing") {
         emit(&format!(
@@ -417,7 +417,7 @@ fn wait_for_jobs(
     bar.finish_and_clear();
     emit(&crate::exec::status::render(&m.sweep.name, &rows));
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
-    let cores = scheduler::cores();
+    let cores = supervisor::cores();
     emit(&crate::exec::status::remaining(&runs, &rows, cores, 1));
     // Each submitted run, with the epoch its latest task stopped after (a halving rung).
     let mut ordered: Vec<&crate::exec::slurm::Job> = jobs.iter().collect();

@@ -47,17 +47,8 @@ pub fn plan(a: PlanArgs) -> Result<i32> {
                 .as_ref()
                 .is_some_and(|d| d.iter().any(|d| !crate::train::backend::is_cpu(d)));
             if !on_gpu && !runs.is_empty() {
-                let line = wall_time(&runs, jobs, threads, !no_calibrate)?;
-                match halving_share(&m, &runs) {
-                    Some(share) if line.starts_with("estimated wall time here: ") => {
-                        emit(&format!(
-                            "{} (every run to the last rung; successive halving trains {:.0}% of those epochs)\n",
-                            line.trim_end(),
-                            share * 100.0
-                        ))
-                    }
-                    _ => emit(&line),
-                }
+                let estimate = wall_time(&runs, jobs, threads, !no_calibrate)?;
+                emit(&estimate.line(halving_share(&m, &runs)));
             }
         }
         PlanFormat::Json => {
@@ -110,6 +101,52 @@ fn halving_epochs(h: &crate::spec::grid::Halving, runs: &[Run]) -> (usize, usize
     (configs.len(), spent, runs.len() * h.last())
 }
 
+/// The wall time of a plan here, as numbers: formatted by [`WallEstimate::line`].
+#[derive(Debug, Clone, PartialEq)]
+enum WallEstimate {
+    Known {
+        seconds: f64,
+        jobs: usize,
+        threads: usize,
+    },
+    /// These models cannot fit in this machine's memory.
+    TooBig(Vec<String>),
+    /// These models have no known speed here.
+    Uncalibrated(Vec<String>),
+}
+
+impl WallEstimate {
+    /// The plan's line, with the share of epochs successive halving trains when it does.
+    fn line(&self, halving_share: Option<f64>) -> String {
+        use crate::exec::timing;
+        match self {
+            WallEstimate::TooBig(models) => format!(
+                "wall time: unknown ({} cannot fit in this machine's memory)\n",
+                models.join(", ")
+            ),
+            WallEstimate::Uncalibrated(models) => format!(
+                "wall time: unknown ({} not calibrated on this machine; run without --no-calibrate)\n",
+                models.join(", ")
+            ),
+            WallEstimate::Known {
+                seconds,
+                jobs,
+                threads,
+            } => format!(
+                "estimated wall time here: {} with {jobs} run(s) at a time x {threads} thread(s) ({}, kernels: {}; speeds cached in {}){}\n",
+                crate::fmt::duration(*seconds),
+                crate::train::conv::isa::cpu_model(),
+                crate::train::conv::isa::current(),
+                timing::cache_path().display(),
+                halving_share.map_or(String::new(), |share| format!(
+                    " (every run to the last rung; successive halving trains {:.0}% of those epochs)",
+                    share * 100.0
+                ))
+            ),
+        }
+    }
+}
+
 /// The estimated wall time of `runs` here: each model's speed from the timing cache, else a
 /// calibration of a few batches (when `calibrate`), on `jobs` slots of `threads` threads.
 fn wall_time(
@@ -117,10 +154,10 @@ fn wall_time(
     jobs: Option<usize>,
     threads: Option<usize>,
     calibrate: bool,
-) -> Result<String> {
+) -> Result<WallEstimate> {
     use crate::exec::timing;
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
-    let cores = scheduler::cores();
+    let cores = supervisor::cores();
     let jobs = jobs
         .unwrap_or_else(|| (cores / threads.unwrap_or(1)).max(1))
         .min(runs.len());
@@ -132,28 +169,39 @@ fn wall_time(
     let device = crate::train::backend::device("cpu")?;
     let memory = crate::spec::memory::machine_total().unwrap_or(u64::MAX);
     let mut too_big = std::collections::BTreeSet::new();
+    // A speed per model, batch size and optimizer: a million runs have few.
+    let mut speeds: std::collections::HashMap<(&str, usize, &str), Option<f64>> =
+        std::collections::HashMap::new();
     for r in runs {
-        let key = timing::key(r, threads);
-        let per_image = match cache.per_image.get(&key) {
-            Some(v) => Some(*v),
-            // Never calibrate what cannot fit: the plan would be killed for memory.
-            None if crate::spec::memory::estimate(r).peak() > memory => {
-                too_big.insert(r.model.clone());
-                None
+        let shape = (r.model.as_str(), r.batch_size, r.optimizer.kind().name());
+        let per_image = match speeds.get(&shape) {
+            Some(v) => *v,
+            None => {
+                let key = timing::key(r, threads);
+                let v = match cache.per_image.get(&key) {
+                    Some(v) => Some(*v),
+                    // Never calibrate what cannot fit: the plan would be killed for memory.
+                    None if crate::spec::memory::estimate(r).peak() > memory => {
+                        too_big.insert(r.model.clone());
+                        None
+                    }
+                    None if calibrate => {
+                        eprintln!(
+                            "calibrating {} (batch {}, {}, {threads} thread(s)): a few batches...",
+                            r.model,
+                            r.batch_size,
+                            r.optimizer.kind().name()
+                        );
+                        let v = crate::train::calibrate::seconds_per_image(r, threads, &device);
+                        cache.per_image.insert(key, v);
+                        calibrated += 1;
+                        Some(v)
+                    }
+                    None => None,
+                };
+                speeds.insert(shape, v);
+                v
             }
-            None if calibrate => {
-                eprintln!(
-                    "calibrating {} (batch {}, {}, {threads} thread(s)): a few batches...",
-                    r.model,
-                    r.batch_size,
-                    r.optimizer.kind().name()
-                );
-                let v = crate::train::calibrate::seconds_per_image(r, threads, &device);
-                cache.per_image.insert(key, v);
-                calibrated += 1;
-                Some(v)
-            }
-            None => None,
         };
         match per_image {
             Some(v) => durations.push(timing::run_seconds(r, v, 0)),
@@ -165,25 +213,17 @@ fn wall_time(
     if calibrated > 0 {
         timing::save(&cache);
     }
-    if !too_big.is_empty() {
-        return Ok(format!(
-            "wall time: unknown ({} cannot fit in this machine's memory)\n",
-            too_big.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if !unknown.is_empty() {
-        return Ok(format!(
-            "wall time: unknown ({} not calibrated on this machine; run without --no-calibrate)\n",
-            unknown.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    Ok(format!(
-        "estimated wall time here: {} with {jobs} run(s) at a time x {threads} thread(s) ({}, kernels: {}; speeds cached in {})\n",
-        crate::exec::timing::human_duration(timing::makespan(&durations, jobs)),
-        crate::train::conv::isa::cpu_model(),
-        crate::train::conv::isa::current(),
-        timing::cache_path().display()
-    ))
+    Ok(if !too_big.is_empty() {
+        WallEstimate::TooBig(too_big.into_iter().collect())
+    } else if !unknown.is_empty() {
+        WallEstimate::Uncalibrated(unknown.into_iter().collect())
+    } else {
+        WallEstimate::Known {
+            seconds: timing::makespan(&durations, jobs),
+            jobs,
+            threads,
+        }
+    })
 }
 
 pub fn models(a: ModelsArgs) -> Result<i32> {
@@ -225,7 +265,8 @@ struct PlanRow {
 }
 
 pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
-    use crate::spec::memory::{self, human_bytes};
+    use crate::fmt::bytes as human_bytes;
+    use crate::spec::memory;
     // One estimate per model, batch size and optimizer state: a million runs have few.
     let mut cache = std::collections::HashMap::new();
     let mut peak = |r: &Run| -> u64 {
@@ -247,7 +288,7 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
             id: r.id.clone(),
             label: r.label.clone(),
             model: r.model.clone(),
-            params: crate::spec::arch::group_thousands(r.params as u64),
+            params: crate::fmt::thousands(r.params as u64),
             optimizer: r.optimizer.kind().name().to_string(),
             lr: format!("{}", r.optimizer.lr()),
             momentum: r.optimizer.momentum().map_or("-".into(), |m| m.to_string()),
@@ -323,24 +364,6 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
         runs.first().map_or(0, |r| r.data.train_examples()),
         t.runs,
         t.epochs,
-        human_flops(t.train_flops)
+        crate::fmt::flops(t.train_flops)
     )
-}
-
-/// 1.2e15 -> "1.20 P".
-pub fn human_flops(f: u64) -> String {
-    let units = [
-        ("E", 1e18),
-        ("P", 1e15),
-        ("T", 1e12),
-        ("G", 1e9),
-        ("M", 1e6),
-    ];
-    let f = f as f64;
-    for (u, s) in units {
-        if f >= s {
-            return format!("{:.2} {u}", f / s);
-        }
-    }
-    format!("{f:.0}")
 }

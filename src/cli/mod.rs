@@ -1,8 +1,9 @@
 //! Command-line interface: argument parsing and the commands' top level.
 
 use crate::error::{Error, Result};
-use crate::exec::runner::{self, Report, WorkerExit};
-use crate::exec::scheduler::{self, Outcome};
+use crate::exec::protocol::WorkerExit;
+use crate::exec::runner::{self, Report};
+use crate::exec::supervisor::{self, Outcome};
 use crate::results::store::RunState;
 use crate::spec::manifest::{self, Dataset, Manifest};
 use crate::spec::plan::{self, Run};
@@ -17,7 +18,7 @@ mod models;
 mod results;
 mod train;
 
-pub use describe::{PLAN_TABLE_ROWS, human_flops, plan_table};
+pub use describe::{PLAN_TABLE_ROWS, plan_table};
 
 /// `--results`, shared by every command that writes or reads a sweep's results.
 #[derive(Debug, Clone, clap::Args)]
@@ -386,11 +387,13 @@ pub fn emit(s: &str) {
 /// Exit 2, before anything is written, when a run's estimated peak memory
 /// ([`crate::spec::memory`]) is more than `limit` (`what`: this machine, a Slurm task).
 fn refuse_runs_that_cannot_fit<'a>(
+    m: &Manifest,
     runs: impl IntoIterator<Item = &'a Run>,
     limit: u64,
     what: &str,
 ) -> Result<()> {
-    use crate::spec::memory::{estimate, human_bytes};
+    use crate::fmt::bytes as human_bytes;
+    use crate::spec::memory::estimate;
     let mut seen = std::collections::BTreeMap::new();
     for r in runs {
         let peak = estimate(r).peak();
@@ -407,15 +410,17 @@ fn refuse_runs_that_cannot_fit<'a>(
         .iter()
         .map(|(model, (params, peak, n))| {
             format!(
-                "  model `{model}` ({} parameters): an estimated {} per run ({n} run{})",
-                crate::spec::arch::group_thousands(*params as u64),
+                "  {}: model `{model}` ({} parameters): an estimated {} per run ({n} run{})",
+                m.model_location(model),
+                crate::fmt::thousands(*params as u64),
                 human_bytes(*peak),
                 if *n == 1 { "" } else { "s" }
             )
         })
         .collect();
     Err(Error::Usage(format!(
-        "runs that cannot fit in {what} ({}):\n{}\n  = help: make the model smaller, or train it where the memory is (README \"Memory\": how the estimate is made)",
+        "{}: runs that cannot fit in {what} ({}):\n{}\n  = help: make the model smaller, or train it where the memory is (docs/guide.md, \"Memory\": how the estimate is made)",
+        m.path.display(),
         human_bytes(limit),
         lines.join("\n")
     )))

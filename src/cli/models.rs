@@ -143,6 +143,66 @@ fn run_weights(dir: &Path, which: Which) -> Result<(Loaded, PathBuf)> {
     Ok((loaded, file))
 }
 
+/// A weights file of a run directory must be the one its summary recorded, whichever way it is
+/// named: its SHA-256 is checked against the summary's (files the summary does not list, of a
+/// run still training, are taken as they are).
+fn check_recorded_digest(l: &Loaded, file: &Path) -> Result<()> {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let Some(kept) = l
+        .summary
+        .as_ref()
+        .and_then(|s| s.weights.iter().find(|k| k.file == name))
+    else {
+        return Ok(());
+    };
+    let bytes = std::fs::read(file).map_err(|source| Error::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let got = store::sha256_hex(&bytes);
+    if got != kept.sha256 {
+        return Err(Error::Results {
+            path: file.to_path_buf(),
+            message: format!(
+                "SHA-256 {got} differs from the {} summary.json recorded: the file was changed after training",
+                kept.sha256
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The model a weights file describes, checked as a manifest's model is (shapes, output layer
+/// of one unit per class of `dataset`) and against this machine's memory, so that no file,
+/// edited or foreign, makes `sweep eval` panic or allocate without bound.
+fn check_model(file: &Path, h: &weights::Header, dataset: Dataset) -> Result<()> {
+    let bad = |message: String| Error::Results {
+        path: file.to_path_buf(),
+        message,
+    };
+    let infos = crate::spec::manifest::check_layers(&h.model, &h.layers, &dataset).map_err(
+        |(_, message, _)| {
+            bad(format!(
+                "its `sweep` metadata describes a model that cannot run on {}: {message}",
+                dataset.name()
+            ))
+        },
+    )?;
+    let params = crate::spec::arch::total_params(&infos);
+    let peak = crate::spec::memory::eval_peak(params, &infos, usize::MAX);
+    if let Some(total) = crate::spec::memory::machine_total()
+        && peak > total
+    {
+        return Err(bad(format!(
+            "its model ({} parameters) needs an estimated {} to evaluate, more than this machine's {}",
+            crate::fmt::thousands(params as u64),
+            crate::fmt::bytes(peak),
+            crate::fmt::bytes(total)
+        )));
+    }
+    Ok(())
+}
+
 fn source(path: &Path, which: Which) -> Result<Source> {
     // A weights file inside a run directory is evaluated as that run's.
     let run_dir = if path.is_dir() {
@@ -157,10 +217,13 @@ fn source(path: &Path, which: Which) -> Result<Source> {
             let (l, f) = run_weights(&d, which)?;
             (Some(l), f)
         }
-        Some(d) => (
-            store::load_run(&d)?.filter(|l| l.problem.is_none()),
-            path.to_path_buf(),
-        ),
+        Some(d) => {
+            let loaded = store::load_run(&d)?.filter(|l| l.problem.is_none());
+            if let Some(l) = &loaded {
+                check_recorded_digest(l, path)?;
+            }
+            (loaded, path.to_path_buf())
+        }
         None => (None, path.to_path_buf()),
     };
     let (header, tensors) = weights::load(&file)?;
@@ -205,6 +268,7 @@ pub fn eval(a: EvalArgs) -> Result<i32> {
         Some(d) => parse_dataset(d)?,
         None => src.header.dataset,
     };
+    check_model(&src.file, &src.header, dataset)?;
     let run = src.run.as_ref().map(|l| &l.run);
     if split == EvalSplit::Val {
         let Some(r) = run else {
@@ -326,11 +390,10 @@ fn render_eval(
             String::from_utf8(w.into_inner().expect("csv to memory")).expect("utf-8")
         }
         ReportFormat::Table | ReportFormat::Markdown | ReportFormat::Html => {
-            let mut b = tabled::builder::Builder::default();
             let mut head = vec!["true \\ predicted".to_string()];
             head.extend((0..classes).map(|c| c.to_string()));
             head.push("recall".into());
-            b.push_record(head);
+            let mut rows = Vec::new();
             for (c, row) in e.confusion.iter().enumerate() {
                 let n: u64 = row.iter().sum();
                 let mut rec = vec![c.to_string()];
@@ -340,14 +403,13 @@ fn render_eval(
                 } else {
                     format!("{:.1}%", 100.0 * row[c] as f64 / n as f64)
                 });
-                b.push_record(rec);
+                rows.push(rec);
             }
-            let mut t = b.build();
-            if format == ReportFormat::Markdown {
-                t.with(tabled::settings::Style::markdown());
+            let t = if format == ReportFormat::Markdown {
+                crate::fmt::markdown_table(&head, &rows, crate::fmt::Align::NumbersRight)
             } else {
-                t.with(tabled::settings::Style::sharp());
-            }
+                crate::fmt::terminal_table(&head, &rows, None)
+            };
             let recorded = match recorded {
                 Some(r) if r == e.accuracy => format!(
                     "; training recorded {} on the same images: equal",
@@ -374,7 +436,7 @@ fn render_eval(
 }
 
 fn arch_count(n: usize) -> String {
-    crate::spec::arch::group_thousands(n as u64)
+    crate::fmt::thousands(n as u64)
 }
 
 pub fn export(a: ExportArgs) -> Result<i32> {
@@ -469,6 +531,7 @@ pub fn export(a: ExportArgs) -> Result<i32> {
         source,
     })?;
     let (header, _) = weights::load(&file)?;
+    check_model(&file, &header, header.dataset)?;
     store::write_atomic(&out, &bytes)?;
     eprintln!(
         "exported run {id} ({}; {why}): {} weights of epoch {} to {}",

@@ -88,7 +88,12 @@ pub fn run(a: RunArgs) -> Result<i32> {
         .or(m.sweep.devices.as_ref())
         .is_none_or(|d| d.iter().all(|d| crate::train::backend::is_cpu(d)));
     if cpu_only && let Some(total) = crate::spec::memory::machine_total() {
-        refuse_runs_that_cannot_fit(unfinished.iter().copied(), total, "this machine's memory")?;
+        refuse_runs_that_cannot_fit(
+            &m,
+            unfinished.iter().copied(),
+            total,
+            "this machine's memory",
+        )?;
     }
     // The data, downloaded if missing, but only when something is left to train.
     let to_train = !unfinished.is_empty();
@@ -108,24 +113,31 @@ pub fn run(a: RunArgs) -> Result<i32> {
     for d in &devices {
         crate::train::backend::device(d)?;
     }
-    let jobs = jobs.unwrap_or_else(|| (scheduler::cores() / threads.unwrap_or(1)).max(1));
-    let opts = scheduler::Options {
+    let jobs = jobs.unwrap_or_else(|| (supervisor::cores() / threads.unwrap_or(1)).max(1));
+    let opts = supervisor::Options {
         results,
-        data_dir,
         devices,
         jobs,
         threads,
         retry_failed,
-        quiet,
         manifest_source: Some(m.source.clone()),
         per_gpu,
         memory_budget: crate::spec::memory::machine_available(),
         until: None,
         locked: false,
     };
+    supervisor::install_interrupt_handler();
+    let launch = supervisor::Worker::new(&opts.results, data_dir.as_deref())?;
+    let mut display = supervisor::choose_display(quiet);
+    let mut sup = supervisor::Supervisor {
+        opts: &opts,
+        launch: &launch,
+        display: display.as_mut(),
+        interrupts: &supervisor::interrupts,
+    };
     let outcomes = match &m.search.halving {
-        None => scheduler::run(&m.sweep.name, &runs, &opts)?,
-        Some(h) => crate::exec::halving::run(&m.sweep.name, &runs, h, &opts)?,
+        None => sup.run(&m.sweep.name, &runs)?,
+        Some(h) => crate::exec::halving::run(&mut sup, &m.sweep.name, &runs, h)?,
     };
     report_outcomes(&runs, &outcomes, &opts.results, quiet)
 }
@@ -144,7 +156,7 @@ pub fn worker(a: WorkerArgs) -> Result<i32> {
     // `exe`; name it as what it is, for ps and top. Best effort.
     #[cfg(target_os = "linux")]
     let _ = std::fs::write("/proc/self/comm", "sweep");
-    crate::exec::runner::report_panics();
+    crate::exec::protocol::report_panics();
     let text = std::fs::read(&run).map_err(|source| Error::Read {
         path: run.clone(),
         source,
@@ -272,7 +284,7 @@ fn worker_stop_flag(supervised: bool) -> &'static AtomicBool {
             loop {
                 line.clear();
                 match std::io::stdin().read_line(&mut line) {
-                    Ok(0) | Err(_) => std::process::exit(runner::EXIT_INTERRUPTED),
+                    Ok(0) | Err(_) => std::process::exit(crate::exec::protocol::EXIT_INTERRUPTED),
                     Ok(_) if line.trim() == "stop" => STOP.store(true, Ordering::SeqCst),
                     Ok(_) => {}
                 }

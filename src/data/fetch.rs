@@ -27,10 +27,36 @@ pub fn mirrors(dataset: Dataset) -> Vec<String> {
 /// `mirror` replaces the built-in mirror list (e.g. an internal server).
 pub fn fetch(dataset: Dataset, dir: &Path, mirror: Option<&str>, quiet: bool) -> Result<PathBuf> {
     let target = dir.join(dataset.name());
+    // The directories this call makes: a failed download leaves none of them behind empty.
+    let made: Vec<PathBuf> = target
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
     std::fs::create_dir_all(&target).map_err(|source| Error::Write {
         path: target.clone(),
         source,
     })?;
+    let fetched = fetch_into(dataset, dir, &target, mirror, quiet);
+    if fetched.is_err() {
+        // Innermost first; a directory holding a verified file stays (and stops the walk).
+        for d in &made {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+        }
+    }
+    fetched
+}
+
+/// [`fetch`]'s downloads into `target` (`<dir>/<dataset>`), made already.
+fn fetch_into(
+    dataset: Dataset,
+    dir: &Path,
+    target: &Path,
+    mirror: Option<&str>,
+    quiet: bool,
+) -> Result<PathBuf> {
     let mirrors = match mirror {
         Some(m) => vec![if m.ends_with('/') {
             m.to_string()
@@ -76,7 +102,7 @@ pub fn fetch(dataset: Dataset, dir: &Path, mirror: Option<&str>, quiet: bool) ->
             return Err(e);
         }
     }
-    Ok(target)
+    Ok(target.to_path_buf())
 }
 
 fn download(agent: &ureq::Agent, url: &str, dest: &Path, want: &str, quiet: bool) -> Result<()> {

@@ -11,7 +11,7 @@
 //! prunes the same runs.
 
 use crate::error::{Error, Result};
-use crate::exec::scheduler::{self, Outcome};
+use crate::exec::supervisor::{self, Outcome};
 use crate::results::record::EpochRecord;
 use crate::results::store::{self, PrunedAt, RunState};
 use crate::results::{checkpoint, lock, weights};
@@ -253,11 +253,50 @@ fn apply(results: &Path, runs: &[Run], decided: &Rung, last: usize) -> Result<Op
     }))
 }
 
+/// What an undecided rung at `epoch` needs of the `alive` configurations' runs: the runs to
+/// train to it, every run's records, and a run that failed before it (which holds the decision,
+/// unless `retry` trains it again).
+#[allow(clippy::type_complexity)]
+fn rung_needs(
+    results: &Path,
+    runs: &[Run],
+    alive: &[&(String, Vec<usize>)],
+    epoch: usize,
+    last: usize,
+    retry: bool,
+) -> Result<(Vec<usize>, Vec<(usize, Vec<EpochRecord>)>, Option<usize>)> {
+    let mut to_train = Vec::new();
+    let mut loaded = Vec::new();
+    let mut blocked = None;
+    for (_, members) in alive {
+        for &i in members {
+            let l = store::load_planned(results, &runs[i])?;
+            let (state, done) = l
+                .as_ref()
+                .map_or((RunState::NotStarted, 0), |l| (l.state, l.records.len()));
+            match state {
+                RunState::Failed if retry => to_train.push(i),
+                RunState::Failed if done < epoch => {
+                    blocked.get_or_insert(i);
+                }
+                s if s.is_finished() => {}
+                RunState::Corrupt => to_train.push(i),
+                // At the last rung every unfinished run trains: one killed after its last
+                // epoch but before its summary writes it then.
+                _ if done < epoch || epoch == last => to_train.push(i),
+                _ => {}
+            }
+            loaded.push((i, l.map(|l| l.records).unwrap_or_default()));
+        }
+    }
+    Ok((to_train, loaded, blocked))
+}
+
 /// Where the halving sweep of `runs` stands, applying the decisions already written and taking
 /// (and, unless `dry`, writing) those that every run of their rung allows. A run that failed
 /// before its rung holds the decision, or with `retry` is trained again. The caller holds the
 /// sweep's lock.
-pub fn advance(
+pub(crate) fn advance(
     results: &Path,
     sweep: &str,
     runs: &[Run],
@@ -315,36 +354,7 @@ pub fn advance(
             continue;
         }
         // Undecided: train what has not reached it, or decide.
-        let mut to_train = Vec::new();
-        let mut loaded = Vec::new();
-        for (_, members) in &alive {
-            for &i in members {
-                let l = store::load_planned(results, &runs[i])?;
-                let (state, done) = l
-                    .as_ref()
-                    .map_or((RunState::NotStarted, 0), |l| (l.state, l.records.len()));
-                match state {
-                    RunState::Failed if retry => to_train.push(i),
-                    RunState::Failed if done < epoch => {
-                        return Ok((
-                            Stage::Blocked(format!(
-                                "{} ({}) failed before epoch {epoch}, so rung {rung} cannot be decided; --retry-failed trains it again",
-                                runs[i].display_label(),
-                                runs[i].id
-                            )),
-                            d,
-                        ));
-                    }
-                    s if s.is_finished() => {}
-                    RunState::Corrupt => to_train.push(i),
-                    // At the last rung every unfinished run trains: one killed after its last
-                    // epoch but before its summary writes it then.
-                    _ if done < epoch || epoch == last => to_train.push(i),
-                    _ => {}
-                }
-                loaded.push((i, l.map(|l| l.records).unwrap_or_default()));
-            }
-        }
+        let (to_train, loaded, blocked) = rung_needs(results, runs, &alive, epoch, last, retry)?;
         if !to_train.is_empty() {
             return Ok((
                 Stage::Train {
@@ -352,6 +362,18 @@ pub fn advance(
                     epoch,
                     runs: to_train,
                 },
+                d,
+            ));
+        }
+        // Only the decision waits for a run that failed before the rung: the other runs of the
+        // rung have trained to it first.
+        if let Some(i) = blocked {
+            return Ok((
+                Stage::Blocked(format!(
+                    "{} ({}) failed before epoch {epoch}, so rung {rung} cannot be decided; --retry-failed trains it again",
+                    runs[i].display_label(),
+                    runs[i].id
+                )),
                 d,
             ));
         }
@@ -401,14 +423,15 @@ pub fn advance(
 }
 
 /// `sweep run` of a halving sweep: rung after rung, train what the rung needs
-/// ([`scheduler::run`], stopping each run at the rung's epoch), then decide. Returns one
-/// outcome per run, like [`scheduler::run`]: trained now (any rung), or finished before.
-pub fn run(
+/// ([`supervisor::Supervisor::run`], stopping each run at the rung's epoch), then decide.
+/// Returns one outcome per run, like it: trained now (any rung), or finished before.
+pub(crate) fn run(
+    sup: &mut supervisor::Supervisor<'_>,
     sweep: &str,
     runs: &[Run],
     h: &Halving,
-    opts: &scheduler::Options,
 ) -> Result<Vec<Outcome>> {
+    let opts = sup.opts;
     let sweep_dir = store::sweep_dir(&opts.results, sweep);
     let mut trained = vec![false; runs.len()];
     // Nothing is written (not even the lock file) before there is something to do.
@@ -416,10 +439,8 @@ pub fn run(
     let _lock = if first == Stage::Done {
         None
     } else {
-        let dataset = runs[0].data.dataset;
-        let data_dir = crate::data::locate(dataset, opts.data_dir.as_deref())?;
-        crate::data::load(dataset, &data_dir)?;
-        Some(scheduler::lock_sweep(&sweep_dir, "sweep run")?)
+        sup.launch.prepare(&runs.iter().collect::<Vec<_>>())?;
+        Some(supervisor::lock_sweep(&sweep_dir, "sweep run")?)
     };
     let mut opts = opts.clone();
     opts.locked = true;
@@ -428,7 +449,8 @@ pub fn run(
         match stage {
             Stage::Done => break,
             Stage::Blocked(why) => {
-                eprintln!("warning: successive halving stops here: {why}");
+                sup.display
+                    .warning(&format!("warning: successive halving stops here: {why}"));
                 break;
             }
             Stage::Train {
@@ -436,25 +458,29 @@ pub fn run(
                 epoch,
                 runs: todo,
             } => {
-                if !opts.quiet {
-                    let configs: std::collections::BTreeSet<String> =
-                        todo.iter().map(|&i| runs[i].config_id()).collect();
-                    let before = d.decided.last().map_or(String::new(), |r| {
-                        format!(
-                            " (rung {} kept {} of {} configurations)",
-                            r.rung, r.kept, r.configurations
-                        )
-                    });
-                    eprintln!(
-                        "successive halving, rung {rung} of {}: {} run(s) of {} configuration(s) train to epoch {epoch}{before}",
-                        h.rungs.len(),
-                        todo.len(),
-                        configs.len()
-                    );
-                }
+                let configs: std::collections::BTreeSet<String> =
+                    todo.iter().map(|&i| runs[i].config_id()).collect();
+                let before = d.decided.last().map_or(String::new(), |r| {
+                    format!(
+                        " (rung {} kept {} of {} configurations)",
+                        r.rung, r.kept, r.configurations
+                    )
+                });
+                sup.display.line(&format!(
+                    "successive halving, rung {rung} of {}: {} run(s) of {} configuration(s) train to epoch {epoch}{before}",
+                    h.rungs.len(),
+                    todo.len(),
+                    configs.len()
+                ));
                 let subset: Vec<Run> = todo.iter().map(|&i| runs[i].clone()).collect();
                 opts.until = (epoch < h.last()).then_some(epoch);
-                let outcomes = scheduler::run(sweep, &subset, &opts)?;
+                let mut rung = supervisor::Supervisor {
+                    opts: &opts,
+                    launch: sup.launch,
+                    display: &mut *sup.display,
+                    interrupts: sup.interrupts,
+                };
+                let outcomes = rung.run(sweep, &subset)?;
                 for &i in &todo {
                     trained[i] = true;
                 }
@@ -468,7 +494,7 @@ pub fn run(
                             | Outcome::Finished(RunState::Failed)
                     )
                 });
-                if stopped || scheduler::interrupts() > 0 {
+                if stopped || (sup.interrupts)() > 0 {
                     return outcomes_of(&opts.results, runs, &trained, Some(&todo), &outcomes);
                 }
             }
@@ -549,6 +575,70 @@ mod tests {
         assert_eq!(h.alive(48), vec![48, 12, 3]);
         // 48 x 1 + 12 x 2 + 3 x 6 epochs per seed.
         assert_eq!(h.epochs(48, 2), 2 * (48 + 24 + 18));
+    }
+
+    /// A run that failed before the first rung holds the rung's decision, not the training of
+    /// the rung's other runs: they train to it first, and only then is the rung blocked.
+    #[test]
+    fn a_run_failed_before_its_rung_holds_only_the_decision() {
+        let m = crate::spec::manifest::parse(
+            Path::new("m.toml"),
+            "[sweep]\nname = \"h\"\ndataset = \"mnist\"\ntrain_subset = 100\ntest_subset = 50\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nlr = [0.001, 0.01, 0.1]\n[search.halving]\nrungs = [1, 2]\n",
+        )
+        .unwrap();
+        let runs = crate::spec::plan::expand(&m).unwrap();
+        let h = m.search.halving.clone().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let results = dir.path();
+        let failed = &runs[1];
+        let d = store::run_dir(results, failed);
+        store::write_run(&d, failed).unwrap();
+        store::write_epochs(&d, &[]).unwrap();
+        let sum = store::summarize(failed, &[], RunState::Failed, Some("crashed".into()), 1.0);
+        store::write_summary(&d, &sum).unwrap();
+        let (stage, _) = advance(results, "h", &runs, &h, false, false).unwrap();
+        assert_eq!(
+            stage,
+            Stage::Train {
+                rung: 1,
+                epoch: 1,
+                runs: vec![0, 2]
+            }
+        );
+        // The others at the rung: now the decision waits for the failed run.
+        for i in [0, 2] {
+            let d = store::run_dir(results, &runs[i]);
+            store::write_run(&d, &runs[i]).unwrap();
+            let r = EpochRecord {
+                epoch: 1,
+                train_loss: 1.0,
+                train_accuracy: 0.5,
+                val_loss: 1.0,
+                val_accuracy: 0.5,
+                test_loss: None,
+                test_accuracy: None,
+                seconds: 1.0,
+                images_per_sec: 1.0,
+            };
+            store::write_epochs(&d, &[r]).unwrap();
+            std::fs::write(checkpoint::path(&d), b"ck").unwrap();
+        }
+        let (stage, d) = advance(results, "h", &runs, &h, false, false).unwrap();
+        assert!(
+            matches!(&stage, Stage::Blocked(why) if why.contains("failed before epoch 1")),
+            "{stage:?}"
+        );
+        assert!(d.decided.is_empty(), "no decision without the failed run");
+        // --retry-failed trains it again.
+        let (stage, _) = advance(results, "h", &runs, &h, false, true).unwrap();
+        assert_eq!(
+            stage,
+            Stage::Train {
+                rung: 1,
+                epoch: 1,
+                runs: vec![1]
+            }
+        );
     }
 
     #[test]

@@ -1,9 +1,13 @@
-//! Running runs: the local scheduler ([`scheduler`]), the worker that trains one run and its
-//! protocol ([`runner`]), Slurm ([`slurm`]), where runs stand ([`status`]), successive halving ([`halving`]) and how long they take ([`timing`]).
+//! Running runs: the supervisor that trains a sweep's runs on slots ([`supervisor`]) behind its
+//! launch seam, the worker that trains one run ([`runner`]) and the protocol it speaks
+//! ([`protocol`]), what is left to train ([`pending`]), successive halving ([`halving`]), Slurm
+//! ([`slurm`]), where runs stand ([`status`]) and how long they take ([`timing`]).
 
-pub mod halving;
-pub mod runner;
-pub mod scheduler;
-pub mod slurm;
-pub mod status;
-pub mod timing;
+pub(crate) mod halving;
+pub(crate) mod pending;
+pub(crate) mod protocol;
+pub(crate) mod runner;
+pub(crate) mod slurm;
+pub(crate) mod status;
+pub(crate) mod supervisor;
+pub(crate) mod timing;

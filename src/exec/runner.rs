@@ -1,82 +1,40 @@
 //! Executing one run in this process (a *worker*): lock it, resume it from its checkpoint if
 //! there is one, train, checkpoint and store after every epoch, write its summary last.
 //!
-//! The scheduler ([`crate::exec::scheduler`]) runs each run in a worker child process; Slurm array
-//! tasks run the same worker directly.
+//! The supervisor ([`crate::exec::supervisor`]) runs each run in a worker child process; Slurm
+//! array tasks run the same worker directly. What a worker says and how it exits:
+//! [`crate::exec::protocol`].
 
 use crate::data::Loaded;
 use crate::error::{Error, Result};
+use crate::exec::protocol::{Event, WorkerExit};
 use crate::results::checkpoint;
 use crate::results::lock;
-use crate::results::record::{BatchProgress, EpochRecord};
+use crate::results::record::BatchProgress;
 use crate::results::store::{self, RunState};
 use crate::results::weights::{self, Which};
 use crate::spec::plan::Run;
 use crate::train::{self, Observer, Outcome, State};
 use burn::tensor::Device;
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// What a worker tells its supervisor, one JSON object per line on stdout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Started { resumed_from: usize, batches: usize },
-    Batch(BatchProgress),
-    Epoch(EpochRecord),
-}
-
 /// How a worker reports progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Report {
-    /// JSON events on stdout, for a supervising `sweep run`.
+pub(crate) enum Report {
+    /// JSON events on stdout ([`Event`]), for a supervising `sweep run`.
     Events,
     /// Human-readable lines on stderr (Slurm logs, standalone use).
     Log,
-    Quiet,
 }
-
-/// How a worker ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum WorkerExit {
-    /// Finished now, with this status.
-    Finished(RunState),
-    /// Already finished before; nothing done.
-    AlreadyFinished(RunState),
-    /// Stopped on request after a checkpoint; running it again resumes.
-    Interrupted,
-    /// Another process holds the run's lock.
-    Busy(String),
-    /// Trained to the epoch it was asked to stop at (a rung of successive halving), after a
-    /// checkpoint: running it again with a later epoch goes on from there.
-    Paused(usize),
-}
-
-impl WorkerExit {
-    /// Exit codes of `sweep worker`, read back by the scheduler.
-    pub fn code(&self) -> i32 {
-        match self {
-            WorkerExit::Finished(RunState::Done | RunState::Pruned)
-            | WorkerExit::AlreadyFinished(RunState::Done | RunState::Pruned)
-            | WorkerExit::Paused(_) => 0,
-            WorkerExit::Finished(_) | WorkerExit::AlreadyFinished(_) => 1,
-            WorkerExit::Interrupted => EXIT_INTERRUPTED,
-            WorkerExit::Busy(_) => EXIT_BUSY,
-        }
-    }
-}
-
-pub const EXIT_INTERRUPTED: i32 = 3;
-pub const EXIT_BUSY: i32 = 4;
 
 /// Train `run` into `results`, resuming from its checkpoint. `retry` retrains a run that
 /// failed or diverged before; `stop` is polled after every epoch; with `until`, training stops
 /// after that epoch (checkpointed, no summary) unless it is the run's last.
 #[allow(clippy::too_many_arguments)]
-pub fn work(
+pub(crate) fn work(
     run: &Run,
     results: &Path,
     data: Loaded,
@@ -92,51 +50,10 @@ pub fn work(
         Ok(l) => l,
         Err(holder) => return Ok(WorkerExit::Busy(holder)),
     };
-    if let Some(l) = store::load_planned(results, run)? {
-        if l.state.is_finished() && !l.state.needs_training(retry) {
-            return Ok(WorkerExit::AlreadyFinished(l.state));
-        }
-        if let Some(u) = until
-            && l.summary.is_none()
-            && l.problem.is_none()
-            && l.records.len() >= u
-            && checkpoint::path(&dir).exists()
-        {
-            return Ok(WorkerExit::Paused(l.records.len()));
-        }
-        if let Some(problem) = &l.problem {
-            // Files that disagree cannot be resumed from or trusted: keep them aside, start over.
-            eprintln!(
-                "warning: {problem}; training run {} again from scratch (the old files are kept with a .corrupt suffix)",
-                run.id
-            );
-            for f in [
-                "summary.json",
-                "epochs.csv",
-                checkpoint::FILE,
-                weights::BEST,
-                weights::FINAL,
-            ] {
-                let p = dir.join(f);
-                if p.exists() {
-                    std::fs::rename(&p, dir.join(format!("{f}.corrupt"))).map_err(|source| {
-                        Error::Write {
-                            path: p.clone(),
-                            source,
-                        }
-                    })?;
-                }
-            }
-        } else if l.summary.is_some() {
-            std::fs::remove_file(dir.join("summary.json")).map_err(|source| Error::Write {
-                path: dir.join("summary.json"),
-                source,
-            })?;
-            // A failed or diverged run trained again: its old weights are not this training's.
-            for f in [weights::BEST, weights::FINAL] {
-                let _ = std::fs::remove_file(dir.join(f));
-            }
-        }
+    // Held by us now: a temporary file here is a write killed mid-way, never a live one.
+    store::remove_stale_temps(&dir);
+    if let Some(exit) = settle_earlier_files(results, run, &dir, retry, until)? {
+        return Ok(exit);
     }
     store::write_run(&dir, run)?;
     let (train_split, val_split, test_split) = data.into_splits(
@@ -145,29 +62,7 @@ pub fn work(
         run.data.test_subset,
     );
     let ad = device.clone().autodiff();
-    // A damaged checkpoint (checksum, sizes, or a record burn cannot load) is never resumed
-    // from: it is kept aside as checkpoint.bin.corrupt and the run starts from scratch.
-    let restored = match checkpoint::load(&dir) {
-        Ok(Some(c)) => State::restore(run, &ad, &c).map(Some),
-        Ok(None) => Ok(None),
-        Err(Error::Results { message, .. }) => Err(message),
-        Err(e) => return Err(e),
-    };
-    let state = match restored {
-        Ok(Some(s)) => s,
-        Ok(None) => State::new(run, &ad),
-        Err(why) => {
-            let aside = dir.join(format!("{}.corrupt", checkpoint::FILE));
-            let _ = std::fs::rename(checkpoint::path(&dir), &aside);
-            eprintln!(
-                "warning: {}: {why}; training run {} from scratch (the file is kept as {})",
-                checkpoint::path(&dir).display(),
-                run.id,
-                aside.display()
-            );
-            State::new(run, &ad)
-        }
-    };
+    let state = restore(run, &dir, &ad)?;
     // The checkpoint is written before epochs.csv: killed between the two, the checkpoint is an
     // epoch ahead. Already at the epoch to stop at, it is not trained past it.
     if let Some(u) = until
@@ -177,7 +72,6 @@ pub fn work(
         store::write_epochs(&dir, &state.records)?;
         return Ok(WorkerExit::Paused(state.records.len()));
     }
-    let batches = train_split.len().div_ceil(run.batch_size);
     let mut obs = WorkerObserver {
         dir: &dir,
         run,
@@ -189,7 +83,7 @@ pub fn work(
     };
     obs.emit(&Event::Started {
         resumed_from: state.records.len(),
-        batches,
+        batches: train_split.len().div_ceil(run.batch_size),
     });
     if report == Report::Log {
         eprintln!(
@@ -202,7 +96,7 @@ pub fn work(
         );
     }
     let started = Instant::now();
-    // Train on a thread of a rayon pool (RAYON_NUM_THREADS threads, as the scheduler sets), so
+    // Train on a thread of a rayon pool (RAYON_NUM_THREADS threads, as the supervisor sets), so
     // the kernels' parallel loops start on it instead of waking a pool thread and parking this
     // one several times per batch; on one thread they run inline.
     let pool = rayon::ThreadPoolBuilder::new()
@@ -223,30 +117,135 @@ pub fn work(
         return Err(e);
     }
     let (status, reason) = match outcome {
-        Outcome::Interrupted => {
-            return Ok(match until {
-                Some(u) if state.records.len() >= u => {
-                    if report == Report::Log {
-                        eprintln!(
-                            "{} ({}): stopped after epoch {} (a rung of successive halving); the checkpoint goes on from there",
-                            run.display_label(),
-                            run.id,
-                            state.records.len()
-                        );
-                    }
-                    WorkerExit::Paused(state.records.len())
-                }
-                _ => WorkerExit::Interrupted,
-            });
-        }
+        Outcome::Interrupted => return Ok(interrupted(run, &state, until, report)),
         Outcome::Completed => (RunState::Done, None),
         Outcome::Diverged { epoch, batch, why } => (
             RunState::Diverged,
             Some(format!("{why} in epoch {epoch}, batch {batch}")),
         ),
     };
-    store::write_epochs(&dir, &state.records)?;
-    let kept = keep_weights(&dir, run, &state, status)?;
+    finish(run, &dir, &state, status, reason, started, report)?;
+    Ok(WorkerExit::Finished(status))
+}
+
+/// What the files a run left before say about training it now: finished (and not to retry),
+/// already at the rung to stop at, or to train (files that disagree set aside as `.corrupt`; a
+/// failed or diverged run's summary and weights removed).
+fn settle_earlier_files(
+    results: &Path,
+    run: &Run,
+    dir: &Path,
+    retry: bool,
+    until: Option<usize>,
+) -> Result<Option<WorkerExit>> {
+    let Some(l) = store::load_planned(results, run)? else {
+        return Ok(None);
+    };
+    if l.state.is_finished() && !l.state.needs_training(retry) {
+        return Ok(Some(WorkerExit::AlreadyFinished(l.state)));
+    }
+    if let Some(u) = until
+        && l.summary.is_none()
+        && l.problem.is_none()
+        && l.records.len() >= u
+        && checkpoint::path(dir).exists()
+    {
+        return Ok(Some(WorkerExit::Paused(l.records.len())));
+    }
+    if let Some(problem) = &l.problem {
+        // Files that disagree cannot be resumed from or trusted: keep them aside, start over.
+        eprintln!(
+            "warning: {problem}; training run {} again from scratch (the old files are kept with a .corrupt suffix)",
+            run.id
+        );
+        for f in [
+            "summary.json",
+            "epochs.csv",
+            checkpoint::FILE,
+            weights::BEST,
+            weights::FINAL,
+        ] {
+            let p = dir.join(f);
+            if p.exists() {
+                std::fs::rename(&p, dir.join(format!("{f}.corrupt"))).map_err(|source| {
+                    Error::Write {
+                        path: p.clone(),
+                        source,
+                    }
+                })?;
+            }
+        }
+    } else if l.summary.is_some() {
+        std::fs::remove_file(dir.join("summary.json")).map_err(|source| Error::Write {
+            path: dir.join("summary.json"),
+            source,
+        })?;
+        // A failed or diverged run trained again: its old weights are not this training's.
+        for f in [weights::BEST, weights::FINAL] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+    }
+    Ok(None)
+}
+
+/// The training state to go on from: the checkpoint's, else a new one. A damaged checkpoint
+/// (checksum, sizes, or a record burn cannot load) is never resumed from: it is kept aside as
+/// checkpoint.bin.corrupt and the run starts from scratch.
+fn restore(run: &Run, dir: &Path, ad: &Device) -> Result<State> {
+    let restored = match checkpoint::load(dir) {
+        Ok(Some(c)) => State::restore(run, ad, &c).map(Some),
+        Ok(None) => Ok(None),
+        Err(Error::Results { message, .. }) => Err(message),
+        Err(e) => return Err(e),
+    };
+    Ok(match restored {
+        Ok(Some(s)) => s,
+        Ok(None) => State::new(run, ad),
+        Err(why) => {
+            let aside = dir.join(format!("{}.corrupt", checkpoint::FILE));
+            let _ = std::fs::rename(checkpoint::path(dir), &aside);
+            eprintln!(
+                "warning: {}: {why}; training run {} from scratch (the file is kept as {})",
+                checkpoint::path(dir).display(),
+                run.id,
+                aside.display()
+            );
+            State::new(run, ad)
+        }
+    })
+}
+
+/// A training stopped on request: paused at the rung it was asked to stop at, else interrupted.
+fn interrupted(run: &Run, state: &State, until: Option<usize>, report: Report) -> WorkerExit {
+    match until {
+        Some(u) if state.records.len() >= u => {
+            if report == Report::Log {
+                eprintln!(
+                    "{} ({}): stopped after epoch {} (a rung of successive halving); the checkpoint goes on from there",
+                    run.display_label(),
+                    run.id,
+                    state.records.len()
+                );
+            }
+            WorkerExit::Paused(state.records.len())
+        }
+        _ => WorkerExit::Interrupted,
+    }
+}
+
+/// A run that ended (done or diverged): its epochs, the weights it keeps and its summary, last;
+/// then its checkpoint goes.
+fn finish(
+    run: &Run,
+    dir: &Path,
+    state: &State,
+    status: RunState,
+    reason: Option<String>,
+    started: Instant,
+    report: Report,
+) -> Result<()> {
+    store::write_epochs(dir, &state.records)?;
+    let kept = keep_weights(dir, run, state, status)?;
     let mut summary = store::summarize(
         run,
         &state.records,
@@ -257,8 +256,8 @@ pub fn work(
     summary.weights = kept;
     summary.peak_rss_bytes = crate::spec::memory::peak_rss();
     summary.estimated_peak_bytes = Some(crate::spec::memory::estimate(run).peak());
-    store::write_summary(&dir, &summary)?;
-    checkpoint::remove(&dir);
+    store::write_summary(dir, &summary)?;
+    checkpoint::remove(dir);
     if report == Report::Log {
         match (&summary.reason, &summary.last) {
             (Some(r), _) => eprintln!("{} ({}): diverged: {r}", run.display_label(), run.id),
@@ -271,7 +270,7 @@ pub fn work(
             _ => {}
         }
     }
-    Ok(WorkerExit::Finished(status))
+    Ok(())
 }
 
 /// Save `state`'s weights as `which` ([`weights`]) in `dir`.
@@ -394,69 +393,5 @@ impl Observer for WorkerObserver<'_> {
             );
         }
         !self.stop.load(Ordering::SeqCst) && self.until.is_none_or(|u| record.epoch < u)
-    }
-}
-
-/// The prefix of the one stderr line a worker's panic hook writes: the panic's message and
-/// where it happened, which the supervisor records as the run's failure reason.
-pub const PANIC_MARKER: &str = "sweep worker panicked:";
-
-/// Makes a panic in this (worker) process print one line, [`PANIC_MARKER`] + message +
-/// location, instead of the default text and backtrace.
-pub fn report_panics() {
-    std::panic::set_hook(Box::new(|info| {
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(no message)".into());
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
-            .unwrap_or_default();
-        let one_line = message.replace('\n', " ");
-        eprintln!("{PANIC_MARKER} {one_line}{at}");
-    }));
-}
-
-/// The failure reason of a worker that exited with `status`, from the last lines of its stderr:
-/// its panic message and location when it panicked, else the last lines themselves.
-pub fn crash_reason(status: &str, stderr_tail: &[String]) -> String {
-    match stderr_tail
-        .iter()
-        .rev()
-        .find_map(|l| l.strip_prefix(PANIC_MARKER))
-    {
-        Some(panic) => format!("worker panicked: {}", panic.trim()),
-        None => match stderr_tail.join("\n").trim() {
-            "" => format!("worker exited with {status} (it printed nothing)"),
-            tail => format!("worker exited with {status}: {tail}"),
-        },
-    }
-}
-
-#[cfg(test)]
-mod panic_tests {
-    use super::*;
-
-    #[test]
-    fn a_panic_line_becomes_the_reason_and_other_crashes_keep_their_tail() {
-        let tail = vec![
-            "loading".to_string(),
-            format!("{PANIC_MARKER} index out of bounds at src/model.rs:10:5"),
-        ];
-        assert_eq!(
-            crash_reason("exit status: 101", &tail),
-            "worker panicked: index out of bounds at src/model.rs:10:5"
-        );
-        assert_eq!(
-            crash_reason("signal: 9", &["last words".to_string()]),
-            "worker exited with signal: 9: last words"
-        );
-        assert_eq!(
-            crash_reason("signal: 9 (SIGKILL)", &[]),
-            "worker exited with signal: 9 (SIGKILL) (it printed nothing)"
-        );
     }
 }

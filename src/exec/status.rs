@@ -8,7 +8,6 @@ use crate::spec::manifest::{self, Manifest};
 use crate::spec::plan::Run;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tabled::Tabled;
 
 /// One run's line.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,7 +161,7 @@ pub fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> St
     }
     format!(
         "{what}: about {} on {slots} slot(s) at the speeds measured here\n",
-        timing::human_duration(timing::makespan(&durations, slots))
+        crate::fmt::duration(timing::makespan(&durations, slots))
     )
 }
 
@@ -219,37 +218,37 @@ pub fn summary(rows: &[Row]) -> String {
     format!("{} runs: {}", rows.len(), parts.join(", "))
 }
 
-#[derive(Tabled)]
-struct TableRow {
-    #[tabled(rename = "run id")]
-    id: String,
-    label: String,
-    seed: u64,
-    state: String,
-    epochs: String,
-    #[tabled(rename = "val acc")]
-    val: String,
-    #[tabled(rename = "slurm job")]
-    job: String,
-}
-
 /// The status table and its summary line.
 pub fn render(sweep: &str, rows: &[Row]) -> String {
-    let t = rows.iter().map(|r| TableRow {
-        id: r.id.clone(),
-        label: r.label.clone(),
-        seed: r.seed,
-        state: r
-            .pruned
-            .map_or_else(|| r.state.name().to_string(), |p| p.describe()),
-        epochs: format!("{}/{}", r.epochs_done, r.epochs),
-        val: r
-            .val_accuracy
-            .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
-        job: r.job.clone().unwrap_or_else(|| "-".into()),
-    });
-    let mut table = tabled::Table::new(t);
-    table.with(tabled::settings::Style::sharp());
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.clone(),
+                r.label.clone(),
+                r.seed.to_string(),
+                r.pruned
+                    .map_or_else(|| r.state.name().to_string(), |p| p.describe()),
+                format!("{}/{}", r.epochs_done, r.epochs),
+                r.val_accuracy
+                    .map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
+                r.job.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let table = crate::fmt::terminal_table(
+        &[
+            "run id",
+            "label",
+            "seed",
+            "state",
+            "epochs",
+            "val acc",
+            "slurm job",
+        ],
+        &cells,
+        None,
+    );
     let problems: String = rows
         .iter()
         .filter_map(|r| {

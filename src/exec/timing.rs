@@ -102,14 +102,32 @@ pub fn makespan(durations: &[f64], slots: usize) -> f64 {
     free.into_iter().fold(0.0, f64::max)
 }
 
-/// "3h 05m", "12m 40s", "45s".
-pub fn human_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
-    }
+/// Each run's estimated seconds to train in full on a CPU slot of `threads` threads: from the
+/// speed the cache knows for its shape, else its training FLOPs at the seconds per FLOP of the
+/// runs whose speed is known (1 ns per FLOP when none is).
+pub fn run_estimates(runs: &[Run], speeds: &Cache, threads: usize) -> Vec<f64> {
+    let known: Vec<Option<f64>> = runs
+        .iter()
+        .map(|r| {
+            let v = speeds.per_image.get(&key(r, threads))?;
+            Some(run_seconds(r, *v, 0))
+        })
+        .collect();
+    let (known_s, known_f) = known
+        .iter()
+        .zip(runs)
+        .filter_map(|(k, r)| k.map(|s| (s, r.train_flops as f64)))
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let per_flop = if known_f > 0.0 {
+        known_s / known_f
+    } else {
+        1e-9
+    };
+    known
+        .iter()
+        .zip(runs)
+        .map(|(k, r)| k.unwrap_or(r.train_flops as f64 * per_flop))
+        .collect()
 }
 
 #[cfg(test)]
@@ -123,9 +141,6 @@ mod tests {
         assert_eq!(makespan(&[10.0, 1.0, 1.0], 2), 10.0);
         assert_eq!(makespan(&[5.0, 4.0], 1), 9.0);
         assert_eq!(makespan(&[], 2), 0.0);
-        assert_eq!(human_duration(45.2), "45s");
-        assert_eq!(human_duration(760.0), "12m 40s");
-        assert_eq!(human_duration(3.0 * 3600.0 + 300.0), "3h 05m");
     }
 
     #[test]

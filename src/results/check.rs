@@ -336,33 +336,28 @@ fn summary_line(lines: &[Line]) -> String {
 
 /// Markdown for CI logs and pull-request comments.
 pub fn markdown(sweep: &str, lines: &[Line]) -> String {
-    let mut out = format!(
-        "## sweep check: `{sweep}`\n\n| {} |\n|{}\n",
-        HEADERS.join(" | "),
-        "---|".repeat(HEADERS.len())
-    );
-    for l in lines {
-        out.push_str(&format!(
-            "| {} |\n",
-            cells(l)
-                .join(" | ")
-                .replace("REGRESSED", "**REGRESSED**")
-                .replace("MISSING", "**MISSING**")
-        ));
-    }
-    out.push_str(&format!("\n{}\n", summary_line(lines)));
-    out
+    let rows: Vec<Vec<String>> = lines
+        .iter()
+        .map(|l| {
+            let mut c = cells(l);
+            let verdict = c.len() - 1;
+            if matches!(c[verdict].as_str(), "REGRESSED" | "MISSING") {
+                c[verdict] = format!("**{}**", c[verdict]);
+            }
+            c
+        })
+        .collect();
+    format!(
+        "## sweep check: `{sweep}`\n\n{}\n{}\n",
+        crate::fmt::markdown_table(&HEADERS, &rows, crate::fmt::Align::Left),
+        summary_line(lines)
+    )
 }
 
 /// A terminal table.
 pub fn table(sweep: &str, lines: &[Line]) -> String {
-    let mut b = tabled::builder::Builder::default();
-    b.push_record(HEADERS);
-    for l in lines {
-        b.push_record(cells(l));
-    }
-    let mut t = b.build();
-    t.with(tabled::settings::Style::sharp());
+    let rows: Vec<Vec<String>> = lines.iter().map(cells).collect();
+    let t = crate::fmt::terminal_table(&HEADERS, &rows, None);
     format!("sweep check: {sweep}\n{t}\n{}\n", summary_line(lines))
 }
 

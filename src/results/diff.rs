@@ -203,28 +203,19 @@ fn summary(lines: &[Line]) -> String {
 
 /// Markdown: a title naming both sides and the metric, the table, a summary line.
 pub fn markdown(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
-    let mut out = format!(
-        "## sweep diff: {} (A: `{a}`, B: `{b}`)\n\n| {} |\n|{}\n",
+    let rows: Vec<Vec<String>> = lines.iter().map(|l| cells(l, m)).collect();
+    format!(
+        "## sweep diff: {} (A: `{a}`, B: `{b}`)\n\n{}\n{}\n",
         m.heading(),
-        HEADERS.join(" | "),
-        "---|".repeat(HEADERS.len())
-    );
-    for l in lines {
-        out.push_str(&format!("| {} |\n", cells(l, m).join(" | ")));
-    }
-    out.push_str(&format!("\n{}\n", summary(lines)));
-    out
+        crate::fmt::markdown_table(&HEADERS, &rows, crate::fmt::Align::Left),
+        summary(lines)
+    )
 }
 
 /// A terminal table.
 pub fn table(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
-    let mut t = tabled::builder::Builder::default();
-    t.push_record(HEADERS);
-    for l in lines {
-        t.push_record(cells(l, m));
-    }
-    let mut t = t.build();
-    t.with(tabled::settings::Style::sharp());
+    let rows: Vec<Vec<String>> = lines.iter().map(|l| cells(l, m)).collect();
+    let t = crate::fmt::terminal_table(&HEADERS, &rows, None);
     format!(
         "sweep diff: {} (A: {a}, B: {b})\n{t}\n{}\n",
         m.heading(),

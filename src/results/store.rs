@@ -218,6 +218,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Remove the temporary files that atomic writes killed mid-way left in `dir` (tempfile names
+/// them `.tmpXXXXXX`). Call it holding the directory's lock, so that no live write owns one.
+/// Best effort: a file that cannot be removed only stays.
+pub(crate) fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let is_temp = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(".tmp"));
+        if is_temp && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Write the manifest's copy beside a sweep's results (`<sweep>/manifest.toml`, which reports
 /// read their `[report]` sections from). A copy of a different manifest of the same sweep name
 /// is never lost: it is kept as `manifest-<sha256 prefix>.toml`, and the warning says so.

@@ -306,7 +306,7 @@ pub fn summary(name: &str, layers: &[Layer], infos: &[LayerInfo]) -> String {
             [
                 format!("{base}_{n} ({kind})"),
                 info.output.to_string(),
-                group_thousands(info.params as u64),
+                crate::fmt::thousands(info.params as u64),
             ]
         })
         .collect();
@@ -323,7 +323,7 @@ pub fn summary(name: &str, layers: &[Layer], infos: &[LayerInfo]) -> String {
     for r in &rows {
         s.push_str(&format!("{:<w0$}  {:<w1$}  {:>w2$}\n", r[0], r[1], r[2]));
     }
-    let total = group_thousands(total_params(infos) as u64);
+    let total = crate::fmt::thousands(total_params(infos) as u64);
     s.push_str(&format!("{}\n", "═".repeat(width)));
     s.push_str(&format!(
         "Total params: {total}\nTrainable params: {total}\nNon-trainable params: 0\n"
@@ -338,19 +338,6 @@ fn snake(kind: &str) -> String {
         "AveragePooling2D" => "average_pooling2d".into(),
         other => other.to_lowercase(),
     }
-}
-
-/// 475434 -> "475,434".
-pub fn group_thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -412,12 +399,5 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("empties"), "{}", e.message);
-    }
-
-    #[test]
-    fn thousands() {
-        assert_eq!(group_thousands(475434), "475,434");
-        assert_eq!(group_thousands(330), "330");
-        assert_eq!(group_thousands(1000), "1,000");
     }
 }

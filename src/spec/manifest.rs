@@ -422,6 +422,8 @@ pub struct Model {
     pub layers: Vec<Layer>,
     pub infos: Vec<arch::LayerInfo>,
     pub builtin: bool,
+    /// Where the manifest declares it (its `[models.<name>]` key); `None` for built-ins.
+    pub span: Option<Range<usize>>,
 }
 
 impl Model {
@@ -468,6 +470,14 @@ pub struct Manifest {
 impl Manifest {
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
+    }
+
+    /// Where model `name` is declared, as `file:line:column` (the file alone for a built-in).
+    pub fn model_location(&self, name: &str) -> String {
+        match self.model(name).and_then(|m| m.span.clone()) {
+            Some(span) => Location::from_offset(&self.path, &self.source, span.start).to_string(),
+            None => self.path.display().to_string(),
+        }
     }
 
     /// A located error at byte span `span` of this manifest.
@@ -522,7 +532,10 @@ pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<Man
             model.get_ref(),
             raw.sweep.get_ref().dataset.get_ref(),
         ) {
-            Ok(m) => models.push(m),
+            Ok(mut m) => {
+                m.span = Some(name.span());
+                models.push(m)
+            }
             Err((layer_span, message, help)) => {
                 errors.push(at(layer_span.unwrap_or(model.span()), message, Some(help)))
             }
@@ -976,6 +989,10 @@ fn parse_dist(
     }
 }
 
+/// The most configurations a random search draws: ten million runs would take years to train,
+/// and planning them holds every run in memory.
+const MAX_RANDOM_SAMPLES: usize = 10_000_000;
+
 /// The `[search]` section, checked against the grid it samples.
 fn parse_search(
     raw: Option<&Spanned<RawSearch>>,
@@ -1017,6 +1034,15 @@ fn parse_search(
                     n.get_ref()
                 ),
                 Some("use method = \"random\" for more".into()),
+            )),
+            (Some(n), Method::Random) if *n.get_ref() > MAX_RANDOM_SAMPLES => errors.push(at(
+                n.span(),
+                format!(
+                    "a random search draws at most {} samples, not {}",
+                    crate::fmt::thousands(MAX_RANDOM_SAMPLES as u64),
+                    crate::fmt::thousands(*n.get_ref() as u64)
+                ),
+                Some("a sweep of more runs than that could not be trained; sample fewer".into()),
             )),
             (Some(n), Method::Grid) => errors.push(at(
                 n.span(),
@@ -1201,6 +1227,30 @@ fn validate_model(
 ) -> std::result::Result<Model, SpannedProblem> {
     let layers: Vec<Layer> = raw.layers.iter().map(|l| l.get_ref().clone()).collect();
     let span_of = |i: usize| raw.layers.get(i).map(|l| l.span());
+    let infos = check_layers(name, &layers, dataset)
+        .map_err(|(layer, message, help)| (layer.and_then(span_of), message, help))?;
+    Ok(Model {
+        name: name.to_string(),
+        description: raw.description.clone(),
+        layers,
+        infos,
+        builtin: false,
+        span: None,
+    })
+}
+
+/// A layer stack's problem: the layer (0-based) when one is to blame, what is wrong, and what
+/// would be right.
+pub(crate) type LayerProblem = (Option<usize>, String, String);
+
+/// Check that `layers` (of model `name`) make a classifier of `dataset`: shapes that work out,
+/// softmax only at the end, and an output layer of one unit per class. The one check of a
+/// model, for manifests and for the layer stacks weights files carry.
+pub(crate) fn check_layers(
+    name: &str,
+    layers: &[Layer],
+    dataset: &Dataset,
+) -> std::result::Result<Vec<arch::LayerInfo>, LayerProblem> {
     if layers.is_empty() {
         return Err((
             None,
@@ -1211,9 +1261,9 @@ fn validate_model(
             ),
         ));
     }
-    let infos = arch::infer(&layers, dataset.input_shape()).map_err(|e| {
+    let infos = arch::infer(layers, dataset.input_shape()).map_err(|e| {
         (
-            span_of(e.layer),
+            Some(e.layer),
             format!("model `{name}`, layer {}: {}", e.layer + 1, e.message),
             e.help,
         )
@@ -1221,7 +1271,7 @@ fn validate_model(
     for (i, layer) in layers.iter().enumerate() {
         if layer.activation() == Activation::Softmax && i + 1 != layers.len() {
             return Err((
-                span_of(i),
+                Some(i),
                 format!(
                     "model `{name}`, layer {}: softmax is only supported on the output layer",
                     i + 1
@@ -1235,28 +1285,19 @@ fn validate_model(
         Layer::Dense {
             units,
             activation: Activation::Softmax,
-        } if *units == dataset.classes() => {}
-        _ => {
-            return Err((
-                span_of(last),
-                format!(
-                    "model `{name}`: the output layer must be dense with {} units and softmax",
-                    dataset.classes()
-                ),
-                format!(
-                    "end the layer list with {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
-                    dataset.classes()
-                ),
-            ));
-        }
+        } if *units == dataset.classes() => Ok(infos),
+        _ => Err((
+            Some(last),
+            format!(
+                "model `{name}`: the output layer must be dense with {} units and softmax",
+                dataset.classes()
+            ),
+            format!(
+                "end the layer list with {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
+                dataset.classes()
+            ),
+        )),
     }
-    Ok(Model {
-        name: name.to_string(),
-        description: raw.description.clone(),
-        layers,
-        infos,
-        builtin: false,
-    })
 }
 
 fn validate_optimizer(

@@ -91,28 +91,28 @@ pub fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
     }
 }
 
+/// The peak memory of evaluating a network of `params` parameters with layer shapes `infos` on
+/// `images` images (`sweep eval`): the runtime, the dataset while it is read, the weights, and
+/// an evaluation batch's activations as in [`estimate_with`].
+pub fn eval_peak(params: usize, infos: &[LayerInfo], images: usize) -> u64 {
+    let f32s = 4u64;
+    let all = 70_000u64;
+    let load = all * IMAGE as u64 * (1 + f32s) + all;
+    let largest = infos
+        .iter()
+        .map(|i| i.output.numel() as u64)
+        .max()
+        .unwrap_or(0);
+    let eval = largest * EVAL_BATCH.min(images as u64) * f32s * 5 / 2;
+    RUNTIME + load.max(params as u64 * f32s + eval)
+}
+
 /// Copies of the weights an optimizer keeps: momentum or a squared-gradient average, or both.
 fn optimizer_copies(o: &OptimizerSpec) -> u64 {
     match *o {
         OptimizerSpec::Sgd { momentum, .. } => u64::from(momentum > 0.0),
         OptimizerSpec::Rmsprop { momentum, .. } => 1 + u64::from(momentum > 0.0),
         OptimizerSpec::Adam { .. } => 2,
-    }
-}
-
-/// Bytes as a reader wants them: "348 MiB", "1.5 GiB", "6.3 TiB".
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = b as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if v >= 100.0 {
-        format!("{v:.0} {}", UNITS[unit])
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
     }
 }
 
@@ -147,17 +147,4 @@ fn proc_kb(file: &str, key: &str) -> Option<u64> {
         .parse::<u64>()
         .ok()?;
     Some(kb * 1024)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_read_as_people_write_them() {
-        assert_eq!(human_bytes(512), "0.5 KiB");
-        assert_eq!(human_bytes(348 << 20), "348 MiB");
-        assert_eq!(human_bytes(3 << 29), "1.5 GiB");
-        assert_eq!(human_bytes(7 << 40), "7.0 TiB");
-    }
 }

@@ -208,7 +208,9 @@ pub fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
             Some((d.axis, dist))
         })
         .collect();
-    let mut out: Vec<Entry> = Vec::with_capacity(s.samples);
+    let mut out: Vec<Entry> = Vec::new();
+    // Repeated draws are found by their values' text: one look-up per sample, not a scan.
+    let mut seen = std::collections::HashSet::new();
     for i in 0..s.samples {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
         rng.set_stream(i as u64);
@@ -233,8 +235,7 @@ pub fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
             }
             e.values.insert(*axis, dist.at(u));
         }
-        if !out.iter().any(|o| o.values == e.values) && !grid.exclude.iter().any(|x| x.matches(&e))
-        {
+        if !grid.exclude.iter().any(|x| x.matches(&e)) && seen.insert(format!("{:?}", e.values)) {
             out.push(e);
         }
     }

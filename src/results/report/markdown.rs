@@ -3,9 +3,7 @@
 use super::Report;
 use super::sections::{Section, sections};
 
-fn escape(s: &str) -> String {
-    s.replace('|', "\\|")
-}
+use crate::fmt::markdown_cell as escape;
 
 pub fn render(report: &Report) -> String {
     let mut out = format!("# Sweep `{}`\n", report.sweep);
@@ -32,31 +30,11 @@ pub fn render_sections(sections: &[Section]) -> String {
     let mut out = String::new();
     for s in sections {
         out.push_str(&format!("\n## {}\n\n", s.title));
-        out.push_str(&format!(
-            "| {} |\n",
-            s.headers
-                .iter()
-                .map(|h| escape(h))
-                .collect::<Vec<_>>()
-                .join(" | ")
+        out.push_str(&crate::fmt::markdown_table(
+            &s.headers,
+            &s.rows,
+            crate::fmt::Align::NumbersRight,
         ));
-        out.push_str(&format!(
-            "|{}\n",
-            s.headers
-                .iter()
-                .enumerate()
-                .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
-                .collect::<String>()
-        ));
-        for row in &s.rows {
-            out.push_str(&format!(
-                "| {} |\n",
-                row.iter()
-                    .map(|c| escape(c))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            ));
-        }
         if let Some(n) = &s.note {
             out.push_str(&format!("\n{n}\n"));
         }

@@ -774,12 +774,16 @@ pub fn write_plots(
             .to_string_lossy()
             .replace('\\', "/")
     };
+    // Runs by configuration, each id computed once: linear in the runs, not configs x runs.
+    let mut by_config: std::collections::HashMap<String, Vec<&Loaded>> =
+        std::collections::HashMap::new();
+    for l in loaded {
+        by_config.entry(l.run.config_id()).or_default().push(l);
+    }
+    let runs_of = |id: &str| by_config.get(id).cloned().unwrap_or_default();
     let mut plots = Vec::new();
     for c in &report.configs {
-        let runs: Vec<&Loaded> = loaded
-            .iter()
-            .filter(|l| l.run.config_id() == c.config_id)
-            .collect();
+        let runs = runs_of(&c.config_id);
         let path = plots_dir.join(format!("{}.svg", slug(&c.label, &c.config_id)));
         store::write_atomic(&path, plot::curves(&c.label, &runs).as_bytes())?;
         plots.push((c.label.clone(), rel(&path)));
@@ -788,17 +792,7 @@ pub fn write_plots(
         let series: Vec<(String, Vec<&Loaded>)> = cmp
             .rows
             .iter()
-            .filter_map(|(label, row)| {
-                row.as_ref().map(|r| {
-                    (
-                        label.clone(),
-                        loaded
-                            .iter()
-                            .filter(|l| l.run.config_id() == r.config_id)
-                            .collect(),
-                    )
-                })
-            })
+            .filter_map(|(label, row)| row.as_ref().map(|r| (label.clone(), runs_of(&r.config_id))))
             .collect();
         let path = plots_dir.join(format!("compare-{}.svg", i + 1));
         store::write_atomic(&path, plot::overlay(&cmp.title, &series).as_bytes())?;

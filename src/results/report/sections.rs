@@ -53,7 +53,7 @@ fn floor_note(r: &Report) -> Option<String> {
         format!(
             "The gap between the two best configurations ({:.2} pp) is below the binomial floor of {} images (±{:.2} pp at {}): {}",
             gap * 100.0,
-            crate::spec::arch::group_thousands(n as u64),
+            crate::fmt::thousands(n as u64),
             floor * 100.0,
             m.format(best),
             if separated {
@@ -140,7 +140,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                 vec![
                     x.label.clone(),
                     x.model.clone(),
-                    crate::spec::arch::group_thousands(x.params as u64),
+                    crate::fmt::thousands(x.params as u64),
                     x.optimizer.clone(),
                     num(x.lr),
                     x.momentum.map_or("-".into(), num),
@@ -160,7 +160,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
                         _ => "-".into(),
                     },
                     opt(Metric::TestAccuracy, x.test_accuracy),
-                    duration(x.wall_seconds),
+                    crate::fmt::duration(x.wall_seconds),
                     x.images_per_sec.map_or("-".into(), |v| format!("{v:.0}")),
                     x.status_text(),
                 ]
@@ -341,21 +341,6 @@ pub fn sections(r: &Report) -> Vec<Section> {
         });
     }
     out
-}
-
-/// 3725.2 s -> "1h 02m"; 75 s -> "1m 15s"; 4.2 s -> "4.2s".
-pub fn duration(s: f64) -> String {
-    if s >= 3600.0 {
-        format!(
-            "{}h {:02}m",
-            (s / 3600.0) as u64,
-            ((s % 3600.0) / 60.0) as u64
-        )
-    } else if s >= 60.0 {
-        format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
-    } else {
-        format!("{s:.1}s")
-    }
 }
 
 /// Configurations side by side across sweeps (`sweep report A B C --across`), by each report's

@@ -2,8 +2,6 @@
 
 use super::Report;
 use super::sections::{Section, sections};
-use tabled::builder::Builder;
-use tabled::settings::{Alignment, Style, object::Columns};
 
 pub fn render(report: &Report) -> String {
     let mut out = format!("sweep {}\n", report.sweep);
@@ -18,14 +16,7 @@ pub fn render(report: &Report) -> String {
 pub fn render_sections(sections: &[Section]) -> String {
     let mut out = String::new();
     for s in sections {
-        let mut b = Builder::default();
-        b.push_record(s.headers.clone());
-        for r in &s.rows {
-            b.push_record(r.clone());
-        }
-        let mut t = b.build();
-        t.with(Style::sharp())
-            .modify(Columns::new(1..), Alignment::right());
+        let t = crate::fmt::terminal_table(&s.headers, &s.rows, Some(1));
         out.push_str(&format!("\n{}\n{t}\n", s.title));
         if let Some(n) = &s.note {
             out.push_str(&format!("{n}\n"));

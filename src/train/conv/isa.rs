@@ -150,15 +150,22 @@ impl std::fmt::Display for Isa {
 /// The CPU's model name as `lscpu` shows it (from `/proc/cpuinfo`), or the architecture where
 /// that is not available: recorded beside every speed figure.
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
+    // Read once per process: estimates ask for it per run, and a million-run plan would read
+    // /proc/cpuinfo a million times.
+    static MODEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/cpuinfo")
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .find(|l| l.starts_with("model name"))
+                        .and_then(|l| l.split_once(':'))
+                        .map(|(_, v)| v.trim().to_string())
+                })
+                .unwrap_or_else(|| std::env::consts::ARCH.to_string())
         })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+        .clone()
 }
 
 /// The active path; 0 until first asked.
