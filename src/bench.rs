@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Write `configs x seeds` synthetic runs of `epochs` epochs to a temporary results directory,
-/// then time load + aggregate + rank + markdown rendering `repeats` times. Appends rows to `csv`.
+/// then time load + aggregate + rank + markdown rendering, and the plots (`--plots`: a learning-
+/// curve SVG per configuration and the ranking strip), `repeats` times. Writes the rows to `csv`.
 pub fn report(
     configs: usize,
     seeds: usize,
@@ -28,13 +29,13 @@ pub fn report(
         t.elapsed().as_secs_f64()
     );
     let mut text = String::from(
-        "repeat,runs,epochs,load_seconds,aggregate_seconds,render_seconds,total_seconds\n",
+        "repeat,runs,epochs,load_seconds,aggregate_seconds,render_seconds,total_seconds,plots_seconds,cpu_model\n",
     );
     for repeat in 1..=repeats {
         let t = Instant::now();
         let loaded = report::load_sweep(&dir.path().join("synthetic"))?;
         let t_load = t.elapsed().as_secs_f64();
-        let r = report::build(
+        let mut r = report::build(
             "synthetic",
             &loaded,
             &Default::default(),
@@ -44,14 +45,19 @@ pub fn report(
         let md = report::markdown::render(&r);
         let total = t.elapsed().as_secs_f64();
         let t_render = total - t_load - t_build;
+        let t = Instant::now();
+        let plots = dir.path().join("plots");
+        report::write_plots(&mut r, &loaded, &plots, dir.path())?;
+        let t_plots = t.elapsed().as_secs_f64();
         eprintln!(
-            "repeat {repeat}: {} runs, load {t_load:.3}s, aggregate+rank {t_build:.3}s, render {t_render:.3}s ({} KiB), total {total:.3}s",
+            "repeat {repeat}: {} runs, load {t_load:.3}s, aggregate+rank {t_build:.3}s, render {t_render:.3}s ({} KiB), total {total:.3}s; plots {t_plots:.3}s",
             loaded.len(),
             md.len() / 1024
         );
         text.push_str(&format!(
-            "{repeat},{},{epochs},{t_load:.4},{t_build:.4},{t_render:.4},{total:.4}\n",
-            loaded.len()
+            "{repeat},{},{epochs},{t_load:.4},{t_build:.4},{t_render:.4},{total:.4},{t_plots:.4},{}\n",
+            loaded.len(),
+            crate::train::conv::isa::cpu_model().replace(',', " ")
         ));
     }
     crate::results::store::write_atomic(csv, text.as_bytes())?;

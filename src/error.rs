@@ -1,6 +1,6 @@
 //! Errors a user can cause, each naming the file involved and what would be right.
 //!
-//! Exit codes (documented in the README): 0 ok, 1 failed runs or regressions, 2 usage or input error.
+//! Exit codes (documented in the README and docs/guide.md): 0 ok, 1 failed runs or regressions, 2 usage or input error.
 
 use std::fmt;
 use std::path::PathBuf;

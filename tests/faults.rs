@@ -429,3 +429,29 @@ fn status_asks_the_lock_not_a_pid_written_in_it() {
     holder.wait().unwrap();
     assert!(status.contains("running"), "{status}");
 }
+
+/// An atomic write killed mid-way (kill -9 between creating its temporary file and renaming it)
+/// leaves a `.tmpXXXXXX` in the run's directory; the next worker to take the run's lock removes
+/// it, and the run trains as if it were not there.
+#[test]
+fn a_temporary_file_left_by_a_killed_write_is_removed_when_the_run_is_taken() {
+    let sb = Sandbox::new();
+    sb.write("m.toml", MANIFEST);
+    let (plan, _) = outputs(cmd(&sb, &["plan", "m.toml", "--format", "json"]), 0);
+    let plan: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    let id = plan["runs"][0]["id"].as_str().unwrap();
+    let dir = sb.results().join("f/runs").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let stale = dir.join(".tmpAb12Cd");
+    std::fs::write(&stale, b"epoch,train_loss,tra").unwrap();
+    outputs(cmd(&sb, &["run", "m.toml", "--quiet"]), 0);
+    assert!(!stale.exists(), "the stale temporary file is still there");
+    assert!(dir.join("summary.json").is_file());
+    let leftovers: Vec<_> = run_dirs(&sb)
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -64,7 +64,7 @@ MD
   Glorot-uniform kernels, zero biases, batch 32, running-mean training metrics, the last partial
   batch kept, the cross-entropy computed on the logits); the differences that remain (Adam's
   epsilon placement, channels-first flatten order, convolution algorithms) are listed in the
-  README's "Keras semantics" section. None changes the model family or the optimum.
+  docs/keras.md. None changes the model family or the optimum.
 - **Unstated settings.** The paper does not give the epochs of the Enhanced NN and the Simple CNN
   (we use 100 and 80, as the models they are compared with), the Simple CNN's optimizer (Keras's
   default SGD) or every dropout rate (the appendices' layer lists are followed; see
@@ -73,7 +73,7 @@ MD
   seeds of `paper-seeds` show how far each number moves with the seed alone, which is the scale
   against which the paper's differences should be read.
 - **RMSprop's update rule.** Keras 3 divides by `sqrt(v + epsilon)`, burn 0.22 by
-  `sqrt(v) + epsilon`; `sweep` trains with Keras 3's rule (README, "Keras semantics"). Trained
+  `sqrt(v) + epsilon`; `sweep` trains with Keras 3's rule (docs/keras.md). Trained
   with burn's rule, the `paper` sweep's Enhanced CNN with RMSprop reached 99.12% at epoch 3, then
   drifted (training loss from 0.049 at epoch 5 to 0.91 at epoch 80) and ended at 81.29%;
   `paper-seeds` gave 98.85 ± 0.15% and `fashion` 85.89 ± 3.59%. Those runs were discarded; every
@@ -88,7 +88,7 @@ MD
   0.012 (p = 0.12; test accuracy 99.04% and 99.23% on average). One Keras seed creeps up as ours
   do (0.031 at epoch 8, 0.044 at 20). The creep is RMSprop's at this learning rate, somewhat
   stronger in `sweep`; what makes the difference we have not found (candidates: convolution
-  arithmetic and float32 rounding, README "Keras semantics").
+  arithmetic and float32 rounding, docs/keras.md).
 - **Selection on the test set.** The paper validates, and picks its final epochs, on the test set,
   which flatters every number it reports. `paper-seeds` and `fashion` never use the test set for
   selection: they validate on a held-out tenth of the training set and evaluate the test set

@@ -102,7 +102,7 @@ fn slurm_memory(s: &str) -> std::result::Result<(String, u64), String> {
     }
 }
 
-pub fn submit(a: SubmitArgs) -> Result<i32> {
+pub(super) fn submit(a: SubmitArgs) -> Result<i32> {
     a.results.writable()?;
     let SubmitArgs {
         manifest,
@@ -133,65 +133,15 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         Err(_) if dry_run => Default::default(),
         Err(e) => return Err(e),
     };
-    // Successive halving: the current rung's runs, once the rungs before it are decided
-    // (decided here, under the sweep's lock, when their runs have all finished).
     let made_before = sweep_dir
         .ancestors()
         .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
         .last()
         .map(PathBuf::from);
-    let mut until = None;
-    let mut rung_note = String::new();
-    let mut candidates: Vec<Run> = runs.clone();
-    if let Some(h) = &m.search.halving {
-        use crate::exec::halving::{self, Stage};
-        let dry = dry_run || !sweep_dir.exists();
-        let (stage, _) = if dry {
-            halving::advance(&results, &m.sweep.name, &runs, h, true, retry_failed)?
-        } else {
-            let _lock = crate::exec::supervisor::lock_sweep(&sweep_dir, "sweep submit")?;
-            halving::advance(&results, &m.sweep.name, &runs, h, false, retry_failed)?
-        };
-        match stage {
-            Stage::Done => {
-                eprintln!(
-                    "nothing to submit: successive halving of `{}` is done (its decisions are in {})",
-                    m.sweep.name,
-                    halving::path(&sweep_dir).display()
-                );
-                return Ok(0);
-            }
-            Stage::Blocked(why) => {
-                return Err(Error::Usage(format!(
-                    "successive halving cannot go on: {why}"
-                )));
-            }
-            Stage::Train {
-                rung,
-                epoch,
-                runs: todo,
-            } => {
-                let queued_here = todo
-                    .iter()
-                    .filter(|&&i| queue.contains_key(&runs[i].id))
-                    .count();
-                if queued_here == todo.len() {
-                    eprintln!(
-                        "nothing to submit: the {} run(s) of rung {rung} (epoch {epoch}) are queued or running; submit again once they finish to decide rung {rung} and submit the next",
-                        todo.len()
-                    );
-                    return Ok(0);
-                }
-                until = (epoch < h.last()).then_some(epoch);
-                rung_note = format!(
-                    "; successive halving rung {rung} of {}: to epoch {epoch}, then `sweep submit` again decides it and submits the next",
-                    h.rungs.len()
-                );
-                candidates = todo.iter().map(|&i| runs[i].clone()).collect();
-            }
-        }
-    }
-    let pending = crate::exec::slurm::pending(&candidates, &results, retry_failed, &queue)?;
+    let Some(pass) = submission(&m, &runs, &results, &queue, retry_failed, dry_run)? else {
+        return Ok(0);
+    };
+    let pending: Vec<&Run> = pass.pending.iter().map(|&i| &pass.candidates[i]).collect();
     let queued = runs.iter().filter(|r| queue.contains_key(&r.id)).count();
     let finished = runs
         .iter()
@@ -215,22 +165,10 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
     // Fetched here if missing (tasks never download), unless --offline.
     let data = crate::data::locate_or_fetch(m.sweep.dataset, data_dir.as_deref(), offline, false)?;
     crate::data::load(m.sweep.dataset, &data)?;
-    let binary = match binary {
-        Some(b) => absolute(&b)?,
-        None => std::env::current_exe().map_err(|e| {
-            Error::Usage(format!("cannot find this executable ({e}); pass --binary"))
-        })?,
-    };
-    if !binary.is_file() {
-        return Err(Error::Usage(format!(
-            "--binary {}: no such file; build it (cargo build --release) and pass its path on the shared filesystem",
-            binary.display()
-        )));
-    }
     let opts = crate::exec::slurm::SubmitOptions {
         results: results.clone(),
         data_dir: absolute(&data)?,
-        binary,
+        binary: submitted_binary(binary)?,
         partition,
         time,
         cpus_per_task: cpus_per_task.max(1),
@@ -239,47 +177,21 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
         sbatch_args,
         max_array_size,
         retry_failed,
-        until,
+        until: pass.until,
     };
     let arrays = crate::exec::slurm::arrays(&m.sweep.name, &pending, &opts);
     let what = format!(
-        "{} run(s) in {} job array(s); {finished} finished, {queued} queued or running{rung_note}",
+        "{} run(s) in {} job array(s); {finished} finished, {queued} queued or running{}",
         pending.len(),
         arrays.len(),
+        pass.note
     );
     if dry_run {
         emit(&crate::exec::slurm::dry_run_text(&arrays));
         eprintln!("dry run: would submit {what}");
         return Ok(0);
     }
-    // A refused first submission leaves no trace: remove the directories made here.
-    let made = made_before;
-    let submitted = (|| {
-        let _lock = match crate::results::lock::try_lock(&sweep_dir.join(".lock"), "sweep submit")?
-        {
-            Ok(l) => l,
-            Err(holder) => {
-                return Err(Error::Results {
-                    path: sweep_dir.clone(),
-                    message: format!(
-                        "is in use ({holder}); wait for it to finish, then submit again"
-                    ),
-                });
-            }
-        };
-        let jobs = crate::exec::slurm::submit(&m.sweep.name, &pending, &arrays, &opts)?;
-        crate::results::store::write_manifest_copy(&sweep_dir, &m.source)?;
-        Ok(jobs)
-    })();
-    let jobs = match submitted {
-        Ok(j) => j,
-        Err(e) => {
-            if let Some(d) = made.filter(|_| !sweep_dir.join("slurm/jobs").exists()) {
-                let _ = std::fs::remove_dir_all(d);
-            }
-            return Err(e);
-        }
-    };
+    let jobs = send(&m, &sweep_dir, made_before, &pending, &arrays, &opts)?;
     for j in &jobs {
         emit(&format!("{}\n", j.job_id));
     }
@@ -297,7 +209,161 @@ pub fn submit(a: SubmitArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn status(a: StatusArgs) -> Result<i32> {
+/// What one `sweep submit` sends: the candidate runs (the current rung's under successive
+/// halving, else all), the indices of those left to train and not queued (longest first), the
+/// epoch tasks stop at, and a note on the rung.
+struct Submission {
+    candidates: Vec<Run>,
+    pending: Vec<usize>,
+    until: Option<usize>,
+    note: String,
+}
+
+/// The runs to submit, from the planner every executor shares ([`crate::exec::pending`]);
+/// `None` when there is nothing to submit (said why).
+fn submission(
+    m: &Manifest,
+    runs: &[Run],
+    results: &std::path::Path,
+    queue: &std::collections::HashMap<String, crate::exec::slurm::QueueState>,
+    retry_failed: bool,
+    dry_run: bool,
+) -> Result<Option<Submission>> {
+    let mut pass = Submission {
+        candidates: runs.to_vec(),
+        pending: Vec::new(),
+        until: None,
+        note: String::new(),
+    };
+    if let Some(h) = &m.search.halving {
+        let Some((rung, epoch, todo)) =
+            halving_rung(m, runs, results, queue, h, retry_failed, dry_run)?
+        else {
+            return Ok(None);
+        };
+        pass.until = (epoch < h.last()).then_some(epoch);
+        pass.note = format!(
+            "; successive halving rung {rung} of {}: to epoch {epoch}, then `sweep submit` again decides it and submits the next",
+            h.rungs.len()
+        );
+        pass.candidates = todo.iter().map(|&i| runs[i].clone()).collect();
+    }
+    pass.pending =
+        crate::exec::pending::pending(results, &pass.candidates, retry_failed, pass.until, |r| {
+            queue.contains_key(&r.id)
+        })?
+        .todo;
+    Ok(Some(pass))
+}
+
+/// Successive halving: the current rung's runs, once the rungs before it are decided (decided
+/// here, under the sweep's lock, when their runs have all finished). `None` when there is
+/// nothing to submit (said why).
+#[allow(clippy::type_complexity)]
+fn halving_rung(
+    m: &Manifest,
+    runs: &[Run],
+    results: &std::path::Path,
+    queue: &std::collections::HashMap<String, crate::exec::slurm::QueueState>,
+    h: &crate::spec::grid::Halving,
+    retry_failed: bool,
+    dry_run: bool,
+) -> Result<Option<(usize, usize, Vec<usize>)>> {
+    use crate::exec::halving::{self, Stage};
+    let sweep_dir = crate::results::store::sweep_dir(results, &m.sweep.name);
+    let dry = dry_run || !sweep_dir.exists();
+    let (stage, _) = if dry {
+        halving::advance(results, &m.sweep.name, runs, h, true, retry_failed)?
+    } else {
+        let _lock = crate::exec::supervisor::lock_sweep(&sweep_dir, "sweep submit")?;
+        halving::advance(results, &m.sweep.name, runs, h, false, retry_failed)?
+    };
+    match stage {
+        Stage::Done => {
+            eprintln!(
+                "nothing to submit: successive halving of `{}` is done (its decisions are in {})",
+                m.sweep.name,
+                halving::path(&sweep_dir).display()
+            );
+            Ok(None)
+        }
+        Stage::Blocked(why) => Err(Error::Usage(format!(
+            "successive halving cannot go on: {why}"
+        ))),
+        Stage::Train {
+            rung,
+            epoch,
+            runs: todo,
+        } => {
+            let queued_here = todo
+                .iter()
+                .filter(|&&i| queue.contains_key(&runs[i].id))
+                .count();
+            if queued_here == todo.len() {
+                eprintln!(
+                    "nothing to submit: the {} run(s) of rung {rung} (epoch {epoch}) are queued or running; submit again once they finish to decide rung {rung} and submit the next",
+                    todo.len()
+                );
+                return Ok(None);
+            }
+            Ok(Some((rung, epoch, todo)))
+        }
+    }
+}
+
+/// The binary tasks run: `--binary`, else this one.
+fn submitted_binary(binary: Option<PathBuf>) -> Result<PathBuf> {
+    let binary = match binary {
+        Some(b) => absolute(&b)?,
+        None => std::env::current_exe().map_err(|e| {
+            Error::Usage(format!("cannot find this executable ({e}); pass --binary"))
+        })?,
+    };
+    if !binary.is_file() {
+        return Err(Error::Usage(format!(
+            "--binary {}: no such file; build it (cargo build --release) and pass its path on the shared filesystem",
+            binary.display()
+        )));
+    }
+    Ok(binary)
+}
+
+/// Submit the arrays under the sweep's lock and keep the manifest's copy. A refused first
+/// submission leaves no trace: the directories made for it (from `made`) are removed.
+fn send(
+    m: &Manifest,
+    sweep_dir: &std::path::Path,
+    made: Option<PathBuf>,
+    pending: &[&Run],
+    arrays: &[crate::exec::slurm::Array],
+    opts: &crate::exec::slurm::SubmitOptions,
+) -> Result<Vec<crate::exec::slurm::Job>> {
+    let submitted = (|| {
+        let _lock = match crate::results::lock::try_lock(&sweep_dir.join(".lock"), "sweep submit")?
+        {
+            Ok(l) => l,
+            Err(holder) => {
+                return Err(Error::Results {
+                    path: sweep_dir.to_path_buf(),
+                    message: format!(
+                        "is in use ({holder}); wait for it to finish, then submit again"
+                    ),
+                });
+            }
+        };
+        let jobs = crate::exec::slurm::submit(&m.sweep.name, pending, arrays, opts)?;
+        crate::results::store::write_manifest_copy(sweep_dir, &m.source)?;
+        Ok(jobs)
+    })();
+    if submitted.is_err()
+        && let Some(d) = made.filter(|_| !sweep_dir.join("slurm/jobs").exists())
+    {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    submitted
+}
+
+pub(super) fn status(a: StatusArgs) -> Result<i32> {
     let StatusArgs {
         path,
         results: ResultsDir { results },
@@ -336,7 +402,7 @@ pub fn status(a: StatusArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn wait(a: WaitArgs) -> Result<i32> {
+pub(super) fn wait(a: WaitArgs) -> Result<i32> {
     let WaitArgs {
         path,
         results: ResultsDir { results },

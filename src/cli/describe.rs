@@ -28,7 +28,7 @@ pub struct ModelsArgs {
     manifest: Option<PathBuf>,
 }
 
-pub fn plan(a: PlanArgs) -> Result<i32> {
+pub(super) fn plan(a: PlanArgs) -> Result<i32> {
     let PlanArgs {
         manifest,
         format,
@@ -226,7 +226,7 @@ fn wall_time(
     })
 }
 
-pub fn models(a: ModelsArgs) -> Result<i32> {
+pub(super) fn models(a: ModelsArgs) -> Result<i32> {
     let ModelsArgs { manifest } = a;
     let models = match manifest {
         Some(p) => manifest::load(&p)?.models,

@@ -101,7 +101,7 @@ pub enum Command {
     /// Runs execute in parallel, each in its own process, longest first. Finished runs are
     /// skipped; a run interrupted mid-way resumes from its last completed epoch. Ctrl-C once:
     /// stop after the current epochs; twice: stop now. With [search.halving], rung by rung:
-    /// every configuration to the first rung, then only the best to the next (README,
+    /// every configuration to the first rung, then only the best to the next (docs/manifest.md,
     /// "Successive halving").
     Run(train::RunArgs),
     /// Send the unfinished runs of a manifest to a cluster scheduler (Slurm) as a job array.
@@ -168,7 +168,7 @@ Examples:
     /// Copy a run's kept weights out of the results: the best-ranked run, or one by id.
     ///
     /// The file is safetensors with the tensors named after the manifest's layers
-    /// (`layers.<i>.weight`, `layers.<i>.bias`); README "Trained models" loads it in PyTorch.
+    /// (`layers.<i>.weight`, `layers.<i>.bias`); docs/guide.md, "Trained models", loads it in PyTorch.
     #[command(
         after_help = "Examples:\n  sweep export results/paper-seeds --best --metric best_epoch_test_accuracy --out best.safetensors\n  sweep export results/ci --run 054fa8 --weights final --out mlp.safetensors"
     )]

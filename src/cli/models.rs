@@ -38,7 +38,7 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EvalSplit {
+pub(super) enum EvalSplit {
     Test,
     Val,
 }
@@ -246,7 +246,7 @@ fn source(path: &Path, which: Which) -> Result<Source> {
     })
 }
 
-pub fn eval(a: EvalArgs) -> Result<i32> {
+pub(super) fn eval(a: EvalArgs) -> Result<i32> {
     let EvalArgs {
         path,
         weights: which,
@@ -439,7 +439,7 @@ fn arch_count(n: usize) -> String {
     crate::fmt::thousands(n as u64)
 }
 
-pub fn export(a: ExportArgs) -> Result<i32> {
+pub(super) fn export(a: ExportArgs) -> Result<i32> {
     let ExportArgs {
         sweep: results,
         best,

@@ -82,7 +82,7 @@ pub struct CheckArgs {
     results_dir: PathBuf,
 }
 
-pub fn report(a: ReportArgs) -> Result<i32> {
+pub(super) fn report(a: ReportArgs) -> Result<i32> {
     let ReportArgs {
         paths,
         across,
@@ -214,7 +214,7 @@ pub fn report(a: ReportArgs) -> Result<i32> {
         };
     }
     if format == ReportFormat::Json && !epochs {
-        text = serde_json::to_string_pretty(&json).expect("json") + "\n";
+        text = crate::results::report::json::render(&json);
     }
     match out {
         Some(o) => crate::results::store::write_atomic(&o, text.as_bytes())?,
@@ -223,7 +223,7 @@ pub fn report(a: ReportArgs) -> Result<i32> {
     Ok(0)
 }
 
-pub fn check(a: CheckArgs) -> Result<i32> {
+pub(super) fn check(a: CheckArgs) -> Result<i32> {
     let CheckArgs {
         results,
         baseline,
@@ -306,7 +306,7 @@ pub fn check(a: CheckArgs) -> Result<i32> {
     })
 }
 
-pub fn diff(a: DiffArgs) -> Result<i32> {
+pub(super) fn diff(a: DiffArgs) -> Result<i32> {
     let DiffArgs {
         a,
         b,

@@ -23,7 +23,7 @@ pub struct RunArgs {
     #[arg(value_parser = positive_count, long, short)]
     jobs: Option<usize>,
     /// Threads per CPU run. Default: the cores divided among the runs running at once
-    /// (two single-threaded runs outpace one run on two threads; see README "Parallelism").
+    /// (two single-threaded runs outpace one run on two threads; see docs/guide.md, "Parallelism").
     #[arg(value_parser = positive_count, long)]
     threads: Option<usize>,
     /// Train again the runs that failed or diverged last time.
@@ -59,7 +59,7 @@ pub struct WorkerArgs {
     until: Option<usize>,
 }
 
-pub fn run(a: RunArgs) -> Result<i32> {
+pub(super) fn run(a: RunArgs) -> Result<i32> {
     a.results.writable()?;
     let RunArgs {
         manifest,
@@ -142,7 +142,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
     report_outcomes(&runs, &outcomes, &opts.results, quiet)
 }
 
-pub fn worker(a: WorkerArgs) -> Result<i32> {
+pub(super) fn worker(a: WorkerArgs) -> Result<i32> {
     let WorkerArgs {
         run,
         results,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Public mirrors serving `<file>.gz`, tried in order.
-pub fn mirrors(dataset: Dataset) -> Vec<String> {
+pub(crate) fn mirrors(dataset: Dataset) -> Vec<String> {
     match dataset {
         Dataset::Mnist => vec![
             "https://ossci-datasets.s3.amazonaws.com/mnist/".into(),
@@ -25,7 +25,12 @@ pub fn mirrors(dataset: Dataset) -> Vec<String> {
 
 /// Download `dataset` into `<dir>/<dataset>/`. Files already present and verified are kept.
 /// `mirror` replaces the built-in mirror list (e.g. an internal server).
-pub fn fetch(dataset: Dataset, dir: &Path, mirror: Option<&str>, quiet: bool) -> Result<PathBuf> {
+pub(crate) fn fetch(
+    dataset: Dataset,
+    dir: &Path,
+    mirror: Option<&str>,
+    quiet: bool,
+) -> Result<PathBuf> {
     let target = dir.join(dataset.name());
     // The directories this call makes: a failed download leaves none of them behind empty.
     let made: Vec<PathBuf> = target
@@ -71,7 +76,7 @@ fn fetch_into(
         .build()
         .into();
     for (i, file) in FILES.iter().enumerate() {
-        let want = data::digests(dataset)[i];
+        let want = dataset.file_digests()[i];
         if let Some(existing) = data::file_in(dir, dataset, file)
             && data::read_maybe_gz(&existing).is_ok_and(|b| hex::encode(Sha256::digest(&b)) == want)
         {

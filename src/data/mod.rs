@@ -2,7 +2,7 @@
 //! dimensions and counts, and checking the SHA-256 of the canonical releases. Downloading lives
 //! in [`crate::data::fetch`].
 
-pub mod fetch;
+pub(crate) mod fetch;
 
 use crate::error::{Error, Result};
 use crate::spec::manifest::{Dataset, Validation};
@@ -12,44 +12,18 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The four files of a dataset, in the order train images, train labels, test images, test labels.
-pub const FILES: [&str; 4] = [
+pub(crate) const FILES: [&str; 4] = [
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 ];
 
-/// SHA-256 of the uncompressed canonical files (same order as [`FILES`]).
-pub fn digests(dataset: Dataset) -> [&'static str; 4] {
-    match dataset {
-        Dataset::Mnist => [
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        ],
-        Dataset::FashionMnist => [
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        ],
-    }
-}
-
-/// A short digest naming the dataset release, part of every run's identity.
-pub fn dataset_digest(dataset: Dataset) -> String {
-    let joined = digests(dataset).join("\n");
-    hex::encode(Sha256::digest(joined.as_bytes()))[..16].to_string()
-}
-
-/// Examples held out for validation (defined beside [`crate::spec::manifest::Validation`],
-/// which the manifest checks with it).
-pub use crate::spec::manifest::holdout_len;
+pub(crate) use crate::spec::manifest::{IMAGE, holdout_len};
 
 /// Where to look for datasets, in order: `--data-dir`, `SWEEP_DATA_DIR`, the per-user cache.
 /// Each names a directory holding one folder per dataset (`mnist/`, `fashion-mnist/`).
-pub fn search_dirs(cli: Option<&Path>) -> Vec<PathBuf> {
+pub(crate) fn search_dirs(cli: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(d) = cli {
         dirs.push(d.to_path_buf());
@@ -62,7 +36,7 @@ pub fn search_dirs(cli: Option<&Path>) -> Vec<PathBuf> {
 }
 
 /// The per-user cache directory that `sweep data fetch` downloads into.
-pub fn cache_dir() -> PathBuf {
+pub(crate) fn cache_dir() -> PathBuf {
     dirs::cache_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("sweep")
@@ -70,14 +44,14 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// The path of one dataset file in `dir`, raw or gzipped, if present.
-pub fn file_in(dir: &Path, dataset: Dataset, file: &str) -> Option<PathBuf> {
+pub(crate) fn file_in(dir: &Path, dataset: Dataset, file: &str) -> Option<PathBuf> {
     let base = dir.join(dataset.name()).join(file);
     let gz = base.with_file_name(format!("{file}.gz"));
     [base, gz].into_iter().find(|p| p.is_file())
 }
 
 /// The first search directory that holds all four files of `dataset`.
-pub fn locate(dataset: Dataset, cli: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn locate(dataset: Dataset, cli: Option<&Path>) -> Result<PathBuf> {
     let dirs = search_dirs(cli);
     for d in &dirs {
         if FILES.iter().all(|f| file_in(d, dataset, f).is_some()) {
@@ -110,7 +84,7 @@ pub fn locate(dataset: Dataset, cli: Option<&Path>) -> Result<PathBuf> {
 /// ([`fetch::fetch`]: progress bar, SHA-256 verified, atomic) from `SWEEP_DATA_MIRROR` or the
 /// public mirrors, unless `offline`, in which case the error says how to get it. Slurm tasks
 /// (`sweep worker`) never download: they use [`locate`].
-pub fn locate_or_fetch(
+pub(crate) fn locate_or_fetch(
     dataset: Dataset,
     cli: Option<&Path>,
     offline: bool,
@@ -144,7 +118,7 @@ pub fn locate_or_fetch(
 }
 
 /// Read a file, gunzipping it when it starts with the gzip magic bytes.
-pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -171,13 +145,13 @@ fn data_error(path: &Path, message: String) -> Error {
 
 /// A parsed IDX file: its dimensions and the payload bytes (unsigned bytes only, as MNIST uses).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Idx {
+pub(crate) struct Idx {
     pub dims: Vec<usize>,
     pub data: Vec<u8>,
 }
 
 /// Parse IDX bytes, checking the magic number, the number of dimensions and the payload size.
-pub fn parse_idx(path: &Path, bytes: &[u8], expect_dims: usize) -> Result<Idx> {
+pub(crate) fn parse_idx(path: &Path, bytes: &[u8], expect_dims: usize) -> Result<Idx> {
     if bytes.len() < 4 {
         return Err(data_error(
             path,
@@ -245,23 +219,19 @@ pub fn parse_idx(path: &Path, bytes: &[u8], expect_dims: usize) -> Result<Idx> {
 
 /// Images scaled to [0, 1] and their labels.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Split {
+pub(crate) struct Split {
     /// `len * 784` values, row-major, one image after another.
     pub images: Vec<f32>,
     pub labels: Vec<u8>,
 }
 
 impl Split {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.labels.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
     /// Keep the first `n` examples, releasing the memory of the rest.
-    pub fn truncate(&mut self, n: usize) {
+    pub(crate) fn truncate(&mut self, n: usize) {
         let n = n.min(self.len());
         self.images.truncate(n * IMAGE);
         self.images.shrink_to_fit();
@@ -270,7 +240,7 @@ impl Split {
     }
 
     /// Split off examples `at..` into a split of their own (this one keeps `..at`).
-    pub fn split_off(&mut self, at: usize) -> Split {
+    pub(crate) fn split_off(&mut self, at: usize) -> Split {
         let tail = Split {
             images: self.images.split_off(at * IMAGE),
             labels: self.labels.split_off(at),
@@ -281,11 +251,9 @@ impl Split {
     }
 }
 
-pub const IMAGE: usize = 28 * 28;
-
 /// A dataset loaded and verified.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub train: Split,
     pub test: Split,
 }
@@ -295,7 +263,7 @@ impl Loaded {
     /// split is the test set and there is no separate test split; with a hold-out, validation is
     /// the last part of the training set and the test split is the test set (both after subsets).
     /// Consumes the dataset, so that no image is held twice while a run trains.
-    pub fn into_splits(
+    pub(crate) fn into_splits(
         self,
         validation: Validation,
         train_subset: Option<usize>,
@@ -323,7 +291,7 @@ impl Loaded {
 }
 
 /// Load `dataset` from `dir` (which holds `<dataset>/<files>`), verifying structure and digests.
-pub fn load(dataset: Dataset, dir: &Path) -> Result<Loaded> {
+pub(crate) fn load(dataset: Dataset, dir: &Path) -> Result<Loaded> {
     let mut parts = Vec::new();
     for (i, file) in FILES.iter().enumerate() {
         let path = file_in(dir, dataset, file).ok_or_else(|| Error::DataMissing {
@@ -334,7 +302,7 @@ pub fn load(dataset: Dataset, dir: &Path) -> Result<Loaded> {
         let bytes = read_maybe_gz(&path)?;
         let idx = parse_idx(&path, &bytes, if i % 2 == 0 { 3 } else { 1 })?;
         let got = hex::encode(Sha256::digest(&bytes));
-        let want = digests(dataset)[i];
+        let want = dataset.file_digests()[i];
         if got != want {
             return Err(Error::Data {
                 path,

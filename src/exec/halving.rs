@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The decisions file, in the sweep's results directory.
-pub const FILE: &str = "halving.json";
+pub(crate) const FILE: &str = "halving.json";
 
 /// `halving.json`: the settings the decisions were taken with, and one entry per decided rung.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decisions {
+pub(crate) struct Decisions {
     pub metric: String,
     pub rungs: Vec<usize>,
     pub keep_fraction: f64,
@@ -35,7 +35,7 @@ pub struct Decisions {
 
 /// One rung's decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rung {
+pub(crate) struct Rung {
     /// 1-based.
     pub rung: usize,
     pub epoch: usize,
@@ -47,7 +47,7 @@ pub struct Rung {
 
 /// A configuration's place at a rung.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Ranked {
+pub(crate) struct Ranked {
     pub config: String,
     pub label: String,
     /// The metric's mean over the configuration's runs at the rung's epoch; `None` when a run
@@ -59,7 +59,7 @@ pub struct Ranked {
 
 /// What a halving sweep needs next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Train these runs (indices into the sweep's runs) to `epoch`, rung `rung` (1-based).
     Train {
         rung: usize,
@@ -73,12 +73,12 @@ pub enum Stage {
     Blocked(String),
 }
 
-pub fn path(sweep_dir: &Path) -> PathBuf {
+pub(crate) fn path(sweep_dir: &Path) -> PathBuf {
     sweep_dir.join(FILE)
 }
 
 /// The decisions taken so far, if any.
-pub fn read(sweep_dir: &Path) -> Result<Option<Decisions>> {
+pub(crate) fn read(sweep_dir: &Path) -> Result<Option<Decisions>> {
     let p = path(sweep_dir);
     match std::fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b)
@@ -95,7 +95,7 @@ pub fn read(sweep_dir: &Path) -> Result<Option<Decisions>> {
 /// The decisions taken so far, checked against the manifest's settings `h`: decisions taken
 /// with another metric, other rungs or another keep fraction are an error (`sweep run` and
 /// `sweep status` say the same), never silently mixed with the new settings.
-pub fn read_for(sweep_dir: &Path, h: &Halving) -> Result<Option<Decisions>> {
+pub(crate) fn read_for(sweep_dir: &Path, h: &Halving) -> Result<Option<Decisions>> {
     let Some(d) = read(sweep_dir)? else {
         return Ok(None);
     };

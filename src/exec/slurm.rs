@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Slurm's default MaxArraySize is 1001 (task ids 0..=1000); larger sweeps are split.
-pub const DEFAULT_MAX_ARRAY_SIZE: usize = 1000;
+pub(crate) const DEFAULT_MAX_ARRAY_SIZE: usize = 1000;
 
 /// Options of `sweep submit --backend slurm`.
 #[derive(Debug, Clone)]
-pub struct SubmitOptions {
+pub(crate) struct SubmitOptions {
     /// Absolute: tasks run elsewhere.
     pub results: PathBuf,
     /// Absolute directory holding the dataset folder.
@@ -45,7 +45,7 @@ pub struct SubmitOptions {
 
 /// One array task: the run it trains.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Task {
+pub(crate) struct Task {
     pub index: usize,
     pub run_id: String,
     pub label: String,
@@ -57,7 +57,7 @@ pub struct Task {
 
 /// A submitted job array, recorded in `slurm/jobs/<job-id>/tasks.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
+pub(crate) struct Job {
     pub job_id: String,
     pub sweep: String,
     pub submitted_unix: u64,
@@ -66,45 +66,24 @@ pub struct Job {
 
 /// One job array to submit: its tasks and its script.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Array {
+pub(crate) struct Array {
     pub tasks: Vec<Task>,
     pub script: String,
 }
 
-pub fn slurm_dir(sweep_dir: &Path) -> PathBuf {
+pub(crate) fn slurm_dir(sweep_dir: &Path) -> PathBuf {
     sweep_dir.join("slurm")
 }
 
 /// Where task `run`'s description lives for the tasks to read.
-pub fn run_file(sweep_dir: &Path, run_id: &str) -> PathBuf {
+pub(crate) fn run_file(sweep_dir: &Path, run_id: &str) -> PathBuf {
     slurm_dir(sweep_dir)
         .join("runs")
         .join(format!("{run_id}.json"))
 }
 
-/// The runs a submission trains: not finished (failed and diverged ones only with `retry`), and
-/// not queued or running in Slurm already. In longest-first order, like a local sweep.
-pub fn pending<'a>(
-    runs: &'a [Run],
-    results: &Path,
-    retry: bool,
-    in_queue: &HashMap<String, QueueState>,
-) -> Result<Vec<&'a Run>> {
-    let mut out = Vec::new();
-    for run in runs {
-        if in_queue.contains_key(&run.id) {
-            continue;
-        }
-        if store::state(results, run)?.needs_training(retry) {
-            out.push(run);
-        }
-    }
-    out.sort_by_key(|r| std::cmp::Reverse(r.train_flops));
-    Ok(out)
-}
-
 /// Split the runs into arrays of at most `max_array_size` tasks and write their scripts.
-pub fn arrays(sweep: &str, runs: &[&Run], opts: &SubmitOptions) -> Vec<Array> {
+pub(crate) fn arrays(sweep: &str, runs: &[&Run], opts: &SubmitOptions) -> Vec<Array> {
     runs.chunks(opts.max_array_size.max(1))
         .map(|chunk| {
             let tasks: Vec<Task> = chunk
@@ -125,7 +104,7 @@ pub fn arrays(sweep: &str, runs: &[&Run], opts: &SubmitOptions) -> Vec<Array> {
 }
 
 /// The sbatch script of one job array.
-pub fn script(sweep: &str, tasks: &[Task], opts: &SubmitOptions) -> String {
+pub(crate) fn script(sweep: &str, tasks: &[Task], opts: &SubmitOptions) -> String {
     let sweep_dir = store::sweep_dir(&opts.results, sweep);
     let slurm = slurm_dir(&sweep_dir);
     let q = |p: &Path| shell_quote(&p.to_string_lossy());
@@ -238,7 +217,7 @@ fn shell_quote(s: &str) -> String {
 
 /// The dry-run listing: every array's script (its `runs=(...)` lists the run each task trains).
 /// A single array prints as a script sbatch accepts as is.
-pub fn dry_run_text(arrays: &[Array]) -> String {
+pub(crate) fn dry_run_text(arrays: &[Array]) -> String {
     if let [a] = arrays {
         return a.script.clone();
     }
@@ -260,7 +239,7 @@ pub fn dry_run_text(arrays: &[Array]) -> String {
 /// Write the run descriptions and the log directory, submit every array with sbatch and record
 /// each job. When sbatch refuses an array, what was written for it is removed again (arrays
 /// submitted before it stay recorded, and the error names them).
-pub fn submit(
+pub(crate) fn submit(
     sweep: &str,
     runs: &[&Run],
     arrays: &[Array],
@@ -401,7 +380,7 @@ fn submit_one(
 }
 
 /// The job arrays submitted for a sweep, oldest first.
-pub fn jobs(sweep_dir: &Path) -> Result<Vec<Job>> {
+pub(crate) fn jobs(sweep_dir: &Path) -> Result<Vec<Job>> {
     let dir = slurm_dir(sweep_dir).join("jobs");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(Vec::new());
@@ -424,13 +403,13 @@ pub fn jobs(sweep_dir: &Path) -> Result<Vec<Job>> {
 
 /// A task's state in Slurm's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueueState {
+pub(crate) enum QueueState {
     Queued { job: String },
     Running { job: String },
 }
 
 impl QueueState {
-    pub fn job(&self) -> &str {
+    pub(crate) fn job(&self) -> &str {
         match self {
             QueueState::Queued { job } | QueueState::Running { job } => job,
         }
@@ -439,7 +418,7 @@ impl QueueState {
 
 /// What Slurm's queue holds of these jobs, by run id. `None` when `squeue` is not available
 /// (the result files alone then say where runs stand).
-pub fn queue(jobs: &[Job]) -> Result<Option<HashMap<String, QueueState>>> {
+pub(crate) fn queue(jobs: &[Job]) -> Result<Option<HashMap<String, QueueState>>> {
     if jobs.is_empty() {
         return Ok(Some(HashMap::new()));
     }
@@ -469,7 +448,7 @@ pub fn queue(jobs: &[Job]) -> Result<Option<HashMap<String, QueueState>>> {
 }
 
 /// Parse `squeue --array --format=%F|%K|%T` lines into states of our jobs' runs.
-pub fn parse_queue(text: &str, jobs: &[Job]) -> HashMap<String, QueueState> {
+pub(crate) fn parse_queue(text: &str, jobs: &[Job]) -> HashMap<String, QueueState> {
     let by_job: HashMap<&str, &Job> = jobs.iter().map(|j| (j.job_id.as_str(), j)).collect();
     let mut out = HashMap::new();
     for line in text.lines() {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 /// One run's line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     pub id: String,
     pub label: String,
     pub seed: u64,
@@ -31,7 +31,7 @@ pub struct Row {
 
 /// The manifest and results directory a `status`/`wait` PATH names: a manifest (its sweep under
 /// `results`) or a `results/<sweep>` directory holding the manifest copy `sweep run`/`submit` keep.
-pub fn resolve(path: &Path, results: &Path) -> Result<(Manifest, PathBuf)> {
+pub(crate) fn resolve(path: &Path, results: &Path) -> Result<(Manifest, PathBuf)> {
     if path.is_file() {
         let m = manifest::load(path)?;
         let dir = store::sweep_dir(results, &m.sweep.name);
@@ -48,7 +48,7 @@ pub fn resolve(path: &Path, results: &Path) -> Result<(Manifest, PathBuf)> {
 }
 
 /// Every run's state, in plan order, from the results under `sweep_dir` (`results/<sweep>`).
-pub fn collect(
+pub(crate) fn collect(
     runs: &[Run],
     sweep_dir: &Path,
     queue: Option<&HashMap<String, QueueState>>,
@@ -91,7 +91,7 @@ pub fn collect(
 /// Run directories of `sweep_dir` that are not runs of the plan but are corrupt (a copied or
 /// renamed run directory, an edited run.json): (directory, what is wrong). Directories of runs
 /// the manifest no longer plans, intact, are not listed: they are old results, not damage.
-pub fn strays(runs: &[Run], sweep_dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+pub(crate) fn strays(runs: &[Run], sweep_dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     let planned: std::collections::HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
     let Ok(entries) = std::fs::read_dir(sweep_dir.join("runs")) else {
         return Ok(Vec::new());
@@ -119,7 +119,7 @@ pub fn strays(runs: &[Run], sweep_dir: &Path) -> Result<Vec<(PathBuf, String)>> 
 /// What is left to train, and how long it takes on `slots` slots of `threads` threads: each
 /// unfinished run's remaining epochs at its own last epoch's time, else at the speed the timing
 /// cache knows for its model ([`crate::exec::timing`]).
-pub fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> String {
+pub(crate) fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> String {
     use crate::exec::timing;
     let speeds = timing::load();
     let (mut left, mut epochs, mut durations) = (0, 0, Vec::new());
@@ -167,7 +167,7 @@ pub fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> St
 
 /// Where successive halving stands: its settings, each rung decided (how many configurations
 /// went on) and the rung being trained (how many of its runs are there).
-pub fn halving(
+pub(crate) fn halving(
     h: &crate::spec::grid::Halving,
     decisions: Option<&crate::exec::halving::Decisions>,
     rows: &[Row],
@@ -202,7 +202,7 @@ pub fn halving(
 }
 
 /// Counts per state, in a fixed order, leaving out zeros: "3 done, 1 running, 2 queued".
-pub fn summary(rows: &[Row]) -> String {
+pub(crate) fn summary(rows: &[Row]) -> String {
     let mut counts: Vec<(RunState, usize)> = Vec::new();
     for r in rows {
         match counts.iter_mut().find(|(s, _)| *s == r.state) {
@@ -219,7 +219,7 @@ pub fn summary(rows: &[Row]) -> String {
 }
 
 /// The status table and its summary line.
-pub fn render(sweep: &str, rows: &[Row]) -> String {
+pub(crate) fn render(sweep: &str, rows: &[Row]) -> String {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {

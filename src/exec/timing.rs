@@ -12,13 +12,13 @@ use std::path::PathBuf;
 
 /// Seconds per training image, by [`key`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Cache {
+pub(crate) struct Cache {
     pub per_image: BTreeMap<String, f64>,
 }
 
 /// What a speed depends on: the machine (CPU model and ISA path), the layers, the batch size,
 /// the optimizer kind and the threads per run.
-pub fn key(run: &Run, threads: usize) -> String {
+pub(crate) fn key(run: &Run, threads: usize) -> String {
     use sha2::{Digest, Sha256};
     let layers = serde_json::to_vec(&run.layers).expect("layers serialize");
     let shape = hex::encode(&Sha256::digest(&layers)[..6]);
@@ -31,7 +31,7 @@ pub fn key(run: &Run, threads: usize) -> String {
     )
 }
 
-pub fn cache_path() -> PathBuf {
+pub(crate) fn cache_path() -> PathBuf {
     dirs::cache_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("sweep")
@@ -39,7 +39,7 @@ pub fn cache_path() -> PathBuf {
 }
 
 /// The cache, or an empty one when there is none or it cannot be read (it is only a cache).
-pub fn load() -> Cache {
+pub(crate) fn load() -> Cache {
     std::fs::read(cache_path())
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
@@ -47,14 +47,14 @@ pub fn load() -> Cache {
 }
 
 /// Save the cache (best effort: a read-only home only loses the speed-up).
-pub fn save(cache: &Cache) {
+pub(crate) fn save(cache: &Cache) {
     let bytes = serde_json::to_vec_pretty(cache).expect("cache serializes");
     let _ = crate::results::store::write_atomic(&cache_path(), &bytes);
 }
 
 /// Learn from a measured epoch of `run`: its `seconds` (evaluation included, which
 /// [`epoch_images`] counts). A moving average, so one slow epoch does not set it.
-pub fn learn(cache: &mut Cache, key: String, run: &Run, seconds: f64) {
+pub(crate) fn learn(cache: &mut Cache, key: String, run: &Run, seconds: f64) {
     let images = epoch_images(run);
     if !(seconds.is_finite() && seconds > 0.0 && images > 0.0) {
         return;
@@ -70,7 +70,7 @@ pub fn learn(cache: &mut Cache, key: String, run: &Run, seconds: f64) {
 /// An epoch's work in training images: the training images, plus the validation images and a
 /// third of the test images (evaluated at improving epochs and the last), each evaluated image
 /// counted as a third of a trained one (a forward pass alone).
-pub fn epoch_images(run: &Run) -> f64 {
+pub(crate) fn epoch_images(run: &Run) -> f64 {
     let d = &run.data;
     let eval = d.val_examples() as f64
         + match d.validation {
@@ -82,13 +82,13 @@ pub fn epoch_images(run: &Run) -> f64 {
 
 /// Seconds `run` needs from epoch `done + 1` to its last, at `per_image` seconds per training
 /// image.
-pub fn run_seconds(run: &Run, per_image: f64, done: usize) -> f64 {
+pub(crate) fn run_seconds(run: &Run, per_image: f64, done: usize) -> f64 {
     epoch_images(run) * per_image * run.epochs.saturating_sub(done) as f64
 }
 
 /// The wall time of `durations` on `slots` slots, longest first, each on the first slot free:
 /// how the scheduler starts runs.
-pub fn makespan(durations: &[f64], slots: usize) -> f64 {
+pub(crate) fn makespan(durations: &[f64], slots: usize) -> f64 {
     let mut d: Vec<f64> = durations.to_vec();
     d.sort_by(|a, b| b.total_cmp(a));
     let mut free = vec![0.0f64; slots.max(1)];
@@ -105,7 +105,7 @@ pub fn makespan(durations: &[f64], slots: usize) -> f64 {
 /// Each run's estimated seconds to train in full on a CPU slot of `threads` threads: from the
 /// speed the cache knows for its shape, else its training FLOPs at the seconds per FLOP of the
 /// runs whose speed is known (1 ns per FLOP when none is).
-pub fn run_estimates(runs: &[Run], speeds: &Cache, threads: usize) -> Vec<f64> {
+pub(crate) fn run_estimates(runs: &[Run], speeds: &Cache, threads: usize) -> Vec<f64> {
     let known: Vec<Option<f64>> = runs
         .iter()
         .map(|r| {

@@ -15,18 +15,18 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Default tolerance for accuracies, in percentage points.
-pub const DEFAULT_TOLERANCE_PP: f64 = 1.0;
+pub(crate) const DEFAULT_TOLERANCE_PP: f64 = 1.0;
 /// Default tolerance for losses, in loss units.
-pub const DEFAULT_LOSS_TOLERANCE: f64 = 0.05;
+pub(crate) const DEFAULT_LOSS_TOLERANCE: f64 = 0.05;
 /// Default multiple of the baseline's seed std that also counts as noise.
-pub const DEFAULT_K: f64 = 2.0;
+pub(crate) const DEFAULT_K: f64 = 2.0;
 /// Significance level of the gate's tests.
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 
 /// A baseline file: each configuration's final metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     pub format: u32,
     pub sweep: String,
     pub configs: Vec<BaselineConfig>,
@@ -34,7 +34,7 @@ pub struct Baseline {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BaselineConfig {
+pub(crate) struct BaselineConfig {
     pub config_id: String,
     pub label: String,
     pub metrics: BTreeMap<String, Stats>,
@@ -44,7 +44,7 @@ pub struct BaselineConfig {
 }
 
 /// A baseline from a sweep's configurations (those with results).
-pub fn baseline(sweep: &str, configs: &[ConfigRow]) -> Baseline {
+pub(crate) fn baseline(sweep: &str, configs: &[ConfigRow]) -> Baseline {
     Baseline {
         format: 1,
         sweep: sweep.to_string(),
@@ -70,7 +70,7 @@ pub fn baseline(sweep: &str, configs: &[ConfigRow]) -> Baseline {
 }
 
 /// Read a baseline: a file, or a directory holding `baseline.json`.
-pub fn load(path: &Path) -> Result<Baseline> {
+pub(crate) fn load(path: &Path) -> Result<Baseline> {
     let file = if path.is_dir() {
         path.join("baseline.json")
     } else {
@@ -94,7 +94,7 @@ pub fn load(path: &Path) -> Result<Baseline> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Improved,
     Regressed,
     WithinTolerance,
@@ -107,7 +107,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Verdict::Improved => "improved",
             Verdict::Regressed => "REGRESSED",
@@ -121,7 +121,7 @@ impl Verdict {
 
 /// One line of the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Line {
+pub(crate) struct Line {
     pub label: String,
     pub metric: Option<Metric>,
     pub baseline: Option<Stats>,
@@ -139,14 +139,14 @@ pub struct Line {
 
 /// How strict the comparison is.
 #[derive(Debug, Clone, Copy)]
-pub struct Tolerance {
+pub(crate) struct Tolerance {
     pub accuracy_pp: f64,
     pub loss: f64,
     pub k: f64,
 }
 
 /// Compare `current` configurations against `base` on `metrics`.
-pub fn compare(
+pub(crate) fn compare(
     base: &Baseline,
     current: &[ConfigRow],
     metrics: &[Metric],
@@ -277,7 +277,7 @@ fn significance(
 }
 
 /// Whether the lines fail the gate (exit 1): a regression or a missing configuration.
-pub fn failed(lines: &[Line]) -> bool {
+pub(crate) fn failed(lines: &[Line]) -> bool {
     lines
         .iter()
         .any(|l| matches!(l.verdict, Verdict::Regressed | Verdict::Missing))
@@ -335,7 +335,7 @@ fn summary_line(lines: &[Line]) -> String {
 }
 
 /// Markdown for CI logs and pull-request comments.
-pub fn markdown(sweep: &str, lines: &[Line]) -> String {
+pub(crate) fn markdown(sweep: &str, lines: &[Line]) -> String {
     let rows: Vec<Vec<String>> = lines
         .iter()
         .map(|l| {
@@ -355,7 +355,7 @@ pub fn markdown(sweep: &str, lines: &[Line]) -> String {
 }
 
 /// A terminal table.
-pub fn table(sweep: &str, lines: &[Line]) -> String {
+pub(crate) fn table(sweep: &str, lines: &[Line]) -> String {
     let rows: Vec<Vec<String>> = lines.iter().map(cells).collect();
     let t = crate::fmt::terminal_table(&HEADERS, &rows, None);
     format!("sweep check: {sweep}\n{t}\n{}\n", summary_line(lines))

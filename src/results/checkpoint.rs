@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// File name inside a run directory.
-pub const FILE: &str = "checkpoint.bin";
+pub(crate) const FILE: &str = "checkpoint.bin";
 
 /// What a checkpoint holds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     pub records: Vec<EpochRecord>,
     /// burnpack bytes of the module record.
     pub model: Vec<u8>,
@@ -45,12 +45,12 @@ fn digest(records: &[EpochRecord], model: &[u8], optimizer: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-pub fn path(run_dir: &Path) -> PathBuf {
+pub(crate) fn path(run_dir: &Path) -> PathBuf {
     run_dir.join(FILE)
 }
 
 /// Write the checkpoint atomically: a JSON header line, then the two byte blobs.
-pub fn save(run_dir: &Path, c: &Checkpoint) -> Result<()> {
+pub(crate) fn save(run_dir: &Path, c: &Checkpoint) -> Result<()> {
     let header = Header {
         format: FORMAT,
         records: c.records.clone(),
@@ -67,7 +67,7 @@ pub fn save(run_dir: &Path, c: &Checkpoint) -> Result<()> {
 
 /// Read the checkpoint, if there is one; an error if it is damaged (its checksum, sizes or
 /// header disagree), which the worker answers by starting the run afresh.
-pub fn load(run_dir: &Path) -> Result<Option<Checkpoint>> {
+pub(crate) fn load(run_dir: &Path) -> Result<Option<Checkpoint>> {
     let p = path(run_dir);
     let bytes = match std::fs::read(&p) {
         Ok(b) => b,
@@ -105,6 +105,6 @@ pub fn load(run_dir: &Path) -> Result<Option<Checkpoint>> {
 }
 
 /// Remove the checkpoint once the run is finished (its results are the truth from then on).
-pub fn remove(run_dir: &Path) {
+pub(crate) fn remove(run_dir: &Path) {
     let _ = std::fs::remove_file(path(run_dir));
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Better,
     Worse,
     WithinNoise,
@@ -25,7 +25,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Verdict::Better => "better",
             Verdict::Worse => "worse",
@@ -39,7 +39,7 @@ impl Verdict {
 
 /// One configuration of the comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Line {
+pub(crate) struct Line {
     pub label: String,
     pub a: Option<Stats>,
     pub b: Option<Stats>,
@@ -53,7 +53,7 @@ pub struct Line {
 
 /// The difference of `m` between the configurations of `a` and of `b`, in `a`'s order, then
 /// those only in `b`.
-pub fn diff(a: &[ConfigRow], b: &[ConfigRow], m: Metric, alpha: f64) -> Vec<Line> {
+pub(crate) fn diff(a: &[ConfigRow], b: &[ConfigRow], m: Metric, alpha: f64) -> Vec<Line> {
     let with = |c: &&ConfigRow| c.stat(m).is_some();
     let a: Vec<&ConfigRow> = a.iter().filter(with).collect();
     let b: Vec<&ConfigRow> = b.iter().filter(with).collect();
@@ -202,7 +202,7 @@ fn summary(lines: &[Line]) -> String {
 }
 
 /// Markdown: a title naming both sides and the metric, the table, a summary line.
-pub fn markdown(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
+pub(crate) fn markdown(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
     let rows: Vec<Vec<String>> = lines.iter().map(|l| cells(l, m)).collect();
     format!(
         "## sweep diff: {} (A: `{a}`, B: `{b}`)\n\n{}\n{}\n",
@@ -213,7 +213,7 @@ pub fn markdown(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
 }
 
 /// A terminal table.
-pub fn table(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
+pub(crate) fn table(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
     let rows: Vec<Vec<String>> = lines.iter().map(|l| cells(l, m)).collect();
     let t = crate::fmt::terminal_table(&HEADERS, &rows, None);
     format!(

@@ -5,19 +5,12 @@
 use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A held lock; released on drop.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     file: File,
-    path: PathBuf,
-}
-
-impl Lock {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl Drop for Lock {
@@ -28,7 +21,7 @@ impl Drop for Lock {
 
 /// Try to take the lock at `path`. `Ok(None)` means another process holds it; `holder` then
 /// says who, from what that process wrote into the file.
-pub fn try_lock(path: &Path, what: &str) -> Result<std::result::Result<Lock, String>> {
+pub(crate) fn try_lock(path: &Path, what: &str) -> Result<std::result::Result<Lock, String>> {
     let err = |source| Error::Write {
         path: path.to_path_buf(),
         source,
@@ -56,10 +49,7 @@ pub fn try_lock(path: &Path, what: &str) -> Result<std::result::Result<Lock, Str
             )
             .map_err(err)?;
             file.sync_all().map_err(err)?;
-            Ok(Ok(Lock {
-                file,
-                path: path.to_path_buf(),
-            }))
+            Ok(Ok(Lock { file }))
         }
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
@@ -73,7 +63,7 @@ pub fn try_lock(path: &Path, what: &str) -> Result<std::result::Result<Lock, Str
 /// Whether some process holds the lock at `path` now: asked of the lock itself (a shared
 /// try-lock on a read-only handle, released at once), never of the pid written in the file, so a
 /// dead or reused pid never reads as running. A missing file is not held.
-pub fn is_held(path: &Path) -> bool {
+pub(crate) fn is_held(path: &Path) -> bool {
     let Ok(file) = File::open(path) else {
         return false;
     };
@@ -89,7 +79,10 @@ pub fn is_held(path: &Path) -> bool {
 
 /// [`try_lock`], asked again for a moment when refused: a reader's [`is_held`] probe holds
 /// the lock for microseconds, and must never make a worker think its run is taken.
-pub fn try_lock_patiently(path: &Path, what: &str) -> Result<std::result::Result<Lock, String>> {
+pub(crate) fn try_lock_patiently(
+    path: &Path,
+    what: &str,
+) -> Result<std::result::Result<Lock, String>> {
     let mut last = String::new();
     for attempt in 0..5 {
         match try_lock(path, what)? {

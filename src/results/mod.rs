@@ -2,12 +2,12 @@
 //! checkpoints ([`checkpoint`]), kept weights ([`weights`]), the locks on result directories ([`lock`]), the reporter ([`report`]) and the CI gate ([`check`]). Nothing
 //! here imports burn or the trainer.
 
-pub mod check;
-pub mod checkpoint;
-pub mod diff;
-pub mod lock;
-pub mod record;
+pub(crate) mod check;
+pub(crate) mod checkpoint;
+pub(crate) mod diff;
+pub(crate) mod lock;
+pub(crate) mod record;
 pub mod report;
-pub mod stats;
-pub mod store;
-pub mod weights;
+pub(crate) mod stats;
+pub(crate) mod store;
+pub(crate) mod weights;

@@ -45,7 +45,7 @@ impl EpochRecord {
 
 /// Progress of the batch loop, for progress bars.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct BatchProgress {
+pub(crate) struct BatchProgress {
     pub epoch: usize,
     pub batch: usize,
     pub batches: usize,

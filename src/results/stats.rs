@@ -1,5 +1,5 @@
 //! The statistics behind the ranking and the gate, each a line of formula on top of statrs's
-//! distributions (README "Statistics" defines each):
+//! distributions (docs/results.md, "Statistics", defines each):
 //!
 //! - [`wilson`]: the Wilson score interval of an accuracy measured on `n` images, the floor below
 //!   which no difference between two accuracies on the same images means anything.
@@ -19,7 +19,7 @@ fn z95() -> f64 {
 }
 
 /// The 95% Wilson score interval of a proportion `p` observed on `n` trials.
-pub fn wilson(p: f64, n: usize) -> Option<[f64; 2]> {
+pub(crate) fn wilson(p: f64, n: usize) -> Option<[f64; 2]> {
     if n == 0 || !(0.0..=1.0).contains(&p) {
         return None;
     }
@@ -32,7 +32,7 @@ pub fn wilson(p: f64, n: usize) -> Option<[f64; 2]> {
 
 /// A t-test's statistic, degrees of freedom and p-value ([`welch`], [`paired`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TTest {
+pub(crate) struct TTest {
     pub t: f64,
     pub df: f64,
     /// Two-sided p-value.
@@ -41,7 +41,7 @@ pub struct TTest {
 
 /// Welch's t-test of samples a and b, each given by mean, sample standard deviation and count;
 /// `None` unless both have at least two values.
-pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<TTest> {
+pub(crate) fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<TTest> {
     let ((ma, sa, na), (mb, sb, nb)) = (a, b);
     if na < 2 || nb < 2 {
         return None;
@@ -73,7 +73,7 @@ pub fn welch(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<TTest> {
 /// when every pair differs by the same non-zero amount: accuracies move in steps of one image,
 /// so with a few seeds equal differences happen by chance and do not make a gap certain (the
 /// caller falls back to a test on the two spreads). Identical pairs are no difference (p = 1).
-pub fn paired(a: &[f64], b: &[f64]) -> Option<TTest> {
+pub(crate) fn paired(a: &[f64], b: &[f64]) -> Option<TTest> {
     let n = a.len();
     if n < 2 || b.len() != n {
         return None;
@@ -101,7 +101,7 @@ pub fn paired(a: &[f64], b: &[f64]) -> Option<TTest> {
 
 /// The 95% interval of the mean paired difference `a - b`: mean(d) ± t(0.975, n - 1) sd(d) /
 /// sqrt(n), under the conditions of [`paired`].
-pub fn paired_interval(a: &[f64], b: &[f64]) -> Option<[f64; 2]> {
+pub(crate) fn paired_interval(a: &[f64], b: &[f64]) -> Option<[f64; 2]> {
     let t = paired(a, b)?;
     let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let (mean, half) = (
@@ -113,7 +113,7 @@ pub fn paired_interval(a: &[f64], b: &[f64]) -> Option<[f64; 2]> {
 }
 
 /// The 95% Welch interval of mean(a) - mean(b).
-pub fn welch_interval(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<[f64; 2]> {
+pub(crate) fn welch_interval(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<[f64; 2]> {
     let w = welch(a, b)?;
     let se = ((a.1 * a.1) / a.2 as f64 + (b.1 * b.1) / b.2 as f64).sqrt();
     let t = StudentsT::new(0.0, 1.0, w.df).ok()?.inverse_cdf(0.975);
@@ -122,7 +122,7 @@ pub fn welch_interval(a: (f64, f64, usize), b: (f64, f64, usize)) -> Option<[f64
 }
 
 /// The 95% (Wald) interval of p1 - p2, proportions observed on n1 and n2 trials.
-pub fn two_proportions_interval(p1: f64, n1: usize, p2: f64, n2: usize) -> Option<[f64; 2]> {
+pub(crate) fn two_proportions_interval(p1: f64, n1: usize, p2: f64, n2: usize) -> Option<[f64; 2]> {
     if n1 == 0 || n2 == 0 {
         return None;
     }
@@ -133,7 +133,7 @@ pub fn two_proportions_interval(p1: f64, n1: usize, p2: f64, n2: usize) -> Optio
 
 /// Holm's step-down adjustment: p-values in, adjusted p-values out (same order), each
 /// `max over earlier-ranked of min(1, (m - rank) * p)`.
-pub fn holm(p: &[f64]) -> Vec<f64> {
+pub(crate) fn holm(p: &[f64]) -> Vec<f64> {
     let m = p.len();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
@@ -148,7 +148,7 @@ pub fn holm(p: &[f64]) -> Vec<f64> {
 
 /// The two-sided p-value of the two-proportion z-test: proportions `p1` on `n1` trials and
 /// `p2` on `n2`, pooled under the hypothesis that they are equal.
-pub fn two_proportions(p1: f64, n1: usize, p2: f64, n2: usize) -> Option<f64> {
+pub(crate) fn two_proportions(p1: f64, n1: usize, p2: f64, n2: usize) -> Option<f64> {
     if n1 == 0 || n2 == 0 {
         return None;
     }
@@ -165,7 +165,7 @@ pub fn two_proportions(p1: f64, n1: usize, p2: f64, n2: usize) -> Option<f64> {
 /// Each sample's probability of having the best mean, by `resamples` bootstrap resamples
 /// (each sample redrawn with replacement, its mean taken; ties share the win). Deterministic:
 /// the resampling stream is seeded with `seed`. Samples with no values never win.
-pub fn p_first(
+pub(crate) fn p_first(
     samples: &[&[f64]],
     higher_is_better: bool,
     resamples: usize,

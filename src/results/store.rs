@@ -152,7 +152,7 @@ pub struct KeptWeights {
 
 /// The build of this binary, as recorded in summaries: `0.1.0 (commit 1a2b3c4d5e6f)`, with
 /// `+ uncommitted changes` when built from a modified tree.
-pub fn build_description() -> String {
+pub(crate) fn build_description() -> String {
     let commit = option_env!("SWEEP_GIT_COMMIT").unwrap_or("");
     let dirty = option_env!("SWEEP_GIT_DIRTY") == Some("1");
     match (commit.is_empty(), dirty) {
@@ -167,7 +167,7 @@ pub fn build_description() -> String {
 
 /// The test metrics of a record: its own test columns, or its validation ones when the run is
 /// validated on the test set.
-pub fn test_of(run: &Run, r: &EpochRecord) -> (Option<f64>, Option<f64>) {
+pub(crate) fn test_of(run: &Run, r: &EpochRecord) -> (Option<f64>, Option<f64>) {
     match run.data.validation {
         crate::spec::manifest::Validation::Test => (Some(r.val_loss), Some(r.val_accuracy)),
         crate::spec::manifest::Validation::Holdout(_) => (r.test_loss, r.test_accuracy),
@@ -175,14 +175,14 @@ pub fn test_of(run: &Run, r: &EpochRecord) -> (Option<f64>, Option<f64>) {
 }
 
 /// SHA-256 (hex) of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
 }
 
 /// `std::fs::create_dir_all`, with an error that names the file standing where a directory
 /// must be ("File exists" alone says little).
-pub fn create_dir_all(dir: &Path) -> Result<()> {
+pub(crate) fn create_dir_all(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Write {
         path: dir.to_path_buf(),
         source: match dir.ancestors().find(|a| a.is_file()) {
@@ -196,7 +196,7 @@ pub fn create_dir_all(dir: &Path) -> Result<()> {
 }
 
 /// Write `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let err = |source| Error::Write {
         path: path.to_path_buf(),
@@ -239,7 +239,7 @@ pub(crate) fn remove_stale_temps(dir: &Path) {
 /// Write the manifest's copy beside a sweep's results (`<sweep>/manifest.toml`, which reports
 /// read their `[report]` sections from). A copy of a different manifest of the same sweep name
 /// is never lost: it is kept as `manifest-<sha256 prefix>.toml`, and the warning says so.
-pub fn write_manifest_copy(sweep_dir: &Path, source: &str) -> Result<()> {
+pub(crate) fn write_manifest_copy(sweep_dir: &Path, source: &str) -> Result<()> {
     let path = sweep_dir.join("manifest.toml");
     if let Ok(old) = std::fs::read(&path)
         && old != source.as_bytes()
@@ -256,17 +256,17 @@ pub fn write_manifest_copy(sweep_dir: &Path, source: &str) -> Result<()> {
 }
 
 /// The directory of one sweep's results.
-pub fn sweep_dir(results: &Path, sweep: &str) -> PathBuf {
+pub(crate) fn sweep_dir(results: &Path, sweep: &str) -> PathBuf {
     results.join(sweep)
 }
 
 /// The directory of one run.
-pub fn run_dir(results: &Path, run: &Run) -> PathBuf {
+pub(crate) fn run_dir(results: &Path, run: &Run) -> PathBuf {
     sweep_dir(results, &run.sweep).join("runs").join(&run.id)
 }
 
 /// Serialize epoch records as CSV. (Numbers into memory: this cannot fail.)
-pub fn epochs_csv(records: &[EpochRecord]) -> Vec<u8> {
+pub(crate) fn epochs_csv(records: &[EpochRecord]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in records {
         w.serialize(r).expect("an epoch record serializes as CSV");
@@ -275,7 +275,7 @@ pub fn epochs_csv(records: &[EpochRecord]) -> Vec<u8> {
 }
 
 /// Read `epochs.csv` back.
-pub fn read_epochs(path: &Path) -> Result<Vec<EpochRecord>> {
+pub(crate) fn read_epochs(path: &Path) -> Result<Vec<EpochRecord>> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -295,22 +295,22 @@ fn parse_epochs(path: &Path, bytes: &[u8]) -> Result<Vec<EpochRecord>> {
 }
 
 /// Write the resolved run config (before training starts).
-pub fn write_run(dir: &Path, run: &Run) -> Result<()> {
+pub(crate) fn write_run(dir: &Path, run: &Run) -> Result<()> {
     let json = serde_json::to_vec_pretty(run).expect("run serializes");
     write_atomic(&dir.join("run.json"), &json)
 }
 
-pub fn write_epochs(dir: &Path, records: &[EpochRecord]) -> Result<()> {
+pub(crate) fn write_epochs(dir: &Path, records: &[EpochRecord]) -> Result<()> {
     write_atomic(&dir.join("epochs.csv"), &epochs_csv(records))
 }
 
-pub fn write_summary(dir: &Path, summary: &Summary) -> Result<()> {
+pub(crate) fn write_summary(dir: &Path, summary: &Summary) -> Result<()> {
     let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
     write_atomic(&dir.join("summary.json"), &json)
 }
 
 /// The summary of a run, if it has finished (in any status).
-pub fn read_summary(dir: &Path) -> Result<Option<Summary>> {
+pub(crate) fn read_summary(dir: &Path) -> Result<Option<Summary>> {
     let path = dir.join("summary.json");
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
@@ -325,7 +325,7 @@ pub fn read_summary(dir: &Path) -> Result<Option<Summary>> {
 }
 
 /// The one best-epoch rule: the highest validation accuracy, the earliest such epoch on ties.
-pub fn best_epoch(records: &[EpochRecord]) -> Option<&EpochRecord> {
+pub(crate) fn best_epoch(records: &[EpochRecord]) -> Option<&EpochRecord> {
     records.iter().max_by(|a, b| {
         a.val_accuracy
             .total_cmp(&b.val_accuracy)
@@ -348,7 +348,7 @@ pub struct Loaded {
 /// The state of `run` (a run of the plan, under `results`) from its files (verified as
 /// [`load_run`] does): the summary's when finished, corrupt when the files disagree, else
 /// running (its lock is held), incomplete (started: run.json exists) or not started.
-pub fn state(results: &Path, run: &Run) -> Result<RunState> {
+pub(crate) fn state(results: &Path, run: &Run) -> Result<RunState> {
     Ok(load_planned(results, run)?.map_or(RunState::NotStarted, |l| l.state))
 }
 
@@ -434,14 +434,14 @@ fn verify(
 /// disagree, or whose epochs.csv or summary.json does not parse, is [`RunState::Corrupt`]. A
 /// run.json that does not parse is an error here (there is no run to show); [`load_planned`]
 /// knows the run from the plan and calls it corrupt instead.
-pub fn load_run(dir: &Path) -> Result<Option<Loaded>> {
+pub(crate) fn load_run(dir: &Path) -> Result<Option<Loaded>> {
     load_with(dir, None)
 }
 
 /// [`load_run`] of the directory of `planned`, a run of the plan: a run.json that does not
 /// parse makes the run [`RunState::Corrupt`] instead of stopping every command; `sweep run`
 /// writes it again from the plan, and keeps the run's results only if they agree with it.
-pub fn load_planned(results: &Path, planned: &Run) -> Result<Option<Loaded>> {
+pub(crate) fn load_planned(results: &Path, planned: &Run) -> Result<Option<Loaded>> {
     load_with(&run_dir(results, planned), Some(planned))
 }
 
@@ -529,7 +529,7 @@ fn load_with(dir: &Path, planned: Option<&Run>) -> Result<Option<Loaded>> {
 }
 
 /// Build a summary from a run's records.
-pub fn summarize(
+pub(crate) fn summarize(
     run: &Run,
     records: &[EpochRecord],
     status: RunState,

@@ -25,16 +25,16 @@ const LAYOUT: &str =
     "f32; dense kernels [in, out] (transpose for torch.nn.Linear); conv kernels [out, in, kh, kw]";
 
 /// The last epoch's weights.
-pub const FINAL: &str = "final.safetensors";
+pub(crate) const FINAL: &str = "final.safetensors";
 /// The best validation epoch's weights (kept only when that is not the last epoch).
-pub const BEST: &str = "best.safetensors";
+pub(crate) const BEST: &str = "best.safetensors";
 
 const FORMAT: u32 = 1;
 
 /// Which of a run's weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Which {
+pub(crate) enum Which {
     /// After the last epoch.
     Final,
     /// After the best validation epoch (the first with the highest validation accuracy).
@@ -42,7 +42,7 @@ pub enum Which {
 }
 
 impl Which {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Which::Final => "final",
             Which::Best => "best",
@@ -52,7 +52,7 @@ impl Which {
 
 /// What a weights file holds, stored in its metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Header {
+pub(crate) struct Header {
     pub format: u32,
     pub run: String,
     pub label: String,
@@ -73,7 +73,7 @@ pub struct Header {
 }
 
 impl Header {
-    pub fn new(
+    pub(crate) fn new(
         run: &crate::spec::plan::Run,
         epoch: usize,
         which: Which,
@@ -99,19 +99,19 @@ impl Header {
 
 /// One named f32 tensor.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Named {
+pub(crate) struct Named {
     pub name: String,
     pub shape: Vec<usize>,
     pub values: Vec<f32>,
 }
 
 /// The name of a layer's parameter: `layers.3.weight` for the weight of the fourth layer listed.
-pub fn tensor_name(layer: usize, param: &str) -> String {
+pub(crate) fn tensor_name(layer: usize, param: &str) -> String {
     format!("layers.{layer}.{param}")
 }
 
 /// The safetensors bytes of `tensors` with `header`.
-pub fn to_bytes(header: &Header, tensors: &[Named]) -> Result<Vec<u8>> {
+pub(crate) fn to_bytes(header: &Header, tensors: &[Named]) -> Result<Vec<u8>> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
         .map(|t| t.values.iter().flat_map(|v| v.to_le_bytes()).collect())
@@ -135,12 +135,12 @@ pub fn to_bytes(header: &Header, tensors: &[Named]) -> Result<Vec<u8>> {
 }
 
 /// Write a weights file atomically.
-pub fn save(path: &Path, header: &Header, tensors: &[Named]) -> Result<()> {
+pub(crate) fn save(path: &Path, header: &Header, tensors: &[Named]) -> Result<()> {
     store::write_atomic(path, &to_bytes(header, tensors)?)
 }
 
 /// Read a weights file written by [`save`]: its header and tensors, in file order of names.
-pub fn load(path: &Path) -> Result<(Header, Vec<Named>)> {
+pub(crate) fn load(path: &Path) -> Result<(Header, Vec<Named>)> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,

@@ -66,9 +66,6 @@ fn one() -> usize {
     1
 }
 
-/// The layer type names accepted in `type = "..."`.
-pub const LAYER_TYPES: &str = "dense, conv2d, max_pool, avg_pool, flatten, dropout";
-
 impl Layer {
     /// Keras-style layer kind, for summaries.
     pub fn kind(&self) -> &'static str {
@@ -122,7 +119,7 @@ impl fmt::Display for Shape {
 }
 
 /// Output size and Keras padding (before, after) of a convolution or pooling along one axis.
-pub fn conv_out(
+pub(crate) fn conv_out(
     input: usize,
     kernel: usize,
     stride: usize,
@@ -156,7 +153,7 @@ pub struct LayerInfo {
 
 /// Why a layer cannot follow the one before it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ShapeError {
+pub(crate) struct ShapeError {
     /// Index of the offending layer.
     pub layer: usize,
     pub message: String,
@@ -164,7 +161,7 @@ pub struct ShapeError {
 }
 
 /// Infer every layer's shapes and costs from `input`, or say which layer is impossible.
-pub fn infer(layers: &[Layer], input: Shape) -> Result<Vec<LayerInfo>, ShapeError> {
+pub(crate) fn infer(layers: &[Layer], input: Shape) -> Result<Vec<LayerInfo>, ShapeError> {
     let mut shape = input;
     let mut out = Vec::with_capacity(layers.len());
     for (i, layer) in layers.iter().enumerate() {
@@ -283,17 +280,17 @@ pub fn infer(layers: &[Layer], input: Shape) -> Result<Vec<LayerInfo>, ShapeErro
 }
 
 /// Training FLOPs per example: forward plus a backward pass costing about twice the forward.
-pub fn training_flops_per_example(infos: &[LayerInfo]) -> u64 {
+pub(crate) fn training_flops_per_example(infos: &[LayerInfo]) -> u64 {
     3 * infos.iter().map(|i| i.forward_flops).sum::<u64>()
 }
 
 /// Total trainable parameters.
-pub fn total_params(infos: &[LayerInfo]) -> usize {
+pub(crate) fn total_params(infos: &[LayerInfo]) -> usize {
     infos.iter().map(|i| i.params).sum()
 }
 
 /// A Keras-style summary: layer (type), output shape, params, then the totals.
-pub fn summary(name: &str, layers: &[Layer], infos: &[LayerInfo]) -> String {
+pub(crate) fn summary(name: &str, layers: &[Layer], infos: &[LayerInfo]) -> String {
     let mut counts = std::collections::HashMap::<&str, usize>::new();
     let rows: Vec<[String; 3]> = layers
         .iter()

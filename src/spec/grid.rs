@@ -59,7 +59,7 @@ pub struct AxisDef {
 }
 
 /// Every axis, in expansion order.
-pub const AXES: &[AxisDef] = &[
+pub(crate) const AXES: &[AxisDef] = &[
     AxisDef {
         axis: Axis::Model,
         key: "model",
@@ -129,7 +129,7 @@ impl Axis {
 }
 
 /// The manifest keys of every axis, for messages.
-pub fn keys() -> String {
+pub(crate) fn keys() -> String {
     AXES.iter().map(|d| d.key).collect::<Vec<_>>().join(", ")
 }
 

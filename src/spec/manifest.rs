@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// The paper's four models, in manifest format, embedded in the binary.
-pub const BUILTIN_MODELS: &str = include_str!("builtin_models.toml");
+pub(crate) const BUILTIN_MODELS: &str = include_str!("builtin_models.toml");
 
 /// Datasets `sweep` knows how to read and verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -49,7 +49,35 @@ impl Dataset {
     pub fn classes(self) -> usize {
         10
     }
+
+    /// SHA-256 of the uncompressed canonical files (in the order of `crate::data::FILES`).
+    pub(crate) fn file_digests(self) -> [&'static str; 4] {
+        match self {
+            Dataset::Mnist => [
+                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            ],
+            Dataset::FashionMnist => [
+                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            ],
+        }
+    }
+
+    /// A short digest naming the dataset release, part of every run's identity.
+    pub(crate) fn digest(self) -> String {
+        use sha2::{Digest, Sha256};
+        let joined = self.file_digests().join("\n");
+        hex::encode(Sha256::digest(joined.as_bytes()))[..16].to_string()
+    }
 }
+
+/// Values per image of the built-in datasets (28 x 28 grey).
+pub(crate) const IMAGE: usize = 28 * 28;
 
 /// Which trained weights a finished run keeps (`[sweep] keep`), as safetensors files in its
 /// directory (see [`crate::results::weights`]). Not part of a run's identity.
@@ -88,7 +116,7 @@ impl Keep {
 
 /// Examples held out of `n` for validation with Keras's `validation_split = fraction`
 /// (Keras keeps the first `floor(n * (1 - fraction))` for training).
-pub fn holdout_len(n: usize, fraction: f64) -> usize {
+pub(crate) fn holdout_len(n: usize, fraction: f64) -> usize {
     n - (n as f64 * (1.0 - fraction)).floor() as usize
 }
 
@@ -496,7 +524,7 @@ impl Manifest {
 }
 
 /// Read and validate the manifest at `path`.
-pub fn load(path: &Path) -> Result<Manifest> {
+pub(crate) fn load(path: &Path) -> Result<Manifest> {
     let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -505,7 +533,10 @@ pub fn load(path: &Path) -> Result<Manifest> {
 }
 
 /// Parse and validate manifest text; `path` is only used in messages.
-pub fn parse(path: &Path, source: &str) -> std::result::Result<Manifest, Vec<ManifestError>> {
+pub(crate) fn parse(
+    path: &Path,
+    source: &str,
+) -> std::result::Result<Manifest, Vec<ManifestError>> {
     let raw: RawManifest =
         toml::from_str(source).map_err(|e| vec![toml_error(path, source, &e)])?;
     let mut errors = Vec::new();
@@ -1196,7 +1227,7 @@ fn parse_halving(
 }
 
 /// The built-in models, parsed from the embedded TOML.
-pub fn builtin_models() -> Vec<Model> {
+pub(crate) fn builtin_models() -> Vec<Model> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct File {
@@ -1340,7 +1371,7 @@ fn validate_optimizer(
                 (
                     v.span(),
                     e,
-                    "see the optimizer reference in the README".into(),
+                    "see the optimizer reference in docs/manifest.md".into(),
                 )
             })?;
         }
@@ -1351,7 +1382,7 @@ fn validate_optimizer(
                 (
                     v.span(),
                     e,
-                    "see the optimizer reference in the README".into(),
+                    "see the optimizer reference in docs/manifest.md".into(),
                 )
             })?;
     }
@@ -1364,7 +1395,7 @@ fn validate_optimizer(
         (
             span,
             msg,
-            "see the optimizer reference in the README".to_string(),
+            "see the optimizer reference in docs/manifest.md".to_string(),
         )
     })?;
     Ok(spec)

@@ -5,23 +5,23 @@
 //! that cannot fit, and the scheduler starts no more runs at once than the memory holds.
 //!
 //! Checked against the peak resident memory the workers record (`peak_rss_bytes` in
-//! summary.json): `bench/memory.sh`, figures in README "Memory".
+//! summary.json): `bench/memory.sh`, figures in docs/benchmarks.md, "Memory estimates".
 
-use crate::data::IMAGE;
 use crate::spec::arch::{self, LayerInfo};
+use crate::spec::manifest::IMAGE;
 use crate::spec::optim::OptimizerSpec;
 use crate::spec::plan::Run;
 
 /// The process before any data or model: the binary, the allocator, the thread pools
 /// (measured: a worker's resident memory minus what the rest of this estimate counts).
-pub const RUNTIME: u64 = 48 << 20;
+pub(crate) const RUNTIME: u64 = 48 << 20;
 
 /// Images per evaluation batch ([`crate::train::evaluate_full`]).
-pub const EVAL_BATCH: u64 = 1000;
+pub(crate) const EVAL_BATCH: u64 = 1000;
 
 /// The parts of a run's memory, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Estimate {
+pub(crate) struct Estimate {
     /// The dataset while it is read: its bytes and its images as f32, both whole.
     pub load: u64,
     /// The run's splits while it trains (after subsets).
@@ -35,7 +35,7 @@ pub struct Estimate {
 
 impl Estimate {
     /// The peak: the runtime plus the larger of loading and training.
-    pub fn peak(&self) -> u64 {
+    pub(crate) fn peak(&self) -> u64 {
         RUNTIME
             + self
                 .load
@@ -44,14 +44,14 @@ impl Estimate {
 }
 
 /// The estimate for `run`.
-pub fn estimate(run: &Run) -> Estimate {
+pub(crate) fn estimate(run: &Run) -> Estimate {
     let infos = arch::infer(&run.layers, run.data.dataset.input_shape())
         .expect("a planned run's layers were validated");
     estimate_with(run, &infos)
 }
 
 /// [`estimate`] with the layer shapes already inferred.
-pub fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
+pub(crate) fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
     let f32s = 4u64;
     let image = IMAGE as u64;
     // The whole dataset is read (60,000 + 10,000 images) whatever the subsets.
@@ -75,7 +75,7 @@ pub fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
     let train = (image + 2 * outputs) * batch * f32s;
     // An evaluation batch holds the largest layer output and what is computed from it (the
     // next layer's output, the allocator's slack): 2.5 x the largest output, calibrated on the
-    // two CNNs' measured peaks (README "Memory").
+    // two CNNs' measured peaks (docs/benchmarks.md, "Memory estimates").
     let largest = infos
         .iter()
         .map(|i| i.output.numel() as u64)
@@ -94,7 +94,7 @@ pub fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
 /// The peak memory of evaluating a network of `params` parameters with layer shapes `infos` on
 /// `images` images (`sweep eval`): the runtime, the dataset while it is read, the weights, and
 /// an evaluation batch's activations as in [`estimate_with`].
-pub fn eval_peak(params: usize, infos: &[LayerInfo], images: usize) -> u64 {
+pub(crate) fn eval_peak(params: usize, infos: &[LayerInfo], images: usize) -> u64 {
     let f32s = 4u64;
     let all = 70_000u64;
     let load = all * IMAGE as u64 * (1 + f32s) + all;
@@ -117,17 +117,17 @@ fn optimizer_copies(o: &OptimizerSpec) -> u64 {
 }
 
 /// This machine's memory as the kernel reports it (MemTotal in /proc/meminfo), in bytes.
-pub fn machine_total() -> Option<u64> {
+pub(crate) fn machine_total() -> Option<u64> {
     meminfo("MemTotal:")
 }
 
 /// Memory available to new processes now (MemAvailable), in bytes.
-pub fn machine_available() -> Option<u64> {
+pub(crate) fn machine_available() -> Option<u64> {
     meminfo("MemAvailable:")
 }
 
 /// This process's peak resident memory so far (VmHWM in /proc/self/status), in bytes.
-pub fn peak_rss() -> Option<u64> {
+pub(crate) fn peak_rss() -> Option<u64> {
     proc_kb("/proc/self/status", "VmHWM:")
 }
 

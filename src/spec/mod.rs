@@ -2,10 +2,10 @@
 //! ([`grid`]), architectures and their shapes ([`arch`]), optimizer specs ([`optim`]), memory estimates ([`memory`]) and the
 //! fully resolved runs they expand to ([`plan`]).
 
-pub mod arch;
-pub mod grid;
-pub mod manifest;
-pub mod memory;
-pub mod metric;
-pub mod optim;
-pub mod plan;
+pub(crate) mod arch;
+pub(crate) mod grid;
+pub(crate) mod manifest;
+pub(crate) mod memory;
+pub(crate) mod metric;
+pub(crate) mod optim;
+pub(crate) mod plan;

@@ -2,7 +2,6 @@
 //! outermost) with GitHub-Actions-style `include` / `exclude`, then the explicit `[[runs]]`,
 //! each repeated over the sweep's seeds unless it sets its own.
 
-use crate::data;
 use crate::error::{Error, ManifestError, Result};
 use crate::spec::arch::{self, Layer};
 use crate::spec::grid::{AXES, Axis, Dist, Entry, Grid, Label, Method};
@@ -31,7 +30,7 @@ impl DataSpec {
         let n = self.train_subset.unwrap_or(60_000).min(60_000);
         match self.validation {
             Validation::Test => n,
-            Validation::Holdout(f) => n - data::holdout_len(n, f),
+            Validation::Holdout(f) => n - crate::spec::manifest::holdout_len(n, f),
         }
     }
 
@@ -194,7 +193,7 @@ impl Run {
 /// always gives the same configurations. An optimizer parameter (momentum) is drawn only for
 /// samples whose optimizer takes it. Samples equal to an earlier one, or matching an exclude
 /// entry, are left out; include entries are added as in a grid.
-pub fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
+pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
     use rand::{Rng, SeedableRng};
     let s = &m.search;
     let axes: Vec<(Axis, Dist)> = AXES
@@ -244,7 +243,7 @@ pub fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
 }
 
 /// The expanded runs of a manifest, in a stable order.
-pub fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
+pub(crate) fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
     let mut errors = Vec::new();
     let mut entries: Vec<(Entry, Range<usize>, bool)> = Vec::new();
     if let Some(grid) = &manifest.grid {
@@ -521,7 +520,7 @@ fn resolve(
     let label = e.label.clone().unwrap_or_else(|| label(m, e, from_grid));
     let data = DataSpec {
         dataset: m.sweep.dataset,
-        digest: data::dataset_digest(m.sweep.dataset),
+        digest: m.sweep.dataset.digest(),
         validation: m.sweep.validation,
         train_subset: m.sweep.train_subset,
         test_subset: m.sweep.test_subset,
@@ -590,13 +589,13 @@ fn label(m: &Manifest, e: &Entry, from_grid: bool) -> String {
 
 /// Totals shown under a plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub runs: usize,
     pub epochs: usize,
     pub train_flops: u64,
 }
 
-pub fn totals(runs: &[Run]) -> Totals {
+pub(crate) fn totals(runs: &[Run]) -> Totals {
     Totals {
         runs: runs.len(),
         epochs: runs.iter().map(|r| r.epochs).sum(),

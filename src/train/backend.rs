@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use burn::tensor::Device;
 
 /// The devices this build can train on, for messages.
-pub fn known() -> String {
+pub(crate) fn known() -> String {
     let mut v = vec!["cpu"];
     if cfg!(feature = "ndarray") {
         v.push("ndarray");
@@ -26,7 +26,7 @@ pub fn known() -> String {
 }
 
 /// Whether `name` is a CPU device (sharing the machine's cores and memory).
-pub fn is_cpu(name: &str) -> bool {
+pub(crate) fn is_cpu(name: &str) -> bool {
     matches!(name, "cpu" | "ndarray")
 }
 
@@ -39,7 +39,7 @@ fn needs(name: &str, feature: &str) -> Result<Device> {
 }
 
 /// A device named on the command line or in a manifest.
-pub fn device(name: &str) -> Result<Device> {
+pub(crate) fn device(name: &str) -> Result<Device> {
     let index = |prefix: &str| -> Result<Option<usize>> {
         match name.strip_prefix(prefix) {
             Some("") => Ok(None),

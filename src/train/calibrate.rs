@@ -22,7 +22,7 @@ impl Observer for Clock {
 }
 
 /// Seconds per training image of `run`'s model, batch size and optimizer on `threads` threads.
-pub fn seconds_per_image(run: &Run, threads: usize, device: &Device) -> f64 {
+pub(crate) fn seconds_per_image(run: &Run, threads: usize, device: &Device) -> f64 {
     let mut r = run.clone();
     r.epochs = 1;
     let n = run.batch_size * (BATCHES + 1);

@@ -3,11 +3,11 @@
 //! shuffling and dropout from the run's seed. Also home to the network ([`model`]), the backend
 //! choice ([`backend`]) and our CPU kernels ([`conv`]).
 
-pub mod backend;
-pub mod calibrate;
-pub mod conv;
-pub mod model;
-pub mod rmsprop;
+pub(crate) mod backend;
+pub(crate) mod calibrate;
+pub(crate) mod conv;
+pub(crate) mod model;
+pub(crate) mod rmsprop;
 
 use crate::data::{IMAGE, Split};
 use crate::results::checkpoint::Checkpoint;
@@ -28,7 +28,7 @@ use std::time::Instant;
 
 /// How training ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Completed,
     /// The loss became NaN or infinite, or the epoch's running training loss passed
     /// [`Run::max_loss`], at `batch` of `epoch` (1-based).
@@ -42,7 +42,7 @@ pub enum Outcome {
 }
 
 /// Callbacks from the training loop.
-pub trait Observer {
+pub(crate) trait Observer {
     fn batch(&mut self, _p: BatchProgress) {}
     /// Called after each completed epoch (its record is the last of `state.records`);
     /// return `false` to stop after it.
@@ -51,12 +51,8 @@ pub trait Observer {
     }
 }
 
-/// Observes nothing.
-pub struct Silent;
-impl Observer for Silent {}
-
 /// Everything a run's training carries from one epoch to the next.
-pub struct State {
+pub(crate) struct State {
     pub network: Network,
     pub optimizer: ModuleOptimizer,
     /// Completed epochs.
@@ -65,7 +61,7 @@ pub struct State {
 
 impl State {
     /// A fresh start: Keras-initialised weights from the run's stream 0, a new optimizer.
-    pub fn new(run: &Run, ad: &Device) -> Self {
+    pub(crate) fn new(run: &Run, ad: &Device) -> Self {
         let input = run.data.dataset.input_shape();
         State {
             network: Network::new(&run.layers, input, &mut rng(run, Stream::Init, 0), ad),
@@ -75,7 +71,7 @@ impl State {
     }
 
     /// Serialize into a checkpoint.
-    pub fn checkpoint(&self) -> Result<Checkpoint, String> {
+    pub(crate) fn checkpoint(&self) -> Result<Checkpoint, String> {
         let model = self
             .network
             .clone()
@@ -95,7 +91,7 @@ impl State {
     }
 
     /// Rebuild the state a checkpoint was taken from.
-    pub fn restore(run: &Run, ad: &Device, c: &Checkpoint) -> Result<Self, String> {
+    pub(crate) fn restore(run: &Run, ad: &Device, c: &Checkpoint) -> Result<Self, String> {
         let fresh = State::new(run, ad);
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(c.model.clone()))
             .map_err(|e| format!("{e:?}"))?;
@@ -117,7 +113,7 @@ impl State {
 /// The run's random stream `stream` ([`Run::stream_seed`]) for `epoch` (0 for the initial
 /// weights): each epoch draws its shuffle and dropout from streams of its own, so any epoch can
 /// be replayed (or resumed) without replaying the ones before it.
-pub fn rng(run: &Run, stream: Stream, epoch: u64) -> ChaCha8Rng {
+pub(crate) fn rng(run: &Run, stream: Stream, epoch: u64) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(run.stream_seed(stream));
     r.set_stream(epoch);
     r
@@ -128,7 +124,7 @@ pub fn rng(run: &Run, stream: Stream, epoch: u64) -> ChaCha8Rng {
 /// metrics are measured after the last epoch and after every epoch that improves the best
 /// validation accuracy ([`crate::results::store::best_epoch`]'s rule), so the best epoch's
 /// weights are evaluated while they are the current ones. `ad` must be an autodiff device.
-pub fn train(
+pub(crate) fn train(
     run: &Run,
     train: &Split,
     val: &Split,
@@ -234,14 +230,14 @@ pub fn train(
 }
 
 /// Mean loss and accuracy of `network` on `split`, without dropout or gradients.
-pub fn evaluate(network: &Network, split: &Split, device: &Device) -> (f64, f64) {
+pub(crate) fn evaluate(network: &Network, split: &Split, device: &Device) -> (f64, f64) {
     let e = evaluate_full(network, split, device);
     (e.loss, e.accuracy)
 }
 
 /// What [`evaluate_full`] measures.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Evaluation {
+pub(crate) struct Evaluation {
     pub loss: f64,
     pub accuracy: f64,
     pub images: usize,
@@ -252,7 +248,7 @@ pub struct Evaluation {
 /// Loss, accuracy and confusion matrix of `network` on `split`, without dropout or gradients,
 /// in batches of 1,000 images: the one evaluation both training and `sweep eval` use, so that
 /// they give the same numbers on the same images.
-pub fn evaluate_full(network: &Network, split: &Split, device: &Device) -> Evaluation {
+pub(crate) fn evaluate_full(network: &Network, split: &Split, device: &Device) -> Evaluation {
     let net = network.valid();
     let device = device.clone().without_autodiff();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
@@ -304,13 +300,13 @@ fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
 
 /// The burn optimizer with exactly `spec`'s hyperparameters.
 ///
-/// Remaining differences from Keras, documented in the README: Adam adds epsilon to the
+/// Remaining differences from Keras, documented in docs/keras.md: Adam adds epsilon to the
 /// bias-corrected sqrt(v_hat) (PyTorch's form), where Keras adds it to sqrt(v) before the
 /// bias correction folds into the step size; with epsilon 1e-7 the two differ only while
 /// sqrt(v) is ~1e-7. RMSprop is ours ([`rmsprop::KerasRmsProp`]): burn's divides by
 /// sqrt(v) + epsilon, Keras by sqrt(v + epsilon), and the difference decides whether the
 /// paper's 80-epoch RMSprop run trains or drifts.
-pub fn burn_optimizer(spec: &OptimizerSpec) -> ModuleOptimizer {
+pub(crate) fn burn_optimizer(spec: &OptimizerSpec) -> ModuleOptimizer {
     match *spec {
         OptimizerSpec::Sgd {
             momentum, nesterov, ..

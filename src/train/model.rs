@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// What each position of the stack does; parameters live in `Network::dense` / `Network::conv`.
 #[derive(Debug, Clone)]
-pub enum Op {
+pub(crate) enum Op {
     Dense(Activation),
     Conv(Activation),
     MaxPool {
@@ -38,7 +38,7 @@ pub enum Op {
 
 /// A feed-forward network built from a validated layer list.
 #[derive(Module, Debug)]
-pub struct Network {
+pub(crate) struct Network {
     dense: Vec<Linear>,
     conv: Vec<Conv2d>,
     #[module(skip)]
@@ -46,13 +46,18 @@ pub struct Network {
 }
 
 /// Dropout masks for one forward pass, drawn by the caller from the run's RNG.
-pub type DropoutMasks = Vec<Tensor<2>>;
+pub(crate) type DropoutMasks = Vec<Tensor<2>>;
 
 impl Network {
     /// Build `layers` for `input` on `device`, drawing initial weights from `rng`.
     ///
     /// `layers` must have passed [`arch::infer`]; panics otherwise.
-    pub fn new(layers: &[Layer], input: Shape, rng: &mut ChaCha8Rng, device: &Device) -> Self {
+    pub(crate) fn new(
+        layers: &[Layer],
+        input: Shape,
+        rng: &mut ChaCha8Rng,
+        device: &Device,
+    ) -> Self {
         let infos = arch::infer(layers, input).expect("layers were validated");
         let mut dense = Vec::new();
         let mut conv = Vec::new();
@@ -121,7 +126,7 @@ impl Network {
 
     /// The trained parameters, named after `layers` (the list this network was built from) as
     /// [`weights::tensor_name`] says: `layers.<i>.weight` and `layers.<i>.bias`.
-    pub fn parameters(&self, layers: &[Layer]) -> Vec<weights::Named> {
+    pub(crate) fn parameters(&self, layers: &[Layer]) -> Vec<weights::Named> {
         fn named<const D: usize>(name: String, t: Tensor<D>) -> weights::Named {
             let shape = t.dims().to_vec();
             let values = t
@@ -160,7 +165,7 @@ impl Network {
 
     /// This network with its parameters replaced by `tensors` (as [`Network::parameters`]
     /// names them); every parameter must be given, with the shape it has here.
-    pub fn with_parameters(
+    pub(crate) fn with_parameters(
         mut self,
         layers: &[Layer],
         tensors: &[weights::Named],
@@ -219,7 +224,7 @@ impl Network {
 
     /// Shapes of the dropout masks a training forward pass needs, for `batch` examples:
     /// `(batch, features, rate)` per dropout layer, from the shapes [`arch::infer`] computed.
-    pub fn dropout_shapes(&self, batch: usize) -> Vec<(usize, usize, f64)> {
+    pub(crate) fn dropout_shapes(&self, batch: usize) -> Vec<(usize, usize, f64)> {
         self.ops
             .iter()
             .filter_map(|op| match op {
@@ -233,7 +238,7 @@ impl Network {
     ///
     /// `masks`: one inverted-dropout mask per dropout layer when training; `None` at evaluation,
     /// where dropout is the identity.
-    pub fn forward(&self, images: Tensor<4>, masks: Option<&DropoutMasks>) -> Tensor<2> {
+    pub(crate) fn forward(&self, images: Tensor<4>, masks: Option<&DropoutMasks>) -> Tensor<2> {
         enum X {
             Img(Tensor<4>),
             Flat(Tensor<2>),
@@ -318,7 +323,7 @@ impl Network {
 
 /// Whether convolutions use our kernels ([`crate::train::conv`]) where the device allows: yes unless
 /// `SWEEP_CONV=burn` asks for burn's own `Conv2d` (for comparisons).
-pub fn fast_conv() -> bool {
+pub(crate) fn fast_conv() -> bool {
     static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FAST.get_or_init(|| std::env::var("SWEEP_CONV").map_or(true, |v| v != "burn"))
 }
@@ -347,7 +352,7 @@ fn glorot<const D: usize>(
 }
 
 /// An inverted-dropout mask: each entry 0 with probability `rate`, else 1 / (1 - rate).
-pub fn dropout_mask(
+pub(crate) fn dropout_mask(
     rng: &mut ChaCha8Rng,
     rows: usize,
     cols: usize,

@@ -24,14 +24,14 @@ use burn::tensor::{Device, Tensor};
 /// Keras's RMSprop (not centered). Build it with [`KerasRmsProp::new`] and hand it to
 /// `ModuleOptimizer::from`.
 #[derive(Debug, Clone)]
-pub struct KerasRmsProp {
+pub(crate) struct KerasRmsProp {
     rho: f32,
     momentum: f32,
     epsilon: f32,
 }
 
 impl KerasRmsProp {
-    pub fn new(rho: f64, momentum: f64, epsilon: f64) -> Self {
+    pub(crate) fn new(rho: f64, momentum: f64, epsilon: f64) -> Self {
         KerasRmsProp {
             rho: rho as f32,
             momentum: momentum as f32,
@@ -43,7 +43,7 @@ impl KerasRmsProp {
 /// One parameter's state: Keras's `velocity` (the running mean of squared gradients) and, with
 /// momentum, its `momentum` buffer. Checkpointed under those names.
 #[derive(Clone)]
-pub struct KerasRmsPropState<const D: usize> {
+pub(crate) struct KerasRmsPropState<const D: usize> {
     velocity: Tensor<D>,
     momentum: Option<Tensor<D>>,
 }

@@ -5,7 +5,7 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
 /// The real datasets: SWEEP_DATA_DIR, else ../shared/data beside the repository.
-pub fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     let dir = std::env::var_os("SWEEP_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
@@ -21,23 +21,23 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// A temporary working directory with a `sweep` command factory.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Sandbox {
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Write a file under the sandbox and return its path.
-    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, contents: &str) -> PathBuf {
         let p = self.path().join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, contents).unwrap();
@@ -45,7 +45,7 @@ impl Sandbox {
     }
 
     /// `sweep` running in the sandbox, reading real data, with no cache directory to fall back on.
-    pub fn sweep(&self) -> Command {
+    pub(crate) fn sweep(&self) -> Command {
         let mut c = Command::cargo_bin("sweep").unwrap();
         c.current_dir(self.path())
             .env("SWEEP_DATA_DIR", data_dir())
@@ -54,12 +54,12 @@ impl Sandbox {
         c
     }
 
-    pub fn results(&self) -> PathBuf {
+    pub(crate) fn results(&self) -> PathBuf {
         self.path().join("results")
     }
 
     /// The stderr of `sweep ARGS` in the sandbox, asserting its exit code.
-    pub fn stderr_of(&self, args: &[&str], code: i32) -> String {
+    pub(crate) fn stderr_of(&self, args: &[&str], code: i32) -> String {
         let out = self
             .sweep()
             .args(args)
@@ -73,7 +73,7 @@ impl Sandbox {
 
 /// A sandbox holding `manifest` as m.toml, trained there by a local `sweep run` (the
 /// reference other ways of running it are compared with).
-pub fn trained_locally(manifest: &str) -> Sandbox {
+pub(crate) fn trained_locally(manifest: &str) -> Sandbox {
     let sb = Sandbox::new();
     sb.write("m.toml", manifest);
     sb.sweep()
@@ -84,12 +84,12 @@ pub fn trained_locally(manifest: &str) -> Sandbox {
 }
 
 /// The repository's own file.
-pub fn repo(path: &str) -> PathBuf {
+pub(crate) fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 /// epochs.csv with the timing columns (seconds, images_per_sec) removed.
-pub fn epochs_without_timing(path: &Path) -> String {
+pub(crate) fn epochs_without_timing(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
         .map(|l| {
@@ -101,7 +101,7 @@ pub fn epochs_without_timing(path: &Path) -> String {
 }
 
 /// run id -> epochs.csv without timing columns, for every run of `results/<sweep>`.
-pub fn epochs_by_run(results: &Path, sweep: &str) -> Vec<(String, String)> {
+pub(crate) fn epochs_by_run(results: &Path, sweep: &str) -> Vec<(String, String)> {
     let runs = results.join(sweep).join("runs");
     let mut out: Vec<_> = std::fs::read_dir(&runs)
         .unwrap()

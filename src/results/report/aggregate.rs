@@ -44,7 +44,7 @@ impl Stats {
 }
 
 /// One row per configuration, in order of first appearance in `runs`.
-pub fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
+pub(crate) fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
     // config id -> index into `groups`, in order of first appearance: one pass.
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(runs.len());
     let mut groups: Vec<Vec<&RunRow>> = Vec::new();

@@ -3,7 +3,7 @@
 use super::{EpochRow, Report};
 
 /// One row per run, with its configuration and final metrics (fractions, not percentages).
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in &report.runs {
         w.serialize(CsvRun {
@@ -70,7 +70,7 @@ struct CsvRun<'a> {
 }
 
 /// The tidy per-epoch CSV: one row per run x epoch.
-pub fn render_epochs(rows: &[EpochRow]) -> String {
+pub(crate) fn render_epochs(rows: &[EpochRow]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
         w.serialize(r).expect("csv row");

@@ -75,7 +75,7 @@ const SCRIPT: &str = r#"
 
 /// The page. `svg(path)` gives the SVG text of a plot the report refers to (by the relative
 /// path [`super::write_plots`] recorded), or `None` to leave it out.
-pub fn render(report: &Report, svg: &dyn Fn(&str) -> Option<String>) -> String {
+pub(crate) fn render(report: &Report, svg: &dyn Fn(&str) -> Option<String>) -> String {
     let title = format!("Sweep {}", report.sweep);
     let mut out = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>Sweep <code>{}</code></h1>\n",

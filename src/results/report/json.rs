@@ -2,6 +2,7 @@
 
 use super::Report;
 
-pub fn render(report: &Report) -> String {
-    serde_json::to_string_pretty(report).expect("report serializes") + "\n"
+/// The reports of one or more sweeps, as one JSON array.
+pub(crate) fn render(reports: &[Report]) -> String {
+    serde_json::to_string_pretty(reports).expect("reports serialize") + "\n"
 }

@@ -5,7 +5,7 @@ use super::sections::{Section, sections};
 
 use crate::fmt::markdown_cell as escape;
 
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut out = format!("# Sweep `{}`\n", report.sweep);
     for n in &report.notes {
         out.push_str(&format!("\n> {}\n", n));
@@ -26,7 +26,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Titled tables as Markdown (`##` headings, pipes escaped).
-pub fn render_sections(sections: &[Section]) -> String {
+pub(crate) fn render_sections(sections: &[Section]) -> String {
     let mut out = String::new();
     for s in sections {
         out.push_str(&format!("\n## {}\n\n", s.title));

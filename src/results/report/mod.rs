@@ -4,16 +4,16 @@
 //! Building a [`Report`] is separate from rendering it: each output format is a pure function
 //! of the report in its own file, snapshot-tested; only `write_outputs` touches the disk.
 
-pub mod aggregate;
-pub mod csv;
+pub(crate) mod aggregate;
+pub(crate) mod csv;
 #[doc(hidden)]
 pub mod fixture;
-pub mod html;
-pub mod json;
-pub mod markdown;
-pub mod plot;
-pub mod sections;
-pub mod table;
+pub(crate) mod html;
+pub(crate) mod json;
+pub(crate) mod markdown;
+pub(crate) mod plot;
+pub(crate) mod sections;
+pub(crate) mod table;
 
 use crate::error::{Error, Result};
 use crate::results::store;

@@ -18,7 +18,7 @@ const PALETTE: [RGBColor; 6] = [
 ];
 
 /// Accuracy (left) and loss (right) per epoch of one configuration's runs (one line per seed).
-pub fn curves(title: &str, runs: &[&Loaded]) -> String {
+pub(crate) fn curves(title: &str, runs: &[&Loaded]) -> String {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (960, 380)).into_drawing_area();
@@ -91,7 +91,7 @@ pub fn curves(title: &str, runs: &[&Loaded]) -> String {
 }
 
 /// Validation accuracy per epoch of several configurations on one chart.
-pub fn overlay(title: &str, series: &[(String, Vec<&Loaded>)]) -> String {
+pub(crate) fn overlay(title: &str, series: &[(String, Vec<&Loaded>)]) -> String {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (720, 420)).into_drawing_area();
@@ -221,11 +221,11 @@ fn bounds(values: &[f64]) -> (f64, f64) {
 }
 
 /// One row of a strip plot: a configuration's label, its seeds' values, its 95% interval.
-pub type StripRow = (String, Vec<f64>, Option<[f64; 2]>);
+pub(crate) type StripRow = (String, Vec<f64>, Option<[f64; 2]>);
 
 /// The final value of the ranking's metric per configuration, best first: every seed a dot, the
 /// mean a tick, the 95% t interval (clipped to [0, 100] for accuracies) a bar.
-pub fn strip(title: &str, rows: &[StripRow], percent: bool) -> String {
+pub(crate) fn strip(title: &str, rows: &[StripRow], percent: bool) -> String {
     let mut svg = String::new();
     let scale = if percent { 100.0 } else { 1.0 };
     {

@@ -6,7 +6,7 @@ use super::{ConfigRow, Metric, Report, Versus, VersusBest, versus};
 
 /// One titled table.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Section {
+pub(crate) struct Section {
     pub title: String,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
@@ -18,7 +18,7 @@ pub struct Section {
 
 /// The learning-curve plots of a report: those that belong to no table (comparisons and the
 /// ranking show their own plot under the table).
-pub fn curve_plots(r: &Report) -> Vec<&(String, String)> {
+pub(crate) fn curve_plots(r: &Report) -> Vec<&(String, String)> {
     r.plots
         .iter()
         .filter(|(t, _)| !r.comparisons.iter().any(|c| &c.title == t) && *t != ranking_title(r))
@@ -26,7 +26,7 @@ pub fn curve_plots(r: &Report) -> Vec<&(String, String)> {
 }
 
 /// The ranking table's title (also the key of its strip plot in [`Report::plots`]).
-pub fn ranking_title(r: &Report) -> String {
+pub(crate) fn ranking_title(r: &Report) -> String {
     format!(
         "Ranking by {} ({})",
         r.rank_by.heading(),
@@ -107,7 +107,7 @@ fn num(v: f64) -> String {
     format!("{v}")
 }
 
-pub fn sections(r: &Report) -> Vec<Section> {
+pub(crate) fn sections(r: &Report) -> Vec<Section> {
     let mut out = Vec::new();
     out.push(Section {
         title: "Runs".into(),
@@ -347,7 +347,7 @@ pub fn sections(r: &Report) -> Vec<Section> {
 /// rank metric: a table of the values (mean ± std, n) with the published value and whether it
 /// lies within each sweep's seeds, and a table of the ranks, with whether the published ranking
 /// holds in each sweep.
-pub fn across(reports: &[Report]) -> Vec<Section> {
+pub(crate) fn across(reports: &[Report]) -> Vec<Section> {
     let Some(m) = reports.first().map(|r| r.rank_by) else {
         return Vec::new();
     };

@@ -3,7 +3,7 @@
 use super::Report;
 use super::sections::{Section, sections};
 
-pub fn render(report: &Report) -> String {
+pub(crate) fn render(report: &Report) -> String {
     let mut out = format!("sweep {}\n", report.sweep);
     for n in &report.notes {
         out.push_str(&format!("note: {n}\n"));
@@ -13,7 +13,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Titled terminal tables.
-pub fn render_sections(sections: &[Section]) -> String {
+pub(crate) fn render_sections(sections: &[Section]) -> String {
     let mut out = String::new();
     for s in sections {
         let t = crate::fmt::terminal_table(&s.headers, &s.rows, Some(1));

@@ -4,7 +4,7 @@
 /// The shape of one convolution: input `[n, c, h, w]`, kernel `[o, c, k, k]`, output
 /// `[n, o, oh, ow]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Geometry {
+pub(crate) struct Geometry {
     pub n: usize,
     pub c: usize,
     pub h: usize,
@@ -22,7 +22,7 @@ pub struct Geometry {
 
 impl Geometry {
     /// Output size from input size, kernel, stride and the four paddings.
-    pub fn new(
+    pub(crate) fn new(
         [n, c, h, w]: [usize; 4],
         o: usize,
         k: usize,

@@ -10,11 +10,11 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The environment variable that forces a path (`avx512`, `avx2` or `portable`).
-pub const ENV: &str = "SWEEP_ISA";
+pub(crate) const ENV: &str = "SWEEP_ISA";
 
 /// An instruction-set path of our kernels, best first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Isa {
+pub(crate) enum Isa {
     /// AVX-512 F/BW/VL/DQ (with AVX2 + FMA): a 512-bit GEMM tile, 512-bit per-image work.
     Avx512,
     /// AVX2 + FMA: a 256-bit GEMM tile.
@@ -25,7 +25,7 @@ pub enum Isa {
 
 /// A `SWEEP_ISA` value that is unknown or that this CPU cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IsaError {
+pub(crate) enum IsaError {
     #[error(
         "{ENV}={0:?} is not a kernel path; expected one of avx512, avx2, portable (or unset it: the best this CPU has)"
     )]
@@ -43,10 +43,10 @@ pub enum IsaError {
 
 impl Isa {
     /// Every path, best first.
-    pub const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx2, Isa::Portable];
+    pub(crate) const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx2, Isa::Portable];
 
     /// The name `SWEEP_ISA` takes and the benchmarks record.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Isa::Avx512 => "avx512",
             Isa::Avx2 => "avx2",
@@ -55,7 +55,7 @@ impl Isa {
     }
 
     /// The CPU features the path needs, as `lscpu` names them.
-    pub fn needs(self) -> &'static str {
+    pub(crate) fn needs(self) -> &'static str {
         match self {
             Isa::Avx512 => "avx512f, avx512bw, avx512vl, avx512dq, avx2 and fma",
             Isa::Avx2 => "avx2 and fma",
@@ -64,7 +64,7 @@ impl Isa {
     }
 
     /// The features the path needs that this CPU lacks.
-    pub fn missing(self) -> Vec<&'static str> {
+    pub(crate) fn missing(self) -> Vec<&'static str> {
         #[cfg(target_arch = "x86_64")]
         {
             let has = |f: &str| match f {
@@ -92,12 +92,12 @@ impl Isa {
     }
 
     /// Whether this CPU can run the path (detected at run time).
-    pub fn is_supported(self) -> bool {
+    pub(crate) fn is_supported(self) -> bool {
         self.missing().is_empty()
     }
 
     /// The paths this CPU can run, best first.
-    pub fn supported() -> Vec<Isa> {
+    pub(crate) fn supported() -> Vec<Isa> {
         Isa::ALL.into_iter().filter(|i| i.is_supported()).collect()
     }
 
@@ -107,12 +107,12 @@ impl Isa {
     }
 
     /// The best path this CPU can run.
-    pub fn detected() -> Isa {
+    pub(crate) fn detected() -> Isa {
         Isa::supported()[0]
     }
 
     /// `value` (a `SWEEP_ISA` setting) as a path this CPU can run.
-    pub fn parse(value: &str) -> Result<Isa, IsaError> {
+    pub(crate) fn parse(value: &str) -> Result<Isa, IsaError> {
         let isa = Isa::ALL
             .into_iter()
             .find(|i| i.name().eq_ignore_ascii_case(value.trim()))
@@ -125,7 +125,7 @@ impl Isa {
     }
 
     /// The path `SWEEP_ISA` asks for, or the best this CPU has when it is unset or empty.
-    pub fn from_env() -> Result<Isa, IsaError> {
+    pub(crate) fn from_env() -> Result<Isa, IsaError> {
         match std::env::var(ENV) {
             Ok(v) if !v.trim().is_empty() => Isa::parse(&v),
             _ => Ok(Isa::detected()),
@@ -149,7 +149,7 @@ impl std::fmt::Display for Isa {
 
 /// The CPU's model name as `lscpu` shows it (from `/proc/cpuinfo`), or the architecture where
 /// that is not available: recorded beside every speed figure.
-pub fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     // Read once per process: estimates ask for it per run, and a million-run plan would read
     // /proc/cpuinfo a million times.
     static MODEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -174,7 +174,7 @@ static ACTIVE: AtomicU8 = AtomicU8::new(0);
 /// The path the kernels take in this process: decided once, from `SWEEP_ISA` or the CPU.
 /// The command line checks `SWEEP_ISA` first ([`init`]) and reports a bad value as a usage
 /// error; a library user who skipped that gets a panic naming the problem.
-pub fn current() -> Isa {
+pub(crate) fn current() -> Isa {
     if let Some(isa) = Isa::from_code(ACTIVE.load(Ordering::Relaxed)) {
         return isa;
     }
@@ -185,7 +185,7 @@ pub fn current() -> Isa {
 }
 
 /// Decides the process's path from `SWEEP_ISA` (once; later calls return the decision).
-pub fn init() -> Result<Isa, IsaError> {
+pub(crate) fn init() -> Result<Isa, IsaError> {
     if let Some(isa) = Isa::from_code(ACTIVE.load(Ordering::Relaxed)) {
         return Ok(isa);
     }

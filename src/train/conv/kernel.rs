@@ -24,7 +24,7 @@
 //! zeroed first, here and in [`super::winograd`]: each call site says why every element is
 //! written).
 
-pub use super::geometry::Geometry;
+pub(crate) use super::geometry::Geometry;
 use super::isa::per_isa;
 use super::scratch::{self, Scratch as Buf};
 use super::sums::{add_into, sum};
@@ -224,7 +224,7 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: 
 }
 
 /// Forward: `y = act(conv(x, w) + b)`; `x` is `[n, c, h, w]`, `w` is `[o, c, k, k]`, `b` is `[o]`.
-pub fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
+pub(crate) fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
     assert_eq!(x.len(), g.n * g.chw(), "conv input size");
     assert_eq!(w.len(), g.o * g.ckk(), "conv kernel size");
     assert_eq!(b.len(), g.o, "conv bias size");
@@ -234,7 +234,7 @@ pub fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec
 /// How a convolution is computed: Winograd F(2x2, 3x3), implicit GEMM, or im2col + GEMM
 /// (see the module docs). Each applies where the one before it does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     Winograd,
     Implicit,
     Im2col,
@@ -245,7 +245,7 @@ impl Method {
     /// with fewer than 8 input channels (a model's first layer) take im2col, whose kernel
     /// gradient needs no transposed copy of the output gradient (`sweep bench conv`: 0.5 ms
     /// against 0.8 ms per batch for the paper's first layers).
-    pub fn best_backward(g: &Geometry) -> Method {
+    pub(crate) fn best_backward(g: &Geometry) -> Method {
         match Method::best(g) {
             Method::Implicit if g.c < winograd::LANES => Method::Im2col,
             m => m,
@@ -253,7 +253,7 @@ impl Method {
     }
 
     /// The fastest method that applies to `g` (its shape alone decides).
-    pub fn best(g: &Geometry) -> Method {
+    pub(crate) fn best(g: &Geometry) -> Method {
         if winograd::Plan::new(g).is_some() {
             Method::Winograd
         } else if Implicit::new(g).is_some() {
@@ -265,7 +265,7 @@ impl Method {
 }
 
 /// [`forward`] by `method`, or by im2col where `method` does not apply to `g`.
-pub fn forward_with(
+pub(crate) fn forward_with(
     method: Method,
     g: &Geometry,
     x: &[f32],
@@ -381,7 +381,7 @@ const GROUP: usize = 4;
 
 /// Gradients of [`forward`] given its output `y` and the output gradient `dy`:
 /// `(dx if want_dx, dw, db)`.
-pub fn backward(
+pub(crate) fn backward(
     g: &Geometry,
     x: &[f32],
     w: &[f32],
@@ -400,7 +400,7 @@ pub fn backward(
 
 /// [`backward`] by `method`, or by im2col where `method` does not apply to `g`.
 #[allow(clippy::too_many_arguments)]
-pub fn backward_with(
+pub(crate) fn backward_with(
     method: Method,
     g: &Geometry,
     x: &[f32],
@@ -785,7 +785,7 @@ fn backward_implicit(
 /// Max pooling without padding, NCHW: `y[.., oy, ox]` = max of the `size x size` window at
 /// `(oy·stride, ox·stride)`; also returns, per output, the index in its input plane of the
 /// (first) maximum, which the backward pass routes the gradient to.
-pub fn max_pool_forward(
+pub(crate) fn max_pool_forward(
     [n, c, h, w]: [usize; 4],
     size: usize,
     stride: usize,
@@ -870,7 +870,7 @@ fn max_pool_plane_2x2([w, ow]: [usize; 2], xp: &[f32], yp: &mut [f32], ip: &mut 
 }
 
 /// Gradient of [`max_pool_forward`]: each output's gradient goes to its window's maximum.
-pub fn max_pool_backward(planes: usize, plane: usize, idx: &[u32], dy: &[f32]) -> Vec<f32> {
+pub(crate) fn max_pool_backward(planes: usize, plane: usize, idx: &[u32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(idx.len(), dy.len(), "pool gradient size");
     let per = idx.len() / planes.max(1);
     let mut dx = vec![0.0f32; planes * plane];
@@ -886,7 +886,7 @@ pub fn max_pool_backward(planes: usize, plane: usize, idx: &[u32], dy: &[f32]) -
 
 /// Average pooling without padding, NCHW: `y[.., oy, ox]` = mean of the `size x size` window at
 /// `(oy·stride, ox·stride)`.
-pub fn avg_pool_forward(
+pub(crate) fn avg_pool_forward(
     [n, c, h, w]: [usize; 4],
     size: usize,
     stride: usize,
@@ -916,7 +916,7 @@ pub fn avg_pool_forward(
 }
 
 /// Gradient of [`avg_pool_forward`]: each output's gradient spread evenly over its window.
-pub fn avg_pool_backward(
+pub(crate) fn avg_pool_backward(
     [n, c, h, w]: [usize; 4],
     size: usize,
     stride: usize,

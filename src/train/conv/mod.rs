@@ -14,19 +14,19 @@
 //!
 //! Why: burn 0.22.1's flex convolution converts layouts (NCHW ↔ NHWC) around every call and
 //! computes the input gradient as a transposed convolution; on the paper's CNNs it trained
-//! 2.8-3.5x slower than these kernels, and slower than Keras. See README "Benchmarks".
+//! 2.8-3.5x slower than these kernels, and slower than Keras. See docs/benchmarks.md.
 //!
 //! Other devices (CUDA) keep burn's own `Conv2d` and pooling: [`supported`] says which path a
 //! device takes.
 
-pub mod geometry;
-pub mod isa;
-pub mod kernel;
+pub(crate) mod geometry;
+pub(crate) mod isa;
+pub(crate) mod kernel;
 mod scratch;
-pub mod simd;
+pub(crate) mod simd;
 mod sums;
 mod transpose;
-pub mod winograd;
+pub(crate) mod winograd;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -39,7 +39,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use kernel::Geometry;
 
 #[backend_extension(Flex, Autodiff)]
-pub trait FastConv: Backend {
+pub(crate) trait FastConv: Backend {
     /// `act(conv2d(x, weight) + bias)` in NCHW; `pads` = (top, left, bottom, right).
     #[allow(clippy::too_many_arguments)]
     fn fast_conv2d(
@@ -314,7 +314,7 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
 }
 
 /// Average pooling with our kernel (no padding): `size x size` windows every `stride`.
-pub fn avg_pool2d(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
+pub(crate) fn avg_pool2d(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as FastConv>::fast_avg_pool2d(
         x.into_dispatch(),
         size,
@@ -323,7 +323,7 @@ pub fn avg_pool2d(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
 }
 
 /// Max pooling with our kernel (no padding): `size x size` windows every `stride`.
-pub fn max_pool2d(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
+pub(crate) fn max_pool2d(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as FastConv>::fast_max_pool2d(
         x.into_dispatch(),
         size,
@@ -332,12 +332,12 @@ pub fn max_pool2d(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
 }
 
 /// Whether [`conv2d`] runs on this device (burn's flex CPU backend, with or without autodiff).
-pub fn supported(device: &Device) -> bool {
+pub(crate) fn supported(device: &Device) -> bool {
     format!("{device:?}").contains("Flex")
 }
 
 /// `act(conv2d(x, weight) + bias)` with our kernels; `pads` = (top, left, bottom, right).
-pub fn conv2d(
+pub(crate) fn conv2d(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: Tensor<1>,

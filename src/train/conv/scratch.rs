@@ -21,7 +21,7 @@ thread_local! {
 }
 
 /// `len` floats from this thread's pool, given back to it when dropped.
-pub struct Scratch {
+pub(super) struct Scratch {
     buf: Vec<f32>,
     len: usize,
 }
@@ -29,7 +29,7 @@ pub struct Scratch {
 /// A buffer of `len` floats with unspecified contents (those of an earlier call): the caller
 /// must write every element it reads. Debug builds (and so the tests) fill it with NaN, so
 /// that a read before a write shows in the results.
-pub fn take(len: usize) -> Scratch {
+pub(super) fn take(len: usize) -> Scratch {
     if len == 0 {
         return Scratch {
             buf: Vec::new(),
@@ -59,7 +59,7 @@ pub fn take(len: usize) -> Scratch {
 }
 
 /// A buffer of `len` zeros.
-pub fn zeroed(len: usize) -> Scratch {
+pub(super) fn zeroed(len: usize) -> Scratch {
     let mut s = take(len);
     s.fill(0.0);
     s
@@ -75,7 +75,7 @@ const SENTINEL: u32 = 0x7fc0_5eed;
 /// # Safety
 /// `fill` must initialise all `len` elements unless it panics; release builds do not check.
 #[allow(unsafe_code)]
-pub unsafe fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+pub(super) unsafe fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
     let mut v: Vec<f32> = Vec::with_capacity(len);
     let spare = &mut v.spare_capacity_mut()[..len];
     if cfg!(debug_assertions) {

@@ -3,7 +3,7 @@
 //! convolution's `B` (the im2col matrix) is read straight from the padded input, never
 //! materialised. The `gemm` crate (which burn uses) needs strided matrices, so it cannot express
 //! that; on the paper's layers, im2col + `gemm` ran at 30-40 GFLOP/s per core, this at 80-100
-//! (README "Training speed").
+//! (docs/benchmarks.md, "Training speed").
 //!
 //! Three register tiles, one per [`Isa`] (chosen once per process, [`super::isa::current`]):
 //! - AVX-512: 8 rows x 32 columns (16 zmm accumulators + 2 `B` vectors; broadcasts from memory).
@@ -17,21 +17,15 @@
 
 use super::isa::{self, Isa};
 
-/// Whether the vector kernels can run on this CPU (x86-64 with AVX2 and FMA, detected at run
-/// time). [`gemm()`] runs everywhere: without them it takes the portable tile.
-pub fn available() -> bool {
-    Isa::Avx2.is_supported()
-}
-
 /// Column granularity of [`gemm()`]: callers pad `n` to a multiple of it (one AVX-512 vector,
 /// two AVX2 vectors).
-pub const TILE: usize = 16;
+pub(crate) const TILE: usize = 16;
 
 /// `c[i·ldc + j] = (c if accumulate, else 0) + Σ_p a[arow[i] + p] · b[brow[p] + j]` for
 /// `i < arow.len()`, `j < n`, `p < brow.len()`; `n` must be a multiple of [`TILE`]. Panics if any index the kernel would touch is
 /// out of bounds.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(
+pub(crate) fn gemm(
     n: usize,
     a: &[f32],
     arow: &[usize],
@@ -47,7 +41,7 @@ pub fn gemm(
 /// [`gemm()`] with `A`'s elements `acs` apart along a row: `a[arow[i] + p·acs]`. (A transposed
 /// row-major matrix is `arow[i] = i`, `acs` = its row length.)
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_strided(
+pub(crate) fn gemm_strided(
     n: usize,
     a: &[f32],
     arow: &[usize],

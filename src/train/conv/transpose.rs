@@ -10,13 +10,13 @@ use super::isa::{self, Isa};
 use std::mem::MaybeUninit;
 
 /// Channels moved together.
-pub const WIDTH: usize = 8;
+pub(super) const WIDTH: usize = 8;
 
 /// `dst[d0 + p·ds + r] = src[s0 + r·ss + p]` for `r < WIDTH` channels and `p < n` pixels:
 /// `n` pixels of `WIDTH` planes (`ss` apart) into `n` lane vectors (`ds` apart). Panics if an
 /// index falls outside a slice.
 #[allow(clippy::too_many_arguments)]
-pub fn planes_to_lanes(
+pub(super) fn planes_to_lanes(
     src: &[f32],
     s0: usize,
     ss: usize,
@@ -58,7 +58,7 @@ pub fn planes_to_lanes(
 /// of [`planes_to_lanes`], into an output that may be uninitialised. Panics if an index falls
 /// outside a slice.
 #[allow(clippy::too_many_arguments)]
-pub fn lanes_to_planes(
+pub(super) fn lanes_to_planes(
     src: &[f32],
     s0: usize,
     ss: usize,

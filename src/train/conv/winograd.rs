@@ -22,13 +22,13 @@ use std::mem::MaybeUninit;
 /// Points of the 4x4 transform domain.
 const XI: usize = 16;
 /// Channels per block in the transforms (a multiple the compiler turns into vectors).
-pub const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 // The channel moves between NCHW and channels-last go one vector of channels at a time.
 const _: () = assert!(LANES == transpose::WIDTH);
 
 /// The tiling of one convolution.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     g: Geometry,
     /// Tile rows and columns per image.
     ty: usize,
@@ -44,7 +44,7 @@ impl Plan {
     /// The plan for `g`, or `None` when Winograd F(2x2, 3x3) does not apply (kernel size,
     /// stride, channels that do not fill whole vectors). It depends on the shape alone, never
     /// on the CPU.
-    pub fn new(g: &Geometry) -> Option<Plan> {
+    pub(crate) fn new(g: &Geometry) -> Option<Plan> {
         let fits =
             g.k == 3 && g.stride == 1 && g.c.is_multiple_of(LANES) && g.o.is_multiple_of(LANES);
         if !fits || g.n == 0 || g.oh == 0 || g.ow == 0 {
@@ -263,7 +263,7 @@ impl Plan {
 }
 
 /// `y = act(conv(x, w) + b)` in NCHW (`b` may be absent), as `kernel::forward`.
-pub fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool) -> Vec<f32> {
+pub(crate) fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool) -> Vec<f32> {
     let g = &p.g;
     let (chw, ohw, c_n, op) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op);
     // The output is written in full only when every image is there (see below).
@@ -396,7 +396,7 @@ struct Scratch {
 /// Kernel and bias gradients, `(dw [o][c][3][3], db [o])`, from the inputs `x` and the output
 /// gradient `grad` (already through the activation): `dU[ξ] = Σ_t V[ξ][t]ᵀ · dM[ξ][t]` with
 /// `dM = A dy Aᵀ`, then `dg = Gᵀ dU G`.
-pub fn kernel_gradient(p: &Plan, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn kernel_gradient(p: &Plan, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let g = &p.g;
     let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
     let rows = GROUP * t_n;
