@@ -380,14 +380,7 @@ pub(super) fn status(a: StatusArgs) -> Result<i32> {
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
     let cores = supervisor::cores();
     let left = crate::exec::status::remaining(&runs, &rows, cores, 1);
-    if m.search.halving.is_some() && !left.starts_with("nothing") {
-        emit(&format!(
-            "{} (at most: successive halving prunes some of them)\n",
-            left.trim_end()
-        ));
-    } else {
-        emit(&left);
-    }
+    emit(&left.line(m.search.halving.is_some()));
     for (d, problem) in crate::exec::status::strays(&runs, &dir)? {
         emit(&format!(
             "corrupt {} (not a run of this manifest): {problem}\n",
@@ -484,7 +477,7 @@ fn wait_for_jobs(
     emit(&crate::exec::status::render(&m.sweep.name, &rows));
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
     let cores = supervisor::cores();
-    emit(&crate::exec::status::remaining(&runs, &rows, cores, 1));
+    emit(&crate::exec::status::remaining(&runs, &rows, cores, 1).line(false));
     // Each submitted run, with the epoch its latest task stopped after (a halving rung).
     let mut ordered: Vec<&crate::exec::slurm::Job> = jobs.iter().collect();
     ordered.sort_by_key(|j| (j.submitted_unix, j.job_id.parse::<u64>().unwrap_or(0)));

@@ -116,10 +116,65 @@ pub(crate) fn strays(runs: &[Run], sweep_dir: &Path) -> Result<Vec<(PathBuf, Str
     Ok(out)
 }
 
+/// What is left of a sweep, as numbers: formatted by [`Remaining::line`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Remaining {
+    /// Nothing to train; `failed` runs would train again with `--retry-failed`.
+    Nothing { failed: usize },
+    /// `runs` runs and `epochs` epochs left, whose time is unknown: no speed is known here for
+    /// these models.
+    Unknown {
+        runs: usize,
+        epochs: usize,
+        models: Vec<String>,
+    },
+    /// `runs` runs and `epochs` epochs left, about `seconds` on `slots` slots.
+    Known {
+        runs: usize,
+        epochs: usize,
+        seconds: f64,
+        slots: usize,
+    },
+}
+
+impl Remaining {
+    /// The line `status` prints; `halving` says that successive halving will prune some runs.
+    pub(crate) fn line(&self, halving: bool) -> String {
+        let at_most = if halving {
+            " (at most: successive halving prunes some of them)"
+        } else {
+            ""
+        };
+        match self {
+            Remaining::Nothing { failed: 0 } => "nothing left to train\n".into(),
+            Remaining::Nothing { failed } => format!(
+                "nothing left to train; {failed} failed or diverged run(s) train again with `sweep run --retry-failed`\n"
+            ),
+            Remaining::Unknown {
+                runs,
+                epochs,
+                models,
+            } => format!(
+                "{runs} run(s), {epochs} epoch(s) left; time unknown: no speed measured here yet for {} (`sweep plan` calibrates){at_most}\n",
+                models.join(", ")
+            ),
+            Remaining::Known {
+                runs,
+                epochs,
+                seconds,
+                slots,
+            } => format!(
+                "{runs} run(s), {epochs} epoch(s) left: about {} on {slots} slot(s) at the speeds measured here{at_most}\n",
+                crate::fmt::duration(*seconds)
+            ),
+        }
+    }
+}
+
 /// What is left to train, and how long it takes on `slots` slots of `threads` threads: each
 /// unfinished run's remaining epochs at its own last epoch's time, else at the speed the timing
 /// cache knows for its model ([`crate::exec::timing`]).
-pub(crate) fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> String {
+pub(crate) fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize) -> Remaining {
     use crate::exec::timing;
     let speeds = timing::load();
     let (mut left, mut epochs, mut durations) = (0, 0, Vec::new());
@@ -144,25 +199,21 @@ pub(crate) fn remaining(runs: &[Run], rows: &[Row], slots: usize, threads: usize
     }
     if left == 0 {
         let failed = rows.iter().filter(|r| r.state.needs_training(true)).count();
-        return if failed == 0 {
-            "nothing left to train\n".into()
-        } else {
-            format!(
-                "nothing left to train; {failed} failed or diverged run(s) train again with `sweep run --retry-failed`\n"
-            )
+        return Remaining::Nothing { failed };
+    }
+    if !unknown.is_empty() {
+        return Remaining::Unknown {
+            runs: left,
+            epochs,
+            models: unknown.into_iter().collect(),
         };
     }
-    let what = format!("{left} run(s), {epochs} epoch(s) left");
-    if !unknown.is_empty() {
-        return format!(
-            "{what}; time unknown: no speed measured here yet for {} (`sweep plan` calibrates)\n",
-            unknown.into_iter().collect::<Vec<_>>().join(", ")
-        );
+    Remaining::Known {
+        runs: left,
+        epochs,
+        seconds: timing::makespan(&durations, slots),
+        slots,
     }
-    format!(
-        "{what}: about {} on {slots} slot(s) at the speeds measured here\n",
-        crate::fmt::duration(timing::makespan(&durations, slots))
-    )
 }
 
 /// Where successive halving stands: its settings, each rung decided (how many configurations

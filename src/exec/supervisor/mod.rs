@@ -266,12 +266,9 @@ impl<'s, 'a> Pass<'s, 'a> {
             if self.on_interrupts(outcomes)? {
                 return Err(Error::Interrupted);
             }
+            // Runs left in the queue after Ctrl-C never start: their outcome stays unset,
+            // which `run` reports as interrupted.
             self.reap(outcomes)?;
-            if self.stopping {
-                for i in self.queue.drain(..) {
-                    outcomes[i] = Some(Outcome::Interrupted);
-                }
-            }
         }
     }
 

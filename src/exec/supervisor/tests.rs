@@ -19,9 +19,10 @@ enum Act {
     Busy,
     /// Trains to `until` and keeps a checkpoint, exit 0.
     Pause,
-    /// Runs until asked to stop, then exits 3 after a checkpoint.
+    /// Runs until asked to stop, then exits 3 after a checkpoint (finishes after [`PATIENCE`]
+    /// polls without a stop, so a broken supervisor fails its test rather than hang it).
     UntilStopped,
-    /// Runs until killed.
+    /// Runs until killed (or [`PATIENCE`] polls, then finishes).
     Hang,
 }
 
@@ -64,6 +65,7 @@ impl Launch for Fake {
         seen.running += 1;
         seen.most_running = seen.most_running.max(seen.running);
         Ok(Box::new(FakeRun {
+            polls: 0,
             act: *self.acts.get(&job.run.id).unwrap_or(&self.default),
             run: job.run.clone(),
             dir: store::run_dir(&self.results, job.run),
@@ -75,7 +77,11 @@ impl Launch for Fake {
     }
 }
 
+/// Polls a waiting fake run sits through before it finishes on its own (about 5 s).
+const PATIENCE: usize = 25;
+
 struct FakeRun {
+    polls: usize,
     act: Act,
     run: Run,
     dir: PathBuf,
@@ -128,7 +134,12 @@ impl Handle for FakeRun {
     }
 
     fn try_wait(&mut self) -> Result<Option<Exit>> {
-        let e = match self.act {
+        self.polls += 1;
+        let act = match self.act {
+            Act::UntilStopped | Act::Hang if self.polls > PATIENCE => Act::Finish,
+            a => a,
+        };
+        let e = match act {
             Act::Finish => {
                 let r = records(self.run.epochs);
                 store::write_epochs(&self.dir, &r)?;
