@@ -63,7 +63,7 @@ MD
 - **Framework.** burn, not Keras. Every Keras default the paper relies on is matched (inputs / 255,
   Glorot-uniform kernels, zero biases, batch 32, running-mean training metrics, the last partial
   batch kept, the cross-entropy computed on the logits); the differences that remain (Adam's
-  epsilon placement, channels-first flatten order, convolution algorithms) are listed in the
+  epsilon placement, channels-first flatten order, convolution algorithms) are listed in
   docs/keras.md. None changes the model family or the optimum.
 - **Unstated settings.** The paper does not give the epochs of the Enhanced NN and the Simple CNN
   (we use 100 and 80, as the models they are compared with), the Simple CNN's optimizer (Keras's
