@@ -19,7 +19,8 @@ print("lr = [" + ", ".join(repr(round(1e-4 * (1 + i * 0.01), 8)) for i in range(
 PY
 mkdir -p results/bench
 csv=results/bench/plan.csv
-cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs | tr ',' ' ')
+# The model name alone can be "AMD EPYC": the family and model say which generation.
+cpu="$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs | tr ',' ' ') (family $(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | xargs) model $(grep -m1 "^model\s" /proc/cpuinfo | cut -d: -f2 | xargs))"
 echo "runs,format,wall_seconds,max_rss_mb,output_mb,cpu_model" > "$csv"
 for format in table json; do
   /usr/bin/time -f "%e %M" -o "$dir/time" "$bin" plan "$dir/m.toml" --format "$format" > "$dir/out"

@@ -428,6 +428,22 @@ mod tests {
         )
     }
 
+    /// A label holding `|` keeps its row: every row has as many unescaped separators as the
+    /// header.
+    #[test]
+    fn markdown_escapes_pipes_in_labels() {
+        let mut lines = fixture();
+        lines[0].label = "sgd | lr=0.1".into();
+        let md = markdown("ci", &lines);
+        let unescaped = |l: &str| l.replace("\\|", "").matches('|').count();
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert!(rows.iter().any(|r| r.contains("sgd \\| lr=0.1")), "{md}");
+        assert!(
+            rows.iter().all(|r| unescaped(r) == unescaped(rows[0])),
+            "{md}"
+        );
+    }
+
     #[test]
     fn verdicts() {
         let lines = fixture();

@@ -222,3 +222,31 @@ pub(crate) fn table(a: &str, b: &str, m: Metric, lines: &[Line]) -> String {
         summary(lines)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A label holding `|` keeps its row of the Markdown table.
+    #[test]
+    fn markdown_escapes_pipes_in_labels() {
+        let line = Line {
+            label: "adam | lr=0.1".into(),
+            a: None,
+            b: None,
+            difference: None,
+            interval: None,
+            p: None,
+            verdict: Verdict::OnlyInA,
+        };
+        let md = markdown("a", "b", Metric::ValAccuracy, &[line]);
+        let unescaped = |l: &str| l.replace("\\|", "").matches('|').count();
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 3, "{md}");
+        assert!(rows[2].contains("adam \\| lr=0.1"), "{md}");
+        assert!(
+            rows.iter().all(|r| unescaped(r) == unescaped(rows[0])),
+            "{md}"
+        );
+    }
+}
