@@ -126,21 +126,26 @@ fn run_weights(dir: &Path, which: Which) -> Result<(Loaded, PathBuf)> {
             ),
         })?;
     let file = dir.join(&kept.file);
-    let bytes = std::fs::read(&file).map_err(|source| Error::Read {
-        path: file.clone(),
+    verify_digest(&file, &kept.sha256)?;
+    Ok((loaded, file))
+}
+
+/// `file`'s SHA-256 must be `recorded`, the one its run's summary.json recorded.
+fn verify_digest(file: &Path, recorded: &str) -> Result<()> {
+    let bytes = std::fs::read(file).map_err(|source| Error::Read {
+        path: file.to_path_buf(),
         source,
     })?;
     let got = store::sha256_hex(&bytes);
-    if got != kept.sha256 {
+    if got != recorded {
         return Err(Error::Results {
-            path: file,
+            path: file.to_path_buf(),
             message: format!(
-                "SHA-256 {got} differs from the {} summary.json recorded: the file was changed after training",
-                kept.sha256
+                "SHA-256 {got} differs from the {recorded} summary.json recorded: the file was changed after training"
             ),
         });
     }
-    Ok((loaded, file))
+    Ok(())
 }
 
 /// A weights file of a run directory must be the one its summary recorded, whichever way it is
@@ -155,21 +160,7 @@ fn check_recorded_digest(l: &Loaded, file: &Path) -> Result<()> {
     else {
         return Ok(());
     };
-    let bytes = std::fs::read(file).map_err(|source| Error::Read {
-        path: file.to_path_buf(),
-        source,
-    })?;
-    let got = store::sha256_hex(&bytes);
-    if got != kept.sha256 {
-        return Err(Error::Results {
-            path: file.to_path_buf(),
-            message: format!(
-                "SHA-256 {got} differs from the {} summary.json recorded: the file was changed after training",
-                kept.sha256
-            ),
-        });
-    }
-    Ok(())
+    verify_digest(file, &kept.sha256)
 }
 
 /// The model a weights file describes, checked as a manifest's model is (shapes, output layer

@@ -76,16 +76,23 @@ pub(crate) fn order(runs: &[Run], todo: &mut [usize]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn runs() -> Vec<Run> {
+    /// Sweep `name`: Simple NN and Simple CNN with SGD, seeds 1 and 2, 3 epochs on 100 images.
+    pub(crate) fn two_models_two_seeds(name: &str) -> Vec<Run> {
         let m = crate::spec::manifest::parse(
             Path::new("m.toml"),
-            "[sweep]\nname = \"p\"\ndataset = \"mnist\"\ntrain_subset = 100\ntest_subset = 50\nseeds = [1, 2]\n[grid]\nmodel = [\"simple_nn\", \"simple_cnn\"]\noptimizer = [\"sgd\"]\nepochs = [3]\n",
+            &format!(
+                "[sweep]\nname = \"{name}\"\ndataset = \"mnist\"\ntrain_subset = 100\ntest_subset = 50\nseeds = [1, 2]\n[grid]\nmodel = [\"simple_nn\", \"simple_cnn\"]\noptimizer = [\"sgd\"]\nepochs = [3]\n"
+            ),
         )
         .unwrap();
         crate::spec::plan::expand(&m).unwrap()
+    }
+
+    fn runs() -> Vec<Run> {
+        two_models_two_seeds("p")
     }
 
     #[test]

@@ -5,22 +5,23 @@
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 
-/// How the supervisor's progress is shown.
+/// How the supervisor's progress is shown. Only warnings must be shown; every other method
+/// shows nothing unless a display says otherwise.
 pub(crate) trait Display {
-    /// A line of the sweep's log (what started, finished, waits); not shown with --quiet.
-    fn line(&mut self, text: &str);
     /// A warning: shown even with --quiet.
     fn warning(&mut self, text: &str);
+    /// A line of the sweep's log (what started, finished, waits); not shown with --quiet.
+    fn line(&mut self, _text: &str) {}
     /// A run's finished epoch: a line in logs, the bar says it on a terminal.
-    fn epoch(&mut self, text: &str);
+    fn epoch(&mut self, _text: &str) {}
     /// The overall bar begins: `work` units in all.
-    fn begin(&mut self, sweep: &str, work: u64);
+    fn begin(&mut self, _sweep: &str, _work: u64) {}
     /// The overall progress.
-    fn overall(&mut self, position: u64, length: u64, message: &str);
-    fn run_started(&mut self, slot: usize, label: &str);
-    fn run_progress(&mut self, slot: usize, position: u64, length: u64, message: &str);
-    fn run_ended(&mut self, slot: usize);
-    fn end(&mut self);
+    fn overall(&mut self, _position: u64, _length: u64, _message: &str) {}
+    fn run_started(&mut self, _slot: usize, _label: &str) {}
+    fn run_progress(&mut self, _slot: usize, _position: u64, _length: u64, _message: &str) {}
+    fn run_ended(&mut self, _slot: usize) {}
+    fn end(&mut self) {}
 }
 
 /// The display `sweep run` uses: bars on a terminal, lines in a log, warnings only when quiet.
@@ -38,38 +39,24 @@ pub(crate) fn choose(quiet: bool) -> Box<dyn Display> {
 pub(crate) struct Quiet;
 
 impl Display for Quiet {
-    fn line(&mut self, _: &str) {}
     fn warning(&mut self, text: &str) {
         eprintln!("{text}");
     }
-    fn epoch(&mut self, _: &str) {}
-    fn begin(&mut self, _: &str, _: u64) {}
-    fn overall(&mut self, _: u64, _: u64, _: &str) {}
-    fn run_started(&mut self, _: usize, _: &str) {}
-    fn run_progress(&mut self, _: usize, _: u64, _: u64, _: &str) {}
-    fn run_ended(&mut self, _: usize) {}
-    fn end(&mut self) {}
 }
 
 /// A line per event on stderr: what a CI log or `nohup` file keeps.
 pub(crate) struct Lines;
 
 impl Display for Lines {
-    fn line(&mut self, text: &str) {
+    fn warning(&mut self, text: &str) {
         eprintln!("{text}");
     }
-    fn warning(&mut self, text: &str) {
+    fn line(&mut self, text: &str) {
         eprintln!("{text}");
     }
     fn epoch(&mut self, text: &str) {
         eprintln!("{text}");
     }
-    fn begin(&mut self, _: &str, _: u64) {}
-    fn overall(&mut self, _: u64, _: u64, _: &str) {}
-    fn run_started(&mut self, _: usize, _: &str) {}
-    fn run_progress(&mut self, _: usize, _: u64, _: u64, _: &str) {}
-    fn run_ended(&mut self, _: usize) {}
-    fn end(&mut self) {}
 }
 
 /// A bar per running run under an overall bar, on a terminal.

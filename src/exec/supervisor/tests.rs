@@ -181,29 +181,17 @@ impl Handle for FakeRun {
 struct Recorded(Vec<String>);
 
 impl Display for Recorded {
-    fn line(&mut self, text: &str) {
-        self.0.push(text.to_string());
-    }
     fn warning(&mut self, text: &str) {
         self.0.push(text.to_string());
     }
-    fn epoch(&mut self, _: &str) {}
-    fn begin(&mut self, _: &str, _: u64) {}
-    fn overall(&mut self, _: u64, _: u64, _: &str) {}
-    fn run_started(&mut self, _: usize, _: &str) {}
-    fn run_progress(&mut self, _: usize, _: u64, _: u64, _: &str) {}
-    fn run_ended(&mut self, _: usize) {}
-    fn end(&mut self) {}
+    fn line(&mut self, text: &str) {
+        self.0.push(text.to_string());
+    }
 }
 
 /// Two models x two seeds: the CNN costs more FLOPs, so its runs come first.
 fn runs() -> Vec<Run> {
-    let m = crate::spec::manifest::parse(
-        Path::new("m.toml"),
-        "[sweep]\nname = \"fake\"\ndataset = \"mnist\"\ntrain_subset = 100\ntest_subset = 50\nseeds = [1, 2]\n[grid]\nmodel = [\"simple_nn\", \"simple_cnn\"]\noptimizer = [\"sgd\"]\nepochs = [3]\n",
-    )
-    .unwrap();
-    crate::spec::plan::expand(&m).unwrap()
+    crate::exec::pending::tests::two_models_two_seeds("fake")
 }
 
 fn options(results: &Path, jobs: usize) -> Options {
