@@ -69,15 +69,9 @@ pub(crate) struct Bars {
 impl Bars {
     fn new() -> Bars {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(
-            ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {msg} ({elapsed}, ETA {eta})")
-                .expect("template")
-                .progress_chars("=> "),
-        );
         Bars {
+            overall: ProgressBar::hidden(),
             multi,
-            overall,
             runs: Vec::new(),
         }
     }
@@ -92,8 +86,14 @@ impl Display for Bars {
     }
     fn epoch(&mut self, _: &str) {}
     fn begin(&mut self, sweep: &str, work: u64) {
+        // A new bar for each pass (a halving sweep has one per rung): an ended one stays ended.
+        self.overall = self.multi.add(ProgressBar::new(work));
+        self.overall.set_style(
+            ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {msg} ({elapsed}, ETA {eta})")
+                .expect("template")
+                .progress_chars("=> "),
+        );
         self.overall.set_prefix(format!("sweep {sweep}"));
-        self.overall.set_length(work);
     }
     fn overall(&mut self, position: u64, length: u64, message: &str) {
         self.overall.set_length(length);
