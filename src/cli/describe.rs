@@ -1,7 +1,6 @@
 //! `sweep plan` and `sweep models`: what a manifest describes.
 
 use super::*;
-use tabled::Tabled;
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
@@ -247,22 +246,21 @@ pub(super) fn models(a: ModelsArgs) -> Result<i32> {
 /// The most runs the plan table lists; `--format json` lists every run.
 pub const PLAN_TABLE_ROWS: usize = 1000;
 
-#[derive(Tabled)]
-struct PlanRow {
-    #[tabled(rename = "run id")]
-    id: String,
-    label: String,
-    model: String,
-    params: String,
-    optimizer: String,
-    lr: String,
-    momentum: String,
-    epochs: usize,
-    batch: usize,
-    seed: u64,
-    /// Estimated peak memory of the run.
-    memory: String,
-}
+/// The plan table's columns.
+const PLAN_HEADERS: [&str; 11] = [
+    "run id",
+    "label",
+    "model",
+    "params",
+    "optimizer",
+    "lr",
+    "momentum",
+    "epochs",
+    "batch",
+    "seed",
+    // Estimated peak memory of the run.
+    "memory",
+];
 
 pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
     use crate::fmt::bytes as human_bytes;
@@ -284,21 +282,23 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
         .iter()
         .zip(&peaks)
         .take(PLAN_TABLE_ROWS)
-        .map(|(r, p)| PlanRow {
-            id: r.id.clone(),
-            label: r.label.clone(),
-            model: r.model.clone(),
-            params: crate::fmt::thousands(r.params as u64),
-            optimizer: r.optimizer.kind().name().to_string(),
-            lr: format!("{}", r.optimizer.lr()),
-            momentum: r.optimizer.momentum().map_or("-".into(), |m| m.to_string()),
-            epochs: r.epochs,
-            batch: r.batch_size,
-            seed: r.seed,
-            memory: human_bytes(*p),
-        });
-    let mut table = tabled::Table::new(rows);
-    table.with(tabled::settings::Style::sharp());
+        .map(|(r, p)| {
+            vec![
+                r.id.clone(),
+                r.label.clone(),
+                r.model.clone(),
+                crate::fmt::thousands(r.params as u64),
+                r.optimizer.kind().name().to_string(),
+                format!("{}", r.optimizer.lr()),
+                r.optimizer.momentum().map_or("-".into(), |m| m.to_string()),
+                r.epochs.to_string(),
+                r.batch_size.to_string(),
+                r.seed.to_string(),
+                human_bytes(*p),
+            ]
+        })
+        .collect::<Vec<_>>();
+    let table = crate::fmt::terminal_table(&PLAN_HEADERS, &rows, None);
     let t = plan::totals(runs);
     let more = if runs.len() > PLAN_TABLE_ROWS {
         format!(
