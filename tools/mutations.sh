@@ -27,6 +27,11 @@ run "ctrl-c once asks to stop" src/exec/supervisor/mod.rs "                a.han
 run "ctrl-c once starts no more" src/exec/supervisor/mod.rs "            if !self.stopping {
                 self.start_free_slots()?;" "            {
                 self.start_free_slots()?;" ctrl_c_once
+run "ctrl-c before the pass" src/exec/supervisor/mod.rs "            // Before any start: a Ctrl-C pressed while the sweep was being prepared starts
+            // nothing.
+            if self.on_interrupts(outcomes)? {
+                return Err(Error::Interrupted);
+            }" "" ctrl_c_pressed_before
 run "ctrl-c twice kills" src/exec/supervisor/mod.rs "                a.handle.kill();" "" ctrl_c_twice
 run "crash summary" src/exec/supervisor/mod.rs "            store::write_summary(dir, &sum)?;
             Outcome::Finished(RunState::Failed)" "            let _ = sum;

@@ -170,15 +170,30 @@ pub(crate) fn infer(layers: &[Layer], input: Shape) -> Result<Vec<LayerInfo>, Sh
             message,
             help: help.to_string(),
         };
+        // Sizes come from manifests and from weights files' metadata: a product that overflows
+        // is refused, never wrapped into a small, plausible number.
+        let too_large = || {
+            err(
+                "layer too large: its parameter or FLOP count overflows".into(),
+                "use fewer units, filters or a smaller kernel",
+            )
+        };
+        let product = |factors: &[usize]| -> Result<usize, ShapeError> {
+            factors
+                .iter()
+                .try_fold(1usize, |a, &b| a.checked_mul(b))
+                .ok_or_else(too_large)
+        };
         let (output, params, flops) = match (layer, shape) {
             (Layer::Dense { units, .. }, Shape::Flat(n)) => {
                 if *units == 0 {
                     return Err(err("dense layer with 0 units".into(), "units must be >= 1"));
                 }
+                let weights = product(&[n, *units])?;
                 (
                     Shape::Flat(*units),
-                    n * units + units,
-                    2 * (n * units) as u64,
+                    weights.checked_add(*units).ok_or_else(too_large)?,
+                    2 * weights as u64,
                 )
             }
             (Layer::Dense { .. }, s @ Shape::Image { .. }) => {
@@ -211,8 +226,10 @@ pub(crate) fn infer(layers: &[Layer], input: Shape) -> Result<Vec<LayerInfo>, Sh
                 }
                 let (oh, _, _) = conv_out(h, *kernel, *stride, *padding);
                 let (ow, _, _) = conv_out(w, *kernel, *stride, *padding);
-                let params = kernel * kernel * c * filters + filters;
-                let flops = 2 * (kernel * kernel * c * filters * oh * ow) as u64;
+                let params = product(&[*kernel, *kernel, c, *filters])?
+                    .checked_add(*filters)
+                    .ok_or_else(too_large)?;
+                let flops = 2 * product(&[*kernel, *kernel, c, *filters, oh, ow])? as u64;
                 (
                     Shape::Image {
                         c: *filters,
@@ -286,7 +303,7 @@ pub(crate) fn training_flops_per_example(infos: &[LayerInfo]) -> u64 {
 
 /// Total trainable parameters.
 pub(crate) fn total_params(infos: &[LayerInfo]) -> usize {
-    infos.iter().map(|i| i.params).sum()
+    infos.iter().fold(0, |a, i| a.saturating_add(i.params))
 }
 
 /// A Keras-style summary: layer (type), output shape, params, then the totals.
@@ -383,6 +400,19 @@ mod tests {
         let e = infer(&layers, MNIST).unwrap_err();
         assert_eq!(e.layer, 1);
         assert!(e.message.contains("larger than the 3x3"), "{}", e.message);
+    }
+
+    /// Sizes from a weights file's metadata are not checked by a manifest: a product that
+    /// overflows is an error, never a small wrapped number that passes the memory check.
+    #[test]
+    fn a_layer_whose_size_overflows_is_refused() {
+        let huge = Layer::Dense {
+            units: usize::MAX / 2,
+            activation: Activation::Relu,
+        };
+        let e = infer(&[Layer::Flatten, huge], MNIST).unwrap_err();
+        assert_eq!(e.layer, 1);
+        assert!(e.message.contains("overflows"), "{}", e.message);
     }
 
     #[test]

@@ -36,10 +36,13 @@ pub(crate) struct Estimate {
 impl Estimate {
     /// The peak: the runtime plus the larger of loading and training.
     pub(crate) fn peak(&self) -> u64 {
-        RUNTIME
-            + self
-                .load
-                .max(self.data + self.parameters + self.activations)
+        RUNTIME.saturating_add(
+            self.load.max(
+                self.data
+                    .saturating_add(self.parameters)
+                    .saturating_add(self.activations),
+            ),
+        )
     }
 }
 
@@ -65,11 +68,14 @@ pub(crate) fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
             crate::spec::manifest::Validation::Holdout(_) => d.test_examples() as u64,
         };
     let data = examples * (image * f32s + 1);
-    let weights = run.params as u64 * f32s;
-    let state = weights * optimizer_copies(&run.optimizer);
+    // Saturating: a model too large to count in bytes is too large for any machine.
+    let weights = (run.params as u64).saturating_mul(f32s);
+    let state = weights.saturating_mul(optimizer_copies(&run.optimizer));
     // Training holds weights, gradients and state; a checkpoint adds the records' serialized
     // bytes and the copies on their way to the file (calibrated on a 20M-parameter MLP).
-    let parameters = (2 * weights + state).max(4 * weights + 3 * state);
+    let parameters = weights
+        .saturating_mul(4)
+        .saturating_add(state.saturating_mul(3));
     let batch = run.batch_size as u64;
     let outputs: u64 = infos.iter().map(|i| i.output.numel() as u64).sum();
     let train = (image + 2 * outputs) * batch * f32s;
@@ -104,7 +110,7 @@ pub(crate) fn eval_peak(params: usize, infos: &[LayerInfo], images: usize) -> u6
         .max()
         .unwrap_or(0);
     let eval = largest * EVAL_BATCH.min(images as u64) * f32s * 5 / 2;
-    RUNTIME + load.max(params as u64 * f32s + eval)
+    RUNTIME.saturating_add(load.max((params as u64).saturating_mul(f32s).saturating_add(eval)))
 }
 
 /// Copies of the weights an optimizer keeps: momentum or a squared-gradient average, or both.

@@ -25,22 +25,32 @@ pub(crate) struct Slot {
 /// What a running run tells the supervisor.
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// A protocol event of the run on this slot.
-    Event(usize, Event),
+    /// A protocol event of run `run` (an index into the sweep's runs) on slot `slot`: an event a
+    /// run sent just before it ended never lands on the next run of its slot.
+    Event {
+        slot: usize,
+        run: usize,
+        event: Event,
+    },
     /// A `warning:` line a run wrote to stderr: shown even with --quiet.
     Warning(String),
 }
 
-/// A run's way to talk to the supervisor: its slot's events, and warnings.
+/// A run's way to talk to the supervisor: its events, and warnings.
 #[derive(Debug, Clone)]
 pub(crate) struct Tell {
     pub(crate) slot: usize,
+    pub(crate) run: usize,
     pub(crate) tx: Sender<Msg>,
 }
 
 impl Tell {
-    pub(crate) fn event(&self, e: Event) {
-        let _ = self.tx.send(Msg::Event(self.slot, e));
+    pub(crate) fn event(&self, event: Event) {
+        let _ = self.tx.send(Msg::Event {
+            slot: self.slot,
+            run: self.run,
+            event,
+        });
     }
 
     pub(crate) fn warning(&self, line: String) {
@@ -183,11 +193,12 @@ impl Launch for Worker {
         });
         let stderr = child.stderr.take().expect("piped");
         let tail = Arc::new(Mutex::new(VecDeque::new()));
-        collect_stderr(stderr, tail.clone(), tell);
+        let reader = collect_stderr(stderr, tail.clone(), tell);
         Ok(Box::new(Process {
             stdin: child.stdin.take(),
             child,
             tail,
+            reader: Some(reader),
         }))
     }
 }
@@ -197,7 +208,7 @@ fn collect_stderr(
     stderr: impl std::io::Read + Send + 'static,
     tail: Arc<Mutex<VecDeque<String>>>,
     tell: Tell,
-) {
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for l in BufReader::new(stderr).lines() {
             let Ok(l) = l else { break };
@@ -210,7 +221,7 @@ fn collect_stderr(
                 t.pop_front();
             }
         }
-    });
+    })
 }
 
 /// Lines of stderr kept for a crash's reason.
@@ -221,6 +232,8 @@ struct Process {
     child: Child,
     stdin: Option<ChildStdin>,
     tail: Arc<Mutex<VecDeque<String>>>,
+    /// The thread reading stderr: joined once the child has ended, so the tail is whole.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Handle for Process {
@@ -242,9 +255,9 @@ impl Handle for Process {
             .try_wait()
             .map_err(|e| Error::Worker(e.to_string()))?;
         Ok(status.map(|s| {
-            if s.code().is_none() || s.code() != Some(0) {
-                // Give the stderr reader a moment to collect the last lines.
-                std::thread::sleep(std::time::Duration::from_millis(50));
+            // The child has ended and its stderr is closed: the reader ends with the last line.
+            if let Some(r) = self.reader.take() {
+                let _ = r.join();
             }
             Exit {
                 code: s.code(),

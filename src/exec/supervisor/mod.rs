@@ -252,6 +252,11 @@ impl<'s, 'a> Pass<'s, 'a> {
     /// handle Ctrl-C, reap the ended ones.
     fn drive(&mut self, outcomes: &mut [Option<Outcome>]) -> Result<()> {
         loop {
+            // Before any start: a Ctrl-C pressed while the sweep was being prepared starts
+            // nothing.
+            if self.on_interrupts(outcomes)? {
+                return Err(Error::Interrupted);
+            }
             if !self.stopping {
                 self.start_free_slots()?;
             }
@@ -260,7 +265,7 @@ impl<'s, 'a> Pass<'s, 'a> {
             }
             match self.rx.recv_timeout(Duration::from_millis(200)) {
                 Ok(Msg::Warning(w)) => self.sup.display.warning(&w),
-                Ok(Msg::Event(s, e)) => self.on_event(s, e),
+                Ok(Msg::Event { slot, run, event }) => self.on_event(slot, run, event),
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
             }
             if self.on_interrupts(outcomes)? {
@@ -320,7 +325,12 @@ impl<'s, 'a> Pass<'s, 'a> {
     fn start(&mut self, s: usize, i: usize) -> Result<()> {
         let run = &self.runs[i];
         let opts = self.sup.opts;
-        store::write_run(&store::run_dir(&opts.results, run), run)?;
+        // run.json, which the worker reads, under the run's lock (held elsewhere, its holder
+        // has written it).
+        let dir = store::run_dir(&opts.results, run);
+        if let Ok(_held) = lock::try_lock(&dir.join(".lock"), "writing run.json")? {
+            store::write_run(&dir, run)?;
+        }
         let job = Job {
             run,
             slot: &self.slots[s],
@@ -329,6 +339,7 @@ impl<'s, 'a> Pass<'s, 'a> {
         };
         let tell = Tell {
             slot: s,
+            run: i,
             tx: self.tell.clone(),
         };
         let handle = self.sup.launch.start(job, tell)?;
@@ -347,8 +358,11 @@ impl<'s, 'a> Pass<'s, 'a> {
         Ok(())
     }
 
-    fn on_event(&mut self, s: usize, e: Event) {
-        let Some(a) = &self.active[s] else { return };
+    fn on_event(&mut self, s: usize, i: usize, e: Event) {
+        // An event of a run that has ended (the slot is free, or holds the next run) is late.
+        let Some(a) = self.active[s].as_ref().filter(|a| a.run == i) else {
+            return;
+        };
         let run = &self.runs[a.run];
         let target = self.meter.target(run);
         match e {
@@ -501,6 +515,12 @@ fn settle(run: &Run, dir: &Path, until: Option<usize>, e: &Ended) -> Result<Outc
         Some(EXIT_BUSY) => Outcome::Busy("another process is training it".into()),
         _ if e.stopping => Outcome::Interrupted,
         _ => {
+            // Recorded under the run's lock; taken by another process meanwhile, it is theirs.
+            let Ok(_held) = lock::try_lock(&dir.join(".lock"), "recording a crash")? else {
+                return Ok(Outcome::Busy(
+                    "another process took it after its worker crashed".into(),
+                ));
+            };
             let records = store::read_epochs(&dir.join("epochs.csv")).unwrap_or_default();
             // Rewritten from what was read, so the summary's digest is of this file.
             store::write_epochs(dir, &records)?;

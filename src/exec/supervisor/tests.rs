@@ -300,6 +300,16 @@ fn ctrl_c_once_stops_the_running_runs_at_a_checkpoint_and_starts_no_more() {
 }
 
 #[test]
+fn ctrl_c_pressed_before_the_pass_starts_nothing() {
+    let runs = runs();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path(), Act::Finish);
+    let (got, _) = pass(&options(dir.path(), 2), &fake, &runs, &|| 1);
+    assert_eq!(got.unwrap(), vec![Outcome::Interrupted; 4]);
+    assert!(fake.seen.borrow().started.is_empty());
+}
+
+#[test]
 fn ctrl_c_twice_kills_the_running_runs_and_aborts() {
     let runs = runs();
     let dir = tempfile::tempdir().unwrap();
