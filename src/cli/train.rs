@@ -75,14 +75,15 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
     } = a;
     let m = manifest::load(&manifest)?;
     let runs = plan::expand(&m)?;
-    let unfinished: Vec<&Run> = runs
-        .iter()
-        .filter(|r| {
-            crate::results::store::state(&results, r).is_ok_and(|s| s.needs_training(retry_failed))
-        })
-        .collect();
+    // What the supervisor will train, from the same planner.
+    let unfinished: Vec<&Run> =
+        crate::exec::pending::pending(&results, &runs, retry_failed, None, |_| false)?
+            .todo
+            .iter()
+            .map(|&i| &runs[i])
+            .collect();
     // A run that cannot fit is refused before anything is fetched or written; one that fits
-    // alone waits while others hold the memory (the scheduler's budget).
+    // alone waits while others hold the memory (the supervisor's budget).
     let cpu_only = devices
         .as_ref()
         .or(m.sweep.devices.as_ref())
