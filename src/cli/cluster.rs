@@ -122,7 +122,7 @@ pub(super) fn submit(a: SubmitArgs) -> Result<i32> {
         dry_run,
         offline,
     } = a;
-    let m = manifest::load(&manifest)?;
+    let m = manifest::load(&manifest, &crate::data::describe)?;
     let runs = plan::expand(&m)?;
     let results = absolute(&results)?;
     let sweep_dir = crate::results::store::sweep_dir(&results, &m.sweep.name);
@@ -163,8 +163,16 @@ pub(super) fn submit(a: SubmitArgs) -> Result<i32> {
         sbatch_args.push(format!("--mem={text}"));
     }
     // Fetched here if missing (tasks never download), unless --offline.
-    let data = crate::data::locate_or_fetch(m.sweep.dataset, data_dir.as_deref(), offline, false)?;
-    crate::data::load(m.sweep.dataset, &data)?;
+    // Tasks map the prepared file under the cache directory (shared by the cluster's nodes, or
+    // prepared by each from the built-in dataset's files in --data-dir).
+    let data = match m.sweep.dataset.is_builtin() {
+        true => {
+            crate::data::locate_or_fetch(&m.sweep.dataset, data_dir.as_deref(), offline, false)?
+        }
+        false => crate::data::prepared_dir(),
+    };
+    let dir = m.sweep.dataset.is_builtin().then_some(data.as_path());
+    crate::data::open_verified(&m.sweep.dataset, &m.data.digest, dir)?;
     let opts = crate::exec::slurm::SubmitOptions {
         results: results.clone(),
         data_dir: absolute(&data)?,

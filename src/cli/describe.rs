@@ -35,7 +35,7 @@ pub(super) fn plan(a: PlanArgs) -> Result<i32> {
         threads,
         no_calibrate,
     } = a;
-    let m = manifest::load(&manifest)?;
+    let m = manifest::load(&manifest, &crate::data::describe)?;
     let runs = plan::expand(&m)?;
     match format {
         PlanFormat::Table => {
@@ -228,7 +228,16 @@ fn wall_time(
 pub(super) fn models(a: ModelsArgs) -> Result<i32> {
     let ModelsArgs { manifest } = a;
     let models = match manifest {
-        Some(p) => manifest::load(&p)?.models,
+        Some(p) => {
+            let m = manifest::load(&p, &crate::data::describe)?;
+            emit(&format!(
+                "Shapes for dataset {}: input {}, {} classes\n\n",
+                m.sweep.dataset.name(),
+                m.data.shape,
+                m.data.classes
+            ));
+            m.models
+        }
         None => manifest::builtin_models(),
     };
     for (i, m) in models.iter().enumerate() {

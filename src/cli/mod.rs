@@ -9,7 +9,7 @@ use crate::spec::manifest::{self, Dataset, Manifest};
 use crate::spec::plan::{self, Run};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod cluster;
@@ -249,6 +249,25 @@ pub enum DataCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// What a dataset holds: examples per class, shape, value type and range, digest, and each
+    /// feature's range for tabular data. Prepares it first (the file every worker maps).
+    ///
+    /// Examples:
+    ///   sweep data inspect mnist
+    ///   sweep data inspect experiments/wine.toml
+    ///   sweep data inspect experiments/digits.toml --picture digits.png
+    Inspect {
+        /// A built-in dataset (mnist, fashion-mnist), or a manifest: the dataset its sweep trains on.
+        target: String,
+        /// Also draw the first 10 training images of each class, one row per class, into this PNG.
+        #[arg(long)]
+        picture: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Never download a missing built-in dataset.
+        #[arg(long, env = "SWEEP_OFFLINE")]
+        offline: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -353,8 +372,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             } => {
                 let ds = parse_dataset(&dataset)?;
                 let dir = data_dir.unwrap_or_else(crate::data::cache_dir);
-                let target = crate::data::fetch::fetch(ds, &dir, mirror.as_deref(), quiet)?;
-                crate::data::load(ds, &dir)?;
+                let target = crate::data::fetch::fetch(&ds, &dir, mirror.as_deref(), quiet)?;
+                crate::data::check_builtin(&ds, &dir)?;
                 if !quiet {
                     eprintln!("{} is ready in {}", ds.name(), target.display());
                 }
@@ -362,13 +381,62 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             DataCommand::Path { dataset, data_dir } => {
                 let ds = parse_dataset(&dataset)?;
-                let dir = crate::data::locate(ds, data_dir.as_deref())?;
-                crate::data::load(ds, &dir)?;
+                let dir = crate::data::locate(&ds, data_dir.as_deref())?;
+                crate::data::check_builtin(&ds, &dir)?;
                 emit(&format!("{}\n", dir.join(ds.name()).display()));
                 Ok(0)
             }
+            DataCommand::Inspect {
+                target,
+                picture,
+                data_dir,
+                offline,
+            } => inspect(&target, picture.as_deref(), data_dir.as_deref(), offline),
         },
     }
+}
+
+/// `sweep data inspect`: the built-in dataset named, or a manifest's.
+fn inspect(
+    target: &str,
+    picture: Option<&Path>,
+    data_dir: Option<&Path>,
+    offline: bool,
+) -> Result<i32> {
+    let (name, prepared) = match Dataset::builtin(target) {
+        Some(ds) => {
+            let dir = crate::data::locate_or_fetch(&ds, data_dir, offline, false)?;
+            let digest = ds.builtin_info().expect("built-in").digest;
+            (
+                ds.name().to_string(),
+                crate::data::open(&ds, &digest, Some(&dir))?,
+            )
+        }
+        None if Path::new(target).is_file() => {
+            let m = manifest::load(Path::new(target), &crate::data::describe)?;
+            let ds = m.sweep.dataset.clone();
+            let dir = match ds.is_builtin() {
+                true => Some(crate::data::locate_or_fetch(&ds, data_dir, offline, false)?),
+                false => None,
+            };
+            (
+                ds.name().to_string(),
+                crate::data::open(&ds, &m.data.digest, dir.as_deref())?,
+            )
+        }
+        None => {
+            return Err(Error::Usage(format!(
+                "`{target}` is neither a built-in dataset (mnist, fashion-mnist) nor a manifest file"
+            )));
+        }
+    };
+    prepared.verify()?;
+    emit(&crate::data::inspect::summary(&name, &prepared));
+    if let Some(out) = picture {
+        crate::data::inspect::picture(&prepared, out)?;
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(0)
 }
 
 /// Write to stdout; a closed pipe (`sweep plan ... | head`) ends the program quietly.
@@ -427,7 +495,7 @@ fn refuse_runs_that_cannot_fit<'a>(
 }
 
 fn parse_dataset(s: &str) -> Result<Dataset> {
-    Dataset::parse(s)
+    Dataset::builtin(s)
         .ok_or_else(|| Error::Usage(format!("unknown dataset `{s}`: use mnist or fashion-mnist")))
 }
 

@@ -4,6 +4,7 @@ use super::*;
 use crate::results::store::{self, Loaded};
 use crate::results::weights::{self, Which};
 use crate::spec::metric::Metric;
+use crate::spec::plan::DataSpec;
 use std::path::Path;
 
 #[derive(Debug, clap::Args)]
@@ -166,21 +167,27 @@ fn check_recorded_digest(l: &Loaded, file: &Path) -> Result<()> {
 /// The model a weights file describes, checked as a manifest's model is (shapes, output layer
 /// of one unit per class of `dataset`) and against this machine's memory, so that no file,
 /// edited or foreign, makes `sweep eval` panic or allocate without bound.
-fn check_model(file: &Path, h: &weights::Header, dataset: Dataset) -> Result<()> {
+fn check_model(file: &Path, h: &weights::Header, data: &DataSpec) -> Result<()> {
     let bad = |message: String| Error::Results {
         path: file.to_path_buf(),
         message,
     };
-    let infos = crate::spec::manifest::check_layers(&h.model, &h.layers, &dataset).map_err(
-        |(_, message, _)| {
-            bad(format!(
-                "its `sweep` metadata describes a model that cannot run on {}: {message}",
-                dataset.name()
-            ))
-        },
-    )?;
+    let infos =
+        crate::spec::manifest::check_layers(&h.model, &h.layers, data.shape(), data.classes())
+            .map_err(|(_, message, _)| {
+                bad(format!(
+                    "its `sweep` metadata describes a model that cannot run on {}: {message}",
+                    data.dataset.name()
+                ))
+            })?;
     let params = crate::spec::arch::total_params(&infos);
-    let peak = crate::spec::memory::eval_peak(params, &infos, usize::MAX);
+    let images = data.test_examples() as u64;
+    let peak = crate::spec::memory::eval_peak(
+        params,
+        &infos,
+        images,
+        crate::spec::memory::example_bytes(data),
+    );
     if let Some(total) = crate::spec::memory::machine_total()
         && peak > total
     {
@@ -255,12 +262,20 @@ pub(super) fn eval(a: EvalArgs) -> Result<i32> {
         ));
     }
     let src = source(&path, which)?;
-    let dataset = match &dataset {
-        Some(d) => parse_dataset(d)?,
-        None => src.header.dataset,
-    };
-    check_model(&src.file, &src.header, dataset)?;
     let run = src.run.as_ref().map(|l| &l.run);
+    let asked = dataset.as_deref().map(parse_dataset).transpose()?;
+    // The run's own data (its preprocessing too) unless another dataset is asked for.
+    let own = run.filter(|r| asked.as_ref().is_none_or(|d| *d == r.data.dataset));
+    let spec = match (own, asked.unwrap_or_else(|| src.header.dataset.clone())) {
+        (Some(r), _) => r.data.clone(),
+        (None, d) => DataSpec::builtin(&d).ok_or_else(|| {
+            Error::Usage(format!(
+                "the weights were trained on your dataset `{}`: evaluate them from their run's directory (results/<sweep>/runs/<id>), which says where its data is",
+                d.name()
+            ))
+        })?,
+    };
+    check_model(&src.file, &src.header, &spec)?;
     if split == EvalSplit::Val {
         let Some(r) = run else {
             return Err(Error::Usage(
@@ -268,45 +283,58 @@ pub(super) fn eval(a: EvalArgs) -> Result<i32> {
                     .into(),
             ));
         };
-        if dataset != r.data.dataset || subset.is_some() {
+        if own.is_none() || subset.is_some() {
             return Err(Error::Usage(
                 "--split val evaluates on the run's own validation images: drop --dataset and --subset"
                     .into(),
             ));
         }
+        let _ = r;
     }
     let device = crate::train::backend::device(&device)?;
-    let dir = crate::data::locate_or_fetch(dataset, data_dir.as_deref(), offline, false)?;
-    let data = crate::data::load(dataset, &dir)?;
+    let dataset = spec.dataset.clone();
+    let dir = match dataset.is_builtin() {
+        true => Some(crate::data::locate_or_fetch(
+            &dataset,
+            data_dir.as_deref(),
+            offline,
+            false,
+        )?),
+        false => None,
+    };
+    let data = crate::data::open(&dataset, &spec.digest, dir.as_deref())?;
+    let all_test = data.len(crate::spec::dataset::Part::Test);
     // The images, and whether they are the ones the run measured during training.
-    let (images, same_as_training, what) = match (split, run) {
-        (EvalSplit::Val, Some(r)) => {
-            let (_, val, _) =
-                data.into_splits(r.data.validation, r.data.train_subset, r.data.test_subset);
+    let (images, same_as_training, what) = match split {
+        EvalSplit::Val => {
+            let (_, val, _) = crate::data::into_splits(data, &spec);
             (val, true, "the run's validation images".to_string())
         }
-        _ => {
-            let own = run.filter(|r| r.data.dataset == dataset);
+        EvalSplit::Test => {
             let n = subset
                 .or(own.and_then(|r| r.data.test_subset))
                 .unwrap_or(usize::MAX);
-            let same = own.is_some_and(|r| r.data.test_examples() == n.min(data.test.len()));
-            let mut test = data.test;
             if let Some(asked) = subset
-                && asked > test.len()
+                && asked > all_test
             {
                 eprintln!(
-                    "warning: --subset {asked} is more than the {} test images; evaluating all of them",
-                    test.len()
+                    "warning: --subset {asked} is more than the {all_test} test images; evaluating all of them"
                 );
             }
-            test.truncate(n);
-            (test, same, format!("{} test", dataset.name()))
+            let same = own.is_some_and(|r| r.data.test_examples() == n.min(all_test));
+            let mut s = spec.clone();
+            s.test_subset = Some(n.min(all_test));
+            let (_, val, test) = crate::data::into_splits(data, &s);
+            (
+                test.unwrap_or(val),
+                same,
+                format!("{} test", dataset.name()),
+            )
         }
     };
     let network = crate::train::model::Network::new(
         &src.header.layers,
-        dataset.input_shape(),
+        spec.shape(),
         // Throwaway initial weights: every parameter is replaced by the file's.
         &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
         &device,
@@ -522,7 +550,14 @@ pub(super) fn export(a: ExportArgs) -> Result<i32> {
         source,
     })?;
     let (header, _) = weights::load(&file)?;
-    check_model(&file, &header, header.dataset)?;
+    let run = store::load_run(&dir.join("runs").join(&id))?.map(|l| l.run.data);
+    let data = run
+        .or_else(|| DataSpec::builtin(&header.dataset))
+        .ok_or_else(|| Error::Results {
+            path: file.clone(),
+            message: "its run's run.json is missing: cannot tell what data the model takes".into(),
+        })?;
+    check_model(&file, &header, &data)?;
     store::write_atomic(&out, &bytes)?;
     eprintln!(
         "exported run {id} ({}; {why}): {} weights of epoch {} to {}",

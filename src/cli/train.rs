@@ -73,7 +73,7 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
         quiet,
         offline,
     } = a;
-    let m = manifest::load(&manifest)?;
+    let m = manifest::load(&manifest, &crate::data::describe)?;
     let runs = plan::expand(&m)?;
     // What the supervisor will train, from the same planner.
     let unfinished: Vec<&Run> =
@@ -98,9 +98,9 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
     }
     // The data, downloaded if missing, but only when something is left to train.
     let to_train = !unfinished.is_empty();
-    let data_dir = if to_train {
+    let data_dir = if to_train && m.sweep.dataset.is_builtin() {
         Some(crate::data::locate_or_fetch(
-            m.sweep.dataset,
+            &m.sweep.dataset,
             data_dir.as_deref(),
             offline,
             quiet,
@@ -121,7 +121,7 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
         jobs,
         threads,
         retry_failed,
-        manifest_source: Some(m.source.clone()),
+        manifest_source: Some(manifest::copy_text(&m)),
         per_gpu,
         memory_budget: crate::spec::memory::machine_available(),
         until: None,
@@ -167,8 +167,7 @@ pub(super) fn worker(a: WorkerArgs) -> Result<i32> {
         message: format!("not a run description: {e}"),
     })?;
     let stop = worker_stop_flag(supervised);
-    let dir = crate::data::locate(run.data.dataset, data_dir.as_deref())?;
-    let data = crate::data::load(run.data.dataset, &dir)?;
+    let data = crate::data::open(&run.data.dataset, &run.data.digest, data_dir.as_deref())?;
     let device = crate::train::backend::device(&device)?;
     let report = if supervised {
         Report::Events

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Public mirrors serving `<file>.gz`, tried in order.
-pub(crate) fn mirrors(dataset: Dataset) -> Vec<String> {
+pub(crate) fn mirrors(dataset: &Dataset) -> Vec<String> {
     match dataset {
         Dataset::Mnist => vec![
             "https://ossci-datasets.s3.amazonaws.com/mnist/".into(),
@@ -20,13 +20,14 @@ pub(crate) fn mirrors(dataset: Dataset) -> Vec<String> {
         Dataset::FashionMnist => {
             vec!["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/".into()]
         }
+        Dataset::Declared(_) => Vec::new(),
     }
 }
 
 /// Download `dataset` into `<dir>/<dataset>/`. Files already present and verified are kept.
 /// `mirror` replaces the built-in mirror list (e.g. an internal server).
 pub(crate) fn fetch(
-    dataset: Dataset,
+    dataset: &Dataset,
     dir: &Path,
     mirror: Option<&str>,
     quiet: bool,
@@ -56,7 +57,7 @@ pub(crate) fn fetch(
 
 /// [`fetch`]'s downloads into `target` (`<dir>/<dataset>`), made already.
 fn fetch_into(
-    dataset: Dataset,
+    dataset: &Dataset,
     dir: &Path,
     target: &Path,
     mirror: Option<&str>,
@@ -76,7 +77,13 @@ fn fetch_into(
         .build()
         .into();
     for (i, file) in FILES.iter().enumerate() {
-        let want = dataset.file_digests()[i];
+        let Some(digests) = dataset.file_digests() else {
+            return Err(Error::Usage(format!(
+                "`{}` is your own dataset: there is nothing to download",
+                dataset.name()
+            )));
+        };
+        let want = digests[i];
         if let Some(existing) = data::file_in(dir, dataset, file)
             && data::read_maybe_gz(&existing).is_ok_and(|b| hex::encode(Sha256::digest(&b)) == want)
         {

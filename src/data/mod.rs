@@ -1,15 +1,27 @@
-//! Datasets on disk: locating them, reading IDX files (raw or gzip), validating magic numbers,
-//! dimensions and counts, and checking the SHA-256 of the canonical releases. Downloading lives
-//! in [`crate::data::fetch`].
+//! Datasets on disk: the built-in ones (located, downloaded by [`fetch`], checked against their
+//! published SHA-256s) and the ones a manifest declares (decoded by [`read`], their classes
+//! assigned and checked here), both prepared once per machine into the file every worker maps
+//! ([`prepared`]) and viewed as a run's splits ([`split`]).
 
+mod classes;
+mod digest;
 pub(crate) mod fetch;
+pub(crate) mod inspect;
+pub(crate) mod prepared;
+pub(crate) mod read;
+mod split;
 
 use crate::error::{Error, Result};
-use crate::spec::manifest::{Dataset, Validation};
+use crate::spec::dataset::{DataInfo, Declared, Part};
+use crate::spec::manifest::Dataset;
 use flate2::read::GzDecoder;
+use prepared::{Decoded, Prepared};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub(crate) use split::{Split, into_splits};
 
 /// The four files of a dataset, in the order train images, train labels, test images, test labels.
 pub(crate) const FILES: [&str; 4] = [
@@ -18,8 +30,6 @@ pub(crate) const FILES: [&str; 4] = [
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 ];
-
-pub(crate) use crate::spec::manifest::{IMAGE, holdout_len};
 
 /// Where to look for datasets, in order: `--data-dir`, `SWEEP_DATA_DIR`, the per-user cache.
 /// Each names a directory holding one folder per dataset (`mnist/`, `fashion-mnist/`).
@@ -44,14 +54,14 @@ pub(crate) fn cache_dir() -> PathBuf {
 }
 
 /// The path of one dataset file in `dir`, raw or gzipped, if present.
-pub(crate) fn file_in(dir: &Path, dataset: Dataset, file: &str) -> Option<PathBuf> {
+pub(crate) fn file_in(dir: &Path, dataset: &Dataset, file: &str) -> Option<PathBuf> {
     let base = dir.join(dataset.name()).join(file);
     let gz = base.with_file_name(format!("{file}.gz"));
     [base, gz].into_iter().find(|p| p.is_file())
 }
 
 /// The first search directory that holds all four files of `dataset`.
-pub(crate) fn locate(dataset: Dataset, cli: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn locate(dataset: &Dataset, cli: Option<&Path>) -> Result<PathBuf> {
     let dirs = search_dirs(cli);
     for d in &dirs {
         if FILES.iter().all(|f| file_in(d, dataset, f).is_some()) {
@@ -85,7 +95,7 @@ pub(crate) fn locate(dataset: Dataset, cli: Option<&Path>) -> Result<PathBuf> {
 /// public mirrors, unless `offline`, in which case the error says how to get it. Slurm tasks
 /// (`sweep worker`) never download: they use [`locate`].
 pub(crate) fn locate_or_fetch(
-    dataset: Dataset,
+    dataset: &Dataset,
     cli: Option<&Path>,
     offline: bool,
     quiet: bool,
@@ -145,13 +155,13 @@ fn data_error(path: &Path, message: String) -> Error {
 
 /// A parsed IDX file: its dimensions and the payload bytes (unsigned bytes only, as MNIST uses).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Idx {
+struct Idx {
     pub dims: Vec<usize>,
     pub data: Vec<u8>,
 }
 
 /// Parse IDX bytes, checking the magic number, the number of dimensions and the payload size.
-pub(crate) fn parse_idx(path: &Path, bytes: &[u8], expect_dims: usize) -> Result<Idx> {
+fn parse_idx(path: &Path, bytes: &[u8], expect_dims: usize) -> Result<Idx> {
     if bytes.len() < 4 {
         return Err(data_error(
             path,
@@ -217,81 +227,10 @@ pub(crate) fn parse_idx(path: &Path, bytes: &[u8], expect_dims: usize) -> Result
     })
 }
 
-/// Images scaled to [0, 1] and their labels.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Split {
-    /// `len * 784` values, row-major, one image after another.
-    pub images: Vec<f32>,
-    pub labels: Vec<u8>,
-}
-
-impl Split {
-    pub(crate) fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    /// Keep the first `n` examples, releasing the memory of the rest.
-    pub(crate) fn truncate(&mut self, n: usize) {
-        let n = n.min(self.len());
-        self.images.truncate(n * IMAGE);
-        self.images.shrink_to_fit();
-        self.labels.truncate(n);
-        self.labels.shrink_to_fit();
-    }
-
-    /// Split off examples `at..` into a split of their own (this one keeps `..at`).
-    pub(crate) fn split_off(&mut self, at: usize) -> Split {
-        let tail = Split {
-            images: self.images.split_off(at * IMAGE),
-            labels: self.labels.split_off(at),
-        };
-        self.images.shrink_to_fit();
-        self.labels.shrink_to_fit();
-        tail
-    }
-}
-
-/// A dataset loaded and verified.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Loaded {
-    pub train: Split,
-    pub test: Split,
-}
-
-impl Loaded {
-    /// The training, validation and test splits of a run: with `Validation::Test` the validation
-    /// split is the test set and there is no separate test split; with a hold-out, validation is
-    /// the last part of the training set and the test split is the test set (both after subsets).
-    /// Consumes the dataset, so that no image is held twice while a run trains.
-    pub(crate) fn into_splits(
-        self,
-        validation: Validation,
-        train_subset: Option<usize>,
-        test_subset: Option<usize>,
-    ) -> (Split, Split, Option<Split>) {
-        let Loaded {
-            mut train,
-            mut test,
-        } = self;
-        if let Some(n) = train_subset {
-            train.truncate(n);
-        }
-        if let Some(n) = test_subset {
-            test.truncate(n);
-        }
-        match validation {
-            Validation::Test => (train, test, None),
-            Validation::Holdout(f) => {
-                let keep = train.len() - holdout_len(train.len(), f);
-                let val = train.split_off(keep);
-                (train, val, Some(test))
-            }
-        }
-    }
-}
-
-/// Load `dataset` from `dir` (which holds `<dataset>/<files>`), verifying structure and digests.
-pub(crate) fn load(dataset: Dataset, dir: &Path) -> Result<Loaded> {
+/// The built-in `dataset`'s two splits from `dir` (which holds `<dataset>/<files>`), verifying
+/// structure and digests.
+fn load_builtin(dataset: &Dataset, dir: &Path) -> Result<(Decoded, Decoded)> {
+    let digests = dataset.file_digests().expect("a built-in dataset");
     let mut parts = Vec::new();
     for (i, file) in FILES.iter().enumerate() {
         let path = file_in(dir, dataset, file).ok_or_else(|| Error::DataMissing {
@@ -302,11 +241,10 @@ pub(crate) fn load(dataset: Dataset, dir: &Path) -> Result<Loaded> {
         let bytes = read_maybe_gz(&path)?;
         let idx = parse_idx(&path, &bytes, if i % 2 == 0 { 3 } else { 1 })?;
         let got = hex::encode(Sha256::digest(&bytes));
-        let want = dataset.file_digests()[i];
-        if got != want {
+        if got != digests[i] {
             return Err(Error::Data {
                 path,
-                message: format!("SHA-256 mismatch: expected {want}, got {got}"),
+                message: format!("SHA-256 mismatch: expected {}, got {got}", digests[i]),
                 help: format!(
                     "the file was altered or is not the canonical {} release; delete it and run `sweep data fetch {}`",
                     dataset.name(),
@@ -314,33 +252,119 @@ pub(crate) fn load(dataset: Dataset, dir: &Path) -> Result<Loaded> {
                 ),
             });
         }
-        parts.push((path, idx));
+        parts.push(idx);
     }
-    let split = |img: &(PathBuf, Idx), lab: &(PathBuf, Idx)| -> Result<Split> {
-        if img.1.dims[1..] != [28, 28] {
-            return Err(data_error(
-                &img.0,
-                format!("images are {:?}, expected 28x28", &img.1.dims[1..]),
-            ));
-        }
-        if img.1.dims[0] != lab.1.dims[0] {
-            return Err(data_error(
-                &lab.0,
-                format!("{} labels for {} images", lab.1.dims[0], img.1.dims[0]),
-            ));
-        }
-        if let Some(bad) = lab.1.data.iter().find(|l| **l >= 10) {
-            return Err(data_error(&lab.0, format!("label {bad} is outside 0..=9")));
-        }
-        Ok(Split {
-            images: img.1.data.iter().map(|&p| p as f32 / 255.0).collect(),
-            labels: lab.1.data.clone(),
-        })
+    let split = |img: &Idx, lab: &Idx| Decoded {
+        values: prepared::Values::U8(img.data.clone()),
+        labels: lab.data.iter().map(|&l| u32::from(l)).collect(),
     };
-    Ok(Loaded {
-        train: split(&parts[0], &parts[1])?,
-        test: split(&parts[2], &parts[3])?,
+    Ok((split(&parts[0], &parts[1]), split(&parts[2], &parts[3])))
+}
+
+/// Check a built-in dataset's files in `dir`: structure and published digests.
+pub(crate) fn check_builtin(dataset: &Dataset, dir: &Path) -> Result<()> {
+    load_builtin(dataset, dir).map(|_| ())
+}
+
+/// Where prepared datasets are kept: `$SWEEP_CACHE_DIR/prepared`, else the per-user cache's
+/// `sweep/prepared`.
+pub(crate) fn prepared_dir() -> PathBuf {
+    let root = std::env::var_os("SWEEP_CACHE_DIR")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("sweep")
+        });
+    root.join("prepared")
+}
+
+/// The prepared file of the dataset whose digest is `digest`.
+fn prepared_path(digest: &str) -> PathBuf {
+    prepared_dir().join(format!("{digest}.data"))
+}
+
+/// The prepared file at `path` when it is there, sound, and holds `digest`.
+fn existing(path: &Path, digest: &str) -> Option<Prepared> {
+    let p = Prepared::open(path).ok()?;
+    (p.info().digest == digest).then_some(p)
+}
+
+/// What a declared dataset holds ([`crate::spec::manifest::Resolve`]): its digest from the
+/// files (cached), the rest from its prepared file, which is made here the first time (the
+/// files decoded and checked; bad data is an error naming the file, and nothing is written).
+pub(crate) fn describe(d: &Declared) -> Result<DataInfo> {
+    Ok(prepare_declared(d)?.info().clone())
+}
+
+/// The prepared file of a declared dataset, made when missing. Prepared files are named by their
+/// content's digest ([`prepared::content_digest`]); a small `<files digest>.source` file says
+/// which content the dataset's files decode to, so unchanged files are never decoded again.
+pub(crate) fn prepare_declared(d: &Declared) -> Result<Prepared> {
+    let files = digest::of_declared(d)?;
+    let pointer = prepared_dir().join(format!("{files}.source"));
+    if let Ok(content) = std::fs::read_to_string(&pointer)
+        && let Some(p) = existing(&prepared_path(content.trim()), content.trim())
+    {
+        return Ok(p);
+    }
+    let (mut info, train, test) = decode_declared(d)?;
+    info.digest = prepared::content_digest(&info, &train, &test);
+    let path = prepared_path(&info.digest);
+    if existing(&path, &info.digest).is_none() {
+        prepared::write(&path, &info, &train, &test)?;
+    }
+    crate::results::store::write_atomic(&pointer, info.digest.as_bytes())?;
+    Prepared::open(&path)
+}
+
+/// Decode both splits of a declared dataset and give them classes (the digest is left empty).
+fn decode_declared(d: &Declared) -> Result<(DataInfo, Decoded, Decoded)> {
+    let train = read::read(&d.train, d.format, d.label.as_deref(), Part::Train)?;
+    let test = read::read(&d.test, d.format, d.label.as_deref(), Part::Test)?;
+    classes::assign(d, train, test, String::new())
+}
+
+/// A run's dataset, prepared and mapped, for a worker or `sweep eval`: the built-in datasets
+/// are prepared from their files in `data_dir` when missing; a declared one must have been
+/// prepared by the `sweep run` or `sweep submit` that planned the run.
+pub(crate) fn open(
+    dataset: &Dataset,
+    digest: &str,
+    data_dir: Option<&Path>,
+) -> Result<Arc<Prepared>> {
+    let path = prepared_path(digest);
+    if let Some(p) = existing(&path, digest) {
+        return Ok(Arc::new(p));
+    }
+    if dataset.is_builtin() {
+        let dir = locate(dataset, data_dir)?;
+        let (train, test) = load_builtin(dataset, &dir)?;
+        let info = dataset.builtin_info().expect("built-in");
+        prepared::write(&path, &info, &train, &test)?;
+        return Ok(Arc::new(Prepared::open(&path)?));
+    }
+    Err(Error::Data {
+        path,
+        message: format!(
+            "dataset `{}` (digest {digest}) is not prepared on this machine",
+            dataset.name()
+        ),
+        help: "run `sweep data inspect <manifest>` or `sweep run` here first: it prepares the dataset from the files the manifest names".into(),
     })
+}
+
+/// [`open`] for the sweep's dataset before anything is written, with the payload checked
+/// against its digest once (the workers trust it then): a supervisor's preparation.
+pub(crate) fn open_verified(
+    dataset: &Dataset,
+    digest: &str,
+    data_dir: Option<&Path>,
+) -> Result<Arc<Prepared>> {
+    let p = open(dataset, digest, data_dir)?;
+    p.verify()?;
+    Ok(p)
 }
 
 #[cfg(test)]
@@ -389,6 +413,7 @@ mod tests {
 
     #[test]
     fn holdout_matches_keras_validation_split() {
+        use crate::spec::manifest::holdout_len;
         assert_eq!(holdout_len(60_000, 0.1), 6_000);
         assert_eq!(holdout_len(10, 0.25), 3);
     }

@@ -5,7 +5,7 @@
 //! array tasks run the same worker directly. What a worker says and how it exits:
 //! [`crate::exec::protocol`].
 
-use crate::data::Loaded;
+use crate::data::prepared::Prepared;
 use crate::error::{Error, Result};
 use crate::exec::protocol::{Event, WorkerExit};
 use crate::results::checkpoint;
@@ -37,7 +37,7 @@ pub(crate) enum Report {
 pub(crate) fn work(
     run: &Run,
     results: &Path,
-    data: Loaded,
+    data: std::sync::Arc<Prepared>,
     device: &Device,
     report: Report,
     retry: bool,
@@ -56,11 +56,7 @@ pub(crate) fn work(
         return Ok(exit);
     }
     store::write_run(&dir, run)?;
-    let (train_split, val_split, test_split) = data.into_splits(
-        run.data.validation,
-        run.data.train_subset,
-        run.data.test_subset,
-    );
+    let (train_split, val_split, test_split) = crate::data::into_splits(data, &run.data);
     let ad = device.clone().autodiff();
     let state = restore(run, &dir, &ad)?;
     // The checkpoint is written before epochs.csv: killed between the two, the checkpoint is an

@@ -506,7 +506,7 @@ mod tests {
 
     fn ci_runs() -> Vec<Run> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/ci.toml");
-        let m = crate::spec::manifest::load(&path).unwrap();
+        let m = crate::spec::manifest::load(&path, &crate::data::describe).unwrap();
         crate::spec::plan::expand(&m).unwrap()
     }
 

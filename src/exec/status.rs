@@ -33,13 +33,16 @@ pub(crate) struct Row {
 /// `results`) or a `results/<sweep>` directory holding the manifest copy `sweep run`/`submit` keep.
 pub(crate) fn resolve(path: &Path, results: &Path) -> Result<(Manifest, PathBuf)> {
     if path.is_file() {
-        let m = manifest::load(path)?;
+        let m = manifest::load(path, &crate::data::describe)?;
         let dir = store::sweep_dir(results, &m.sweep.name);
         return Ok((m, dir));
     }
     let copy = path.join("manifest.toml");
     if copy.is_file() {
-        return Ok((manifest::load(&copy)?, path.to_path_buf()));
+        return Ok((
+            manifest::load(&copy, &crate::data::describe)?,
+            path.to_path_buf(),
+        ));
     }
     Err(Error::Usage(format!(
         "{}: neither a manifest nor a results/<sweep> directory holding manifest.toml; pass the sweep's manifest",
@@ -345,8 +348,11 @@ mod tests {
     #[test]
     fn queue_says_queued_or_running_files_say_finished() {
         let d = tempfile::tempdir().unwrap();
-        let m = manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/ci.toml"))
-            .unwrap();
+        let m = manifest::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/ci.toml"),
+            &crate::data::describe,
+        )
+        .unwrap();
         let runs = crate::spec::plan::expand(&m).unwrap();
         let mut q = HashMap::new();
         q.insert(

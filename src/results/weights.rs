@@ -85,7 +85,7 @@ impl Header {
             run: run.id.clone(),
             label: run.label.clone(),
             model: run.model.clone(),
-            dataset: run.data.dataset,
+            dataset: run.data.dataset.clone(),
             layers: run.layers.clone(),
             epoch,
             which,

@@ -3,7 +3,8 @@
 //! `file:line:column` before any training starts.
 
 use crate::error::{Error, Location, ManifestError, Result};
-use crate::spec::arch::{self, Activation, Layer, Shape};
+use crate::spec::arch::{self, Activation, Layer};
+use crate::spec::dataset::{DataInfo, Declared, Format, Preprocess, Source};
 use crate::spec::grid::{self, Axis, Entry, Grid, Value};
 use crate::spec::metric::Metric;
 use crate::spec::optim::{OptimizerKind, OptimizerSpec, Param};
@@ -16,68 +17,7 @@ use toml::Spanned;
 /// The paper's four models, in manifest format, embedded in the binary.
 pub(crate) const BUILTIN_MODELS: &str = include_str!("builtin_models.toml");
 
-/// Datasets `sweep` knows how to read and verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Dataset {
-    #[serde(rename = "mnist")]
-    Mnist,
-    #[serde(rename = "fashion-mnist")]
-    FashionMnist,
-}
-
-impl Dataset {
-    pub fn name(self) -> &'static str {
-        match self {
-            Dataset::Mnist => "mnist",
-            Dataset::FashionMnist => "fashion-mnist",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "mnist" => Some(Dataset::Mnist),
-            "fashion-mnist" => Some(Dataset::FashionMnist),
-            _ => None,
-        }
-    }
-
-    /// Every image of both datasets is 28x28 grey.
-    pub fn input_shape(self) -> Shape {
-        Shape::Image { c: 1, h: 28, w: 28 }
-    }
-
-    pub fn classes(self) -> usize {
-        10
-    }
-
-    /// SHA-256 of the uncompressed canonical files (in the order of `crate::data::FILES`).
-    pub(crate) fn file_digests(self) -> [&'static str; 4] {
-        match self {
-            Dataset::Mnist => [
-                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-            ],
-            Dataset::FashionMnist => [
-                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-            ],
-        }
-    }
-
-    /// A short digest naming the dataset release, part of every run's identity.
-    pub(crate) fn digest(self) -> String {
-        use sha2::{Digest, Sha256};
-        let joined = self.file_digests().join("\n");
-        hex::encode(Sha256::digest(joined.as_bytes()))[..16].to_string()
-    }
-}
-
-/// Values per image of the built-in datasets (28 x 28 grey).
-pub(crate) const IMAGE: usize = 28 * 28;
+pub(crate) use crate::spec::dataset::Dataset;
 
 /// Which trained weights a finished run keeps (`[sweep] keep`), as safetensors files in its
 /// directory (see [`crate::results::weights`]). Not part of a run's identity.
@@ -148,6 +88,21 @@ struct RawManifest {
     report: Option<RawReport>,
     /// How configurations are chosen: the grid's product, or sampled ([`grid::Search`]).
     search: Option<Spanned<RawSearch>>,
+    /// The user's own datasets, by name.
+    #[serde(default)]
+    datasets: BTreeMap<Spanned<String>, Spanned<RawDataset>>,
+}
+
+/// A `[datasets.<name>]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataset {
+    train: Spanned<toml::Value>,
+    test: Spanned<toml::Value>,
+    format: Option<Spanned<String>>,
+    label: Option<Spanned<String>>,
+    scale: Option<Spanned<f64>>,
+    standardize: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -390,7 +345,7 @@ fn report_spec(raw: Option<RawReport>, at: &At, errors: &mut Vec<ManifestError>)
 #[serde(deny_unknown_fields)]
 struct RawSweep {
     name: Spanned<String>,
-    dataset: Spanned<Dataset>,
+    dataset: Spanned<String>,
     validation: Option<Spanned<toml::Value>>,
     batch_size: Option<Spanned<usize>>,
     epochs: Option<Spanned<usize>>,
@@ -482,6 +437,10 @@ pub struct SweepSettings {
 /// A parsed and validated manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
+    /// The datasets it declares (`[datasets.<name>]`).
+    pub datasets: Vec<Declared>,
+    /// What the sweep's dataset holds.
+    pub data: DataInfo,
     pub path: PathBuf,
     pub source: String,
     pub sweep: SweepSettings,
@@ -523,22 +482,105 @@ impl Manifest {
     }
 }
 
-/// Read and validate the manifest at `path`.
-pub(crate) fn load(path: &Path) -> Result<Manifest> {
+/// How a manifest learns what a declared dataset holds: [`crate::data::describe`] reads the
+/// files; a test passes its own.
+pub(crate) type Resolve<'a> = dyn Fn(&Declared) -> Result<DataInfo> + 'a;
+
+/// Read and validate the manifest at `path`, asking `resolve` what its declared dataset holds.
+pub(crate) fn load(path: &Path, resolve: &Resolve) -> Result<Manifest> {
     let source = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &source).map_err(Error::Manifest)
+    parse_with(path, &source, &base_of(path, &source), resolve)
 }
 
-/// Parse and validate manifest text; `path` is only used in messages.
+/// The first line of a manifest's copy beside its results (`results/<sweep>/manifest.toml`) when
+/// it declares datasets, naming the original, whose folder its relative paths are relative to.
+const COPIED_FROM: &str = "# copied by sweep from ";
+
+/// The text of the copy of manifest `m` kept beside its results.
+pub(crate) fn copy_text(m: &Manifest) -> String {
+    if m.datasets.is_empty() {
+        return m.source.clone();
+    }
+    let original = std::fs::canonicalize(&m.path).unwrap_or_else(|_| m.path.clone());
+    format!("{COPIED_FROM}{}\n{}", original.display(), m.source)
+}
+
+/// The folder relative dataset paths of the manifest at `path` are relative to: its own, or for
+/// a copy, the original's.
+fn base_of(path: &Path, source: &str) -> PathBuf {
+    let original = source
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix(COPIED_FROM))
+        .map(PathBuf::from);
+    match original.as_deref().and_then(Path::parent) {
+        Some(dir) => dir.to_path_buf(),
+        None => path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+    }
+}
+
+/// Parse and validate manifest text using only built-in datasets; `path` is only used in
+/// messages.
 pub(crate) fn parse(
     path: &Path,
     source: &str,
 ) -> std::result::Result<Manifest, Vec<ManifestError>> {
+    let none = |d: &Declared| -> Result<DataInfo> {
+        Err(Error::Usage(format!(
+            "dataset `{}` cannot be read here",
+            d.name
+        )))
+    };
+    parse_with(path, source, Path::new("."), &none).map_err(|e| match e {
+        Error::Manifest(errors) => errors,
+        other => vec![ManifestError {
+            location: Location::from_offset(path, source, 0),
+            message: other.to_string(),
+            help: None,
+        }],
+    })
+}
+
+/// Parse and validate manifest text; relative dataset paths are relative to `base`.
+pub(crate) fn parse_with(
+    path: &Path,
+    source: &str,
+    base: &Path,
+    resolve: &Resolve,
+) -> Result<Manifest> {
     let raw: RawManifest =
-        toml::from_str(source).map_err(|e| vec![toml_error(path, source, &e)])?;
+        toml::from_str(source).map_err(|e| Error::Manifest(vec![toml_error(path, source, &e)]))?;
+    let at = |span: Range<usize>, message: String, help: Option<String>| ManifestError {
+        location: Location::from_offset(path, source, span.start),
+        message,
+        help,
+    };
+    let (datasets, dataset) = parse_datasets(&raw, base, &at).map_err(Error::Manifest)?;
+    let data = match dataset.builtin_info() {
+        Some(info) => info,
+        None => {
+            let declared = datasets
+                .iter()
+                .find(|d| d.name == dataset.name())
+                .expect("the dataset was checked to be declared");
+            resolve(declared)?
+        }
+    };
+    let mut m = parse_raw(raw, path, source, &data).map_err(Error::Manifest)?;
+    m.datasets = datasets;
+    m.data = data;
+    Ok(m)
+}
+
+fn parse_raw(
+    raw: RawManifest,
+    path: &Path,
+    source: &str,
+    data: &DataInfo,
+) -> std::result::Result<Manifest, Vec<ManifestError>> {
     let mut errors = Vec::new();
     let at = |span: Range<usize>, message: String, help: Option<String>| ManifestError {
         location: Location::from_offset(path, source, span.start),
@@ -546,11 +588,14 @@ pub(crate) fn parse(
         help,
     };
 
-    let mut models = builtin_models();
+    let mut models: Vec<Model> = builtin_models()
+        .into_iter()
+        .filter(|m| check_layers(&m.name, &m.layers, data.shape, data.classes).is_ok())
+        .collect();
     let mut own: Vec<_> = raw.models.iter().collect();
     own.sort_by_key(|(k, _)| k.span().start);
     for (name, model) in own {
-        if models.iter().any(|m| m.name == *name.get_ref()) {
+        if BUILTIN_NAMES.contains(&name.get_ref().as_str()) {
             errors.push(at(
                 name.span(),
                 format!("model `{}` is already defined as a built-in", name.get_ref()),
@@ -558,11 +603,7 @@ pub(crate) fn parse(
             ));
             continue;
         }
-        match validate_model(
-            name.get_ref(),
-            model.get_ref(),
-            raw.sweep.get_ref().dataset.get_ref(),
-        ) {
+        match validate_model(name.get_ref(), model.get_ref(), data) {
             Ok(mut m) => {
                 m.span = Some(name.span());
                 models.push(m)
@@ -621,11 +662,10 @@ pub(crate) fn parse(
     positive(&s.epochs, "epochs", &mut errors);
     positive(&s.train_subset, "train_subset", &mut errors);
     positive(&s.test_subset, "test_subset", &mut errors);
-    // Both datasets have 60,000 training and 10,000 test images; a larger subset would be
-    // silently the whole set under another run id.
+    // A subset larger than the split would be silently the whole set under another run id.
     for (v, what, most) in [
-        (&s.train_subset, "train_subset", 60_000),
-        (&s.test_subset, "test_subset", 10_000),
+        (&s.train_subset, "train_subset", data.train),
+        (&s.test_subset, "test_subset", data.test),
     ] {
         if let Some(v) = v
             && *v.get_ref() > most
@@ -633,7 +673,7 @@ pub(crate) fn parse(
             errors.push(at(
                 v.span(),
                 format!(
-                    "{what} = {} is more than the {most} images there are",
+                    "{what} = {} is more than the {most} examples there are",
                     v.get_ref()
                 ),
                 Some(format!(
@@ -666,8 +706,8 @@ pub(crate) fn parse(
         let n = s
             .train_subset
             .as_ref()
-            .map_or(60_000, |v| *v.get_ref())
-            .min(60_000);
+            .map_or(data.train, |v| *v.get_ref())
+            .min(data.train);
         if n > 0 && n - holdout_len(n, f) == 0 {
             let span = s.train_subset.as_ref().map_or_else(
                 || s.validation.as_ref().expect("holdout is given").span(),
@@ -707,7 +747,7 @@ pub(crate) fn parse(
     }
     let sweep = SweepSettings {
         name: s.name.get_ref().clone(),
-        dataset: *s.dataset.get_ref(),
+        dataset: Dataset::from(s.dataset.get_ref().clone()),
         validation,
         batch_size: s.batch_size.as_ref().map_or(32, |b| *b.get_ref()),
         epochs: s.epochs.as_ref().map(|e| *e.get_ref()),
@@ -753,6 +793,8 @@ pub(crate) fn parse(
         return Err(errors);
     }
     let manifest = Manifest {
+        datasets: Vec::new(),
+        data: data.clone(),
         path: path.to_path_buf(),
         source: source.to_string(),
         sweep,
@@ -774,6 +816,137 @@ pub(crate) fn parse(
 }
 
 type At<'a> = dyn Fn(Range<usize>, String, Option<String>) -> ManifestError + 'a;
+
+/// Names of the built-in models, which a manifest cannot redefine.
+const BUILTIN_NAMES: [&str; 4] = ["simple_nn", "enhanced_nn", "simple_cnn", "enhanced_cnn"];
+
+/// The `[datasets.*]` declarations, and the sweep's dataset (checked to be built in or declared).
+fn parse_datasets(
+    raw: &RawManifest,
+    base: &Path,
+    at: &At,
+) -> std::result::Result<(Vec<Declared>, Dataset), Vec<ManifestError>> {
+    let mut errors = Vec::new();
+    let mut declared = Vec::new();
+    for (name, d) in &raw.datasets {
+        if Dataset::builtin(name.get_ref()).is_some() {
+            errors.push(at(
+                name.span(),
+                format!("dataset `{}` is built in", name.get_ref()),
+                Some("choose another name for your own files, e.g. `my-mnist`".into()),
+            ));
+            continue;
+        }
+        if let Some(d) = parse_dataset(name.get_ref(), d.get_ref(), base, at, &mut errors) {
+            declared.push(d);
+        }
+    }
+    let wanted = &raw.sweep.get_ref().dataset;
+    let dataset = Dataset::from(wanted.get_ref().clone());
+    if !dataset.is_builtin() && !declared.iter().any(|d| d.name == dataset.name()) {
+        let mut known: Vec<&str> = Dataset::BUILTIN.iter().map(|d| d.name()).collect();
+        known.extend(raw.datasets.keys().map(|k| k.get_ref().as_str()));
+        errors.push(at(
+            wanted.span(),
+            format!("unknown dataset `{}`", wanted.get_ref()),
+            Some(format!(
+                "use one of: {}; or declare your own under [datasets.{}] with train = \"...\" and test = \"...\" (see docs/data.md)",
+                known.join(", "),
+                wanted.get_ref()
+            )),
+        ));
+    }
+    if errors.is_empty() {
+        Ok((declared, dataset))
+    } else {
+        Err(errors)
+    }
+}
+
+/// One `[datasets.<name>]` table; `None` (with errors pushed) when it is wrong.
+fn parse_dataset(
+    name: &str,
+    raw: &RawDataset,
+    base: &Path,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> Option<Declared> {
+    let before = errors.len();
+    let train = parse_source(&raw.train, base, at, errors);
+    let test = parse_source(&raw.test, base, at, errors);
+    let format = raw.format.as_ref().and_then(|f| {
+        let found = Format::ALL.into_iter().find(|k| k.name() == f.get_ref());
+        if found.is_none() {
+            let names: Vec<&str> = Format::ALL.iter().map(|k| k.name()).collect();
+            errors.push(at(
+                f.span(),
+                format!("unknown format `{}`", f.get_ref()),
+                Some(format!(
+                    "use one of: {} (or leave format out to detect it)",
+                    names.join(", ")
+                )),
+            ));
+        }
+        found
+    });
+    if let Some(v) = &raw.scale
+        && !(v.get_ref().is_finite() && *v.get_ref() > 0.0)
+    {
+        errors.push(at(
+            v.span(),
+            format!("scale must be a positive number, not {}", v.get_ref()),
+            Some("e.g. scale = 0.00392156862745098 (1/255); leave it out for the default: uint8 values / 255, float values as they are".into()),
+        ));
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(Declared {
+        name: name.to_string(),
+        train: train?,
+        test: test?,
+        format,
+        label: raw.label.as_ref().map(|l| l.get_ref().clone()),
+        preprocess: Preprocess {
+            scale: raw.scale.as_ref().map(|v| *v.get_ref()),
+            standardize: raw.standardize.unwrap_or(false),
+        },
+    })
+}
+
+/// `train` / `test`: a path, or a pair `[images, labels]`, relative to `base`.
+fn parse_source(
+    v: &Spanned<toml::Value>,
+    base: &Path,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> Option<Source> {
+    let path = |s: &str| base.join(s);
+    match v.get_ref() {
+        toml::Value::String(p) if !p.is_empty() => Some(Source::One(path(p))),
+        toml::Value::Array(a) => match a.as_slice() {
+            [toml::Value::String(x), toml::Value::String(y)] => {
+                Some(Source::Pair(path(x), path(y)))
+            }
+            _ => {
+                errors.push(at(
+                    v.span(),
+                    "a pair of files must be two paths: [images, labels]".into(),
+                    Some("e.g. train = [\"train-x.npy\", \"train-y.npy\"]".into()),
+                ));
+                None
+            }
+        },
+        other => {
+            errors.push(at(
+                v.span(),
+                format!("expected a path or a pair [images, labels], found `{other}`"),
+                Some("e.g. train = \"data/train.csv\", or train = [\"train-x.npy\", \"train-y.npy\"]".into()),
+            ));
+            None
+        }
+    }
+}
 
 /// An unknown key in a run, include / exclude entry or the grid: the keys it takes instead.
 fn unknown_key(at: &At, key: &Spanned<String>, extra: &str) -> ManifestError {
@@ -1239,8 +1412,9 @@ pub(crate) fn builtin_models() -> Vec<Model> {
     entries
         .into_iter()
         .map(|(name, model)| {
-            let mut m = validate_model(name.get_ref(), model.get_ref(), &Dataset::Mnist)
-                .unwrap_or_else(|e| {
+            let mnist = Dataset::Mnist.builtin_info().expect("built-in");
+            let mut m =
+                validate_model(name.get_ref(), model.get_ref(), &mnist).unwrap_or_else(|e| {
                     panic!("built-in model {} is invalid: {}", name.get_ref(), e.1)
                 });
             m.builtin = true;
@@ -1254,11 +1428,11 @@ type SpannedProblem = (Option<Range<usize>>, String, String);
 fn validate_model(
     name: &str,
     raw: &RawModel,
-    dataset: &Dataset,
+    data: &DataInfo,
 ) -> std::result::Result<Model, SpannedProblem> {
     let layers: Vec<Layer> = raw.layers.iter().map(|l| l.get_ref().clone()).collect();
     let span_of = |i: usize| raw.layers.get(i).map(|l| l.span());
-    let infos = check_layers(name, &layers, dataset)
+    let infos = check_layers(name, &layers, data.shape, data.classes)
         .map_err(|(layer, message, help)| (layer.and_then(span_of), message, help))?;
     Ok(Model {
         name: name.to_string(),
@@ -1280,7 +1454,8 @@ pub(crate) type LayerProblem = (Option<usize>, String, String);
 pub(crate) fn check_layers(
     name: &str,
     layers: &[Layer],
-    dataset: &Dataset,
+    shape: arch::Shape,
+    classes: usize,
 ) -> std::result::Result<Vec<arch::LayerInfo>, LayerProblem> {
     if layers.is_empty() {
         return Err((
@@ -1288,11 +1463,11 @@ pub(crate) fn check_layers(
             format!("model `{name}` has no layers"),
             format!(
                 "add layers, e.g. {{ type = \"flatten\" }}, {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
-                dataset.classes()
+                classes
             ),
         ));
     }
-    let infos = arch::infer(layers, dataset.input_shape()).map_err(|e| {
+    let infos = arch::infer(layers, shape).map_err(|e| {
         (
             Some(e.layer),
             format!("model `{name}`, layer {}: {}", e.layer + 1, e.message),
@@ -1316,16 +1491,16 @@ pub(crate) fn check_layers(
         Layer::Dense {
             units,
             activation: Activation::Softmax,
-        } if *units == dataset.classes() => Ok(infos),
+        } if *units == classes => Ok(infos),
         _ => Err((
             Some(last),
             format!(
                 "model `{name}`: the output layer must be dense with {} units and softmax",
-                dataset.classes()
+                classes
             ),
             format!(
                 "end the layer list with {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
-                dataset.classes()
+                classes
             ),
         )),
     }

@@ -1,5 +1,5 @@
-//! A run's peak memory, estimated before it starts, from what it holds: the dataset while it is
-//! loaded, then the run's splits, the parameters with their gradients and optimizer state (and
+//! A run's peak memory, estimated before it starts, from what it holds: the run's examples in the
+//! prepared dataset file (mapped, shared by every worker), the parameters with their gradients and optimizer state (and
 //! the copies a checkpoint makes), and the activations of a training batch and of an evaluation
 //! batch of 1,000 images. `sweep plan` shows it; `sweep run` and `sweep submit` refuse a run
 //! that cannot fit, and the scheduler starts no more runs at once than the memory holds.
@@ -8,9 +8,8 @@
 //! summary.json): `bench/memory.sh`, figures in docs/benchmarks.md, "Memory estimates".
 
 use crate::spec::arch::{self, LayerInfo};
-use crate::spec::manifest::IMAGE;
 use crate::spec::optim::OptimizerSpec;
-use crate::spec::plan::Run;
+use crate::spec::plan::{DataSpec, Run};
 
 /// The process before any data or model: the binary, the allocator, the thread pools
 /// (measured: a worker's resident memory minus what the rest of this estimate counts).
@@ -22,10 +21,9 @@ pub(crate) const EVAL_BATCH: u64 = 1000;
 /// The parts of a run's memory, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Estimate {
-    /// The dataset while it is read: its bytes and its images as f32, both whole.
-    pub load: u64,
-    /// The run's splits while it trains (after subsets).
-    pub data: u64,
+    /// The run's examples (after subsets) in the prepared dataset file every worker maps: in
+    /// each worker's resident memory, but one copy on the machine however many runs read it.
+    pub shared: u64,
     /// Weights, gradients and optimizer state, or at an epoch's end the checkpoint's copies.
     pub parameters: u64,
     /// The larger of a training batch's activations (kept for the backward pass, and their
@@ -34,40 +32,43 @@ pub(crate) struct Estimate {
 }
 
 impl Estimate {
-    /// The peak: the runtime plus the larger of loading and training.
+    /// The peak resident memory of the run's worker (what `peak_rss_bytes` records).
     pub(crate) fn peak(&self) -> u64 {
-        RUNTIME.saturating_add(
-            self.load.max(
-                self.data
-                    .saturating_add(self.parameters)
-                    .saturating_add(self.activations),
-            ),
-        )
+        self.private().saturating_add(self.shared)
     }
+
+    /// What the run costs beyond the shared dataset: the runtime, parameters and activations.
+    pub(crate) fn private(&self) -> u64 {
+        RUNTIME
+            .saturating_add(self.parameters)
+            .saturating_add(self.activations)
+    }
+}
+
+/// Bytes of one example in the prepared file: its values and its label.
+pub(crate) fn example_bytes(data: &DataSpec) -> u64 {
+    (data.shape().numel() * data.dtype().bytes()) as u64 + 4
 }
 
 /// The estimate for `run`.
 pub(crate) fn estimate(run: &Run) -> Estimate {
-    let infos = arch::infer(&run.layers, run.data.dataset.input_shape())
-        .expect("a planned run's layers were validated");
+    let infos =
+        arch::infer(&run.layers, run.data.shape()).expect("a planned run's layers were validated");
     estimate_with(run, &infos)
 }
 
 /// [`estimate`] with the layer shapes already inferred.
 pub(crate) fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
     let f32s = 4u64;
-    let image = IMAGE as u64;
-    // The whole dataset is read (60,000 + 10,000 images) whatever the subsets.
-    let all = 70_000u64;
-    let load = all * image * (1 + f32s) + all;
     let d = &run.data;
+    let image = d.shape().numel() as u64;
     let examples = d.train_examples() as u64
         + d.val_examples() as u64
         + match d.validation {
             crate::spec::manifest::Validation::Test => 0,
             crate::spec::manifest::Validation::Holdout(_) => d.test_examples() as u64,
         };
-    let data = examples * (image * f32s + 1);
+    let shared = examples * example_bytes(d);
     // Saturating: a model too large to count in bytes is too large for any machine.
     let weights = (run.params as u64).saturating_mul(f32s);
     let state = weights.saturating_mul(optimizer_copies(&run.optimizer));
@@ -90,27 +91,31 @@ pub(crate) fn estimate_with(run: &Run, infos: &[LayerInfo]) -> Estimate {
     let eval_images = EVAL_BATCH.min(d.val_examples().max(d.test_examples()) as u64);
     let eval = largest * eval_images * f32s * 5 / 2;
     Estimate {
-        load,
-        data,
+        shared,
         parameters,
         activations: train.max(eval),
     }
 }
 
 /// The peak memory of evaluating a network of `params` parameters with layer shapes `infos` on
-/// `images` images (`sweep eval`): the runtime, the dataset while it is read, the weights, and
-/// an evaluation batch's activations as in [`estimate_with`].
-pub(crate) fn eval_peak(params: usize, infos: &[LayerInfo], images: usize) -> u64 {
+/// `images` examples of `example_bytes` each (`sweep eval`): the runtime, the examples read from
+/// the prepared file, the weights, and an evaluation batch's activations as in [`estimate_with`].
+pub(crate) fn eval_peak(
+    params: usize,
+    infos: &[LayerInfo],
+    images: u64,
+    example_bytes: u64,
+) -> u64 {
     let f32s = 4u64;
-    let all = 70_000u64;
-    let load = all * IMAGE as u64 * (1 + f32s) + all;
     let largest = infos
         .iter()
         .map(|i| i.output.numel() as u64)
         .max()
         .unwrap_or(0);
-    let eval = largest * EVAL_BATCH.min(images as u64) * f32s * 5 / 2;
-    RUNTIME.saturating_add(load.max((params as u64).saturating_mul(f32s).saturating_add(eval)))
+    let eval = largest * EVAL_BATCH.min(images) * f32s * 5 / 2;
+    RUNTIME
+        .saturating_add(images.saturating_mul(example_bytes))
+        .saturating_add((params as u64).saturating_mul(f32s).saturating_add(eval))
 }
 
 /// Copies of the weights an optimizer keeps: momentum or a squared-gradient average, or both.

@@ -3,6 +3,7 @@
 //! fully resolved runs they expand to ([`plan`]).
 
 pub(crate) mod arch;
+pub(crate) mod dataset;
 pub(crate) mod grid;
 pub(crate) mod manifest;
 pub(crate) mod memory;

@@ -3,7 +3,8 @@
 //! each repeated over the sweep's seeds unless it sets its own.
 
 use crate::error::{Error, ManifestError, Result};
-use crate::spec::arch::{self, Layer};
+use crate::spec::arch::{self, Layer, Shape};
+use crate::spec::dataset::{Dtype, Preprocess};
 use crate::spec::grid::{AXES, Axis, Dist, Entry, Grid, Label, Method};
 use crate::spec::manifest::{Dataset, Keep, Manifest, Validation};
 use crate::spec::optim::{OptimizerSpec, Param};
@@ -22,12 +23,98 @@ pub struct DataSpec {
     pub validation: Validation,
     pub train_subset: Option<usize>,
     pub test_subset: Option<usize>,
+    /// What a declared dataset holds and how it is preprocessed; `None` for the built-in ones
+    /// (28x28 grey, 10 classes, 60,000 + 10,000 images, divided by 255), so that their runs keep
+    /// the ids they always had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared: Option<Contents>,
+}
+
+/// A declared dataset's shape, classes, sizes and preprocessing: part of its runs' identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contents {
+    pub shape: Shape,
+    pub classes: usize,
+    pub train: usize,
+    pub test: usize,
+    pub dtype: Dtype,
+    pub preprocess: Preprocess,
 }
 
 impl DataSpec {
+    /// The data of runs of manifest `m`.
+    pub fn of(m: &Manifest) -> DataSpec {
+        let info = &m.data;
+        let declared = m.datasets.iter().find(|d| d.name == m.sweep.dataset.name());
+        DataSpec {
+            dataset: m.sweep.dataset.clone(),
+            digest: info.digest.clone(),
+            validation: m.sweep.validation,
+            train_subset: m.sweep.train_subset,
+            test_subset: m.sweep.test_subset,
+            declared: declared.map(|d| Contents {
+                shape: info.shape,
+                classes: info.classes,
+                train: info.train,
+                test: info.test,
+                dtype: info.dtype,
+                preprocess: d.preprocess,
+            }),
+        }
+    }
+
+    /// The whole of a built-in dataset, validated on its test set; `None` for a declared one.
+    pub fn builtin(dataset: &Dataset) -> Option<DataSpec> {
+        Some(DataSpec {
+            dataset: dataset.clone(),
+            digest: dataset.builtin_info()?.digest,
+            validation: Validation::Test,
+            train_subset: None,
+            test_subset: None,
+            declared: None,
+        })
+    }
+
+    /// The built-in datasets' contents, as a declared dataset would state them.
+    fn contents(&self) -> Contents {
+        self.declared.clone().unwrap_or(Contents {
+            shape: Shape::Image { c: 1, h: 28, w: 28 },
+            classes: 10,
+            train: 60_000,
+            test: 10_000,
+            dtype: Dtype::U8,
+            preprocess: Preprocess::default(),
+        })
+    }
+
+    /// The shape of one example.
+    pub fn shape(&self) -> Shape {
+        self.contents().shape
+    }
+
+    pub fn classes(&self) -> usize {
+        self.contents().classes
+    }
+
+    pub fn dtype(&self) -> Dtype {
+        self.contents().dtype
+    }
+
+    pub fn preprocess(&self) -> Preprocess {
+        self.contents().preprocess
+    }
+
+    /// Examples in the whole training and test splits of the dataset.
+    pub fn sizes(&self) -> (usize, usize) {
+        let c = self.contents();
+        (c.train, c.test)
+    }
+
     /// Number of training examples per epoch (after any subset and hold-out).
     pub fn train_examples(&self) -> usize {
-        let n = self.train_subset.unwrap_or(60_000).min(60_000);
+        let all = self.sizes().0;
+        let n = self.train_subset.unwrap_or(all).min(all);
         match self.validation {
             Validation::Test => n,
             Validation::Holdout(f) => n - crate::spec::manifest::holdout_len(n, f),
@@ -40,7 +127,8 @@ impl DataSpec {
         match self.validation {
             Validation::Test => self.test_examples(),
             Validation::Holdout(_) => {
-                self.train_subset.unwrap_or(60_000).min(60_000) - self.train_examples()
+                let all = self.sizes().0;
+                self.train_subset.unwrap_or(all).min(all) - self.train_examples()
             }
         }
     }
@@ -48,7 +136,8 @@ impl DataSpec {
     /// Number of test images a run is evaluated on (the validation images themselves when it is
     /// validated on the test set).
     pub fn test_examples(&self) -> usize {
-        self.test_subset.unwrap_or(10_000).min(10_000)
+        let all = self.sizes().1;
+        self.test_subset.unwrap_or(all).min(all)
     }
 }
 
@@ -141,7 +230,7 @@ impl Run {
     /// learning network stays far below it; a diverging one passes it within a few batches.
     pub fn max_loss(&self) -> f64 {
         self.max_loss
-            .unwrap_or_else(|| 10.0 * (self.data.dataset.classes() as f64).ln())
+            .unwrap_or_else(|| 10.0 * (self.data.classes() as f64).ln())
     }
 
     /// The run id: the first 12 hex digits of SHA-256 over the canonical identity JSON.
@@ -159,11 +248,11 @@ impl Run {
     pub fn stream_seed(&self, stream: Stream) -> u64 {
         let what = match stream {
             Stream::Init | Stream::Dropout => {
-                serde_json::to_string(&(&self.layers, self.data.dataset)).expect("serializes")
+                serde_json::to_string(&(&self.layers, &self.data.dataset)).expect("serializes")
             }
             // The training images themselves: the first `train_examples` of this release.
             Stream::Data => serde_json::to_string(&(
-                self.data.dataset,
+                &self.data.dataset,
                 &self.data.digest,
                 self.data.train_examples(),
             ))
@@ -518,13 +607,7 @@ fn resolve(
         None => m.sweep.seeds.clone(),
     };
     let label = e.label.clone().unwrap_or_else(|| label(m, e, from_grid));
-    let data = DataSpec {
-        dataset: m.sweep.dataset,
-        digest: m.sweep.dataset.digest(),
-        validation: m.sweep.validation,
-        train_subset: m.sweep.train_subset,
-        test_subset: m.sweep.test_subset,
-    };
+    let data = DataSpec::of(m);
     let train_flops =
         arch::training_flops_per_example(&model.infos) * (data.train_examples() * epochs) as u64;
     Ok(seeds

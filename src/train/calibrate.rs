@@ -1,7 +1,7 @@
 //! A short calibration: how many seconds a run's model needs per training image on this machine,
 //! measured by training a few batches of random images with the real training loop.
 
-use crate::data::{IMAGE, Split};
+use crate::data::Split;
 use crate::spec::plan::Run;
 use crate::train::{Observer, State};
 use burn::tensor::Device;
@@ -26,13 +26,11 @@ pub(crate) fn seconds_per_image(run: &Run, threads: usize, device: &Device) -> f
     let mut r = run.clone();
     r.epochs = 1;
     let n = run.batch_size * (BATCHES + 1);
-    let random = |n: usize| Split {
-        images: (0..n * IMAGE)
-            .map(|i| ((i * 2_654_435_761) % 1000) as f32 / 1000.0)
-            .collect(),
-        labels: (0..n).map(|i| (i % 10) as u8).collect(),
-    };
-    let (train, val) = (random(n), random(1));
+    let (shape, classes) = (run.data.shape(), run.data.classes());
+    let (train, val) = (
+        Split::synthetic(shape, classes, n),
+        Split::synthetic(shape, classes, 1),
+    );
     let ad = device.clone().autodiff();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))

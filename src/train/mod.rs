@@ -9,9 +9,10 @@ pub(crate) mod conv;
 pub(crate) mod model;
 pub(crate) mod rmsprop;
 
-use crate::data::{IMAGE, Split};
+use crate::data::Split;
 use crate::results::checkpoint::Checkpoint;
 use crate::results::record::{BatchProgress, EpochRecord};
+use crate::spec::arch::Shape;
 use crate::spec::optim::OptimizerSpec;
 use crate::spec::plan::{Run, Stream};
 use crate::train::model::{Network, dropout_mask};
@@ -62,7 +63,7 @@ pub(crate) struct State {
 impl State {
     /// A fresh start: Keras-initialised weights from the run's stream 0, a new optimizer.
     pub(crate) fn new(run: &Run, ad: &Device) -> Self {
-        let input = run.data.dataset.input_shape();
+        let input = run.data.shape();
         State {
             network: Network::new(&run.layers, input, &mut rng(run, Stream::Init, 0), ad),
             optimizer: burn_optimizer(&run.optimizer),
@@ -266,7 +267,7 @@ pub(crate) fn evaluate_full(network: &Network, split: &Split, device: &Device) -
             * chunk.len() as f64;
         let predicted = logits.argmax(1).reshape([chunk.len()]).into_data();
         for (&i, p) in chunk.iter().zip(predicted.iter::<i64>()) {
-            confusion[split.labels[i] as usize][p as usize] += 1;
+            confusion[split.label(i)][p as usize] += 1;
         }
     }
     let correct: u64 = (0..confusion.len()).map(|c| confusion[c][c]).sum();
@@ -279,15 +280,22 @@ pub(crate) fn evaluate_full(network: &Network, split: &Split, device: &Device) -
     }
 }
 
+/// Examples `idx` of `split` as a batch: [batch, c, h, w] images (tabular data as
+/// [batch, features, 1, 1]) and their labels.
 fn batch(split: &Split, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
-    let mut images = Vec::with_capacity(idx.len() * IMAGE);
+    let shape = split.shape();
+    let mut images = Vec::with_capacity(idx.len() * shape.numel());
     let mut labels = Vec::with_capacity(idx.len());
     for &i in idx {
-        images.extend_from_slice(&split.images[i * IMAGE..(i + 1) * IMAGE]);
-        labels.push(split.labels[i] as i64);
+        split.push(i, &mut images);
+        labels.push(split.label(i) as i64);
     }
+    let dims = match shape {
+        Shape::Image { c, h, w } => [idx.len(), c, h, w],
+        Shape::Flat(f) => [idx.len(), f, 1, 1],
+    };
     (
-        Tensor::from_data(TensorData::new(images, [idx.len(), 1, 28, 28]), device),
+        Tensor::from_data(TensorData::new(images, dims), device),
         Tensor::from_data(TensorData::new(labels, [idx.len()]), device),
     )
 }

@@ -43,6 +43,9 @@ pub(crate) struct Network {
     conv: Vec<Conv2d>,
     #[module(skip)]
     ops: Vec<Op>,
+    /// Tabular data: the input is a vector of features (given as [batch, features, 1, 1]).
+    #[module(skip)]
+    flat_input: bool,
 }
 
 /// Dropout masks for one forward pass, drawn by the caller from the run's RNG.
@@ -121,7 +124,12 @@ impl Network {
                 _ => unreachable!("shape inference accepted an impossible layer"),
             }
         }
-        Network { dense, conv, ops }
+        Network {
+            dense,
+            conv,
+            ops,
+            flat_input: matches!(input, Shape::Flat(_)),
+        }
     }
 
     /// The trained parameters, named after `layers` (the list this network was built from) as
@@ -244,7 +252,12 @@ impl Network {
             Flat(Tensor<2>),
         }
         let fast = fast_conv() && crate::train::conv::supported(&images.device());
-        let mut x = X::Img(images); // [batch, 1, 28, 28]
+        // [batch, c, h, w], or [batch, features, 1, 1] for tabular data
+        let mut x = if self.flat_input {
+            X::Flat(images.flatten(1, 3))
+        } else {
+            X::Img(images)
+        };
         let (mut d, mut c, mut m) = (0, 0, 0);
         let last = self.ops.len() - 1;
         for (i, op) in self.ops.iter().enumerate() {

@@ -107,7 +107,7 @@ pub(crate) struct Worker {
     exe: PathBuf,
     results: PathBuf,
     data_dir: Option<PathBuf>,
-    /// The dataset's directory, once [`Launch::prepare`] found it.
+    /// The built-in dataset's directory, once [`Launch::prepare`] found it.
     located: Mutex<Option<PathBuf>>,
 }
 
@@ -121,7 +121,7 @@ impl Worker {
         })
     }
 
-    fn data_dir(&self, dataset: Dataset) -> Result<PathBuf> {
+    fn data_dir(&self, dataset: &Dataset) -> Result<PathBuf> {
         let mut located = self.located.lock().expect("data dir lock");
         if let Some(d) = located.as_ref() {
             return Ok(d.clone());
@@ -146,10 +146,15 @@ fn worker_executable() -> Result<PathBuf> {
 
 impl Launch for Worker {
     fn prepare(&self, runs: &[&Run]) -> Result<()> {
-        // Verify the data before anything is written, so bad data leaves results/ untouched.
+        // Prepare and verify the data before anything is written, so bad data leaves results/
+        // untouched; the workers map the prepared file.
         if let Some(first) = runs.first() {
-            let dataset = first.data.dataset;
-            crate::data::load(dataset, &self.data_dir(dataset)?)?;
+            let d = &first.data;
+            let dir = match d.dataset.is_builtin() {
+                true => Some(self.data_dir(&d.dataset)?),
+                false => None,
+            };
+            crate::data::open_verified(&d.dataset, &d.digest, dir.as_deref())?;
         }
         Ok(())
     }
@@ -164,8 +169,10 @@ impl Launch for Worker {
             .arg(dir.join("run.json"))
             .arg("--results")
             .arg(&self.results)
-            .arg("--data-dir")
-            .arg(self.data_dir(job.run.data.dataset)?)
+            .args(match job.run.data.dataset.is_builtin() {
+                true => vec!["--data-dir".into(), self.data_dir(&job.run.data.dataset)?],
+                false => Vec::new(),
+            })
             .arg("--device")
             .arg(&job.slot.device)
             .arg("--supervised")

@@ -197,7 +197,10 @@ struct Pass<'s, 'a> {
     rx: Receiver<Msg>,
     tell: mpsc::Sender<Msg>,
     meter: Meter,
+    /// Each run's estimated memory beyond the shared dataset.
     peak: Vec<u64>,
+    /// The mapped dataset's bytes, shared by every worker.
+    shared: u64,
     stopping: bool,
     memory_waiting: bool,
 }
@@ -233,8 +236,14 @@ impl<'s, 'a> Pass<'s, 'a> {
         Pass {
             peak: runs
                 .iter()
-                .map(|r| crate::spec::memory::estimate(r).peak())
+                .map(|r| crate::spec::memory::estimate(r).private())
                 .collect(),
+            // The sweep's runs share one mapped copy of the dataset: counted once.
+            shared: runs
+                .iter()
+                .map(|r| crate::spec::memory::estimate(r).shared)
+                .max()
+                .unwrap_or(0),
             sup,
             runs,
             slots,
@@ -307,7 +316,7 @@ impl<'s, 'a> Pass<'s, 'a> {
             return true;
         };
         let running = self.memory_in_use();
-        if running == 0 || running + self.peak[next] <= budget {
+        if running == 0 || self.shared + running + self.peak[next] <= budget {
             return true;
         }
         if !self.memory_waiting {

@@ -649,7 +649,7 @@ pub fn resolve_targets(path: Option<&Path>, results: &Path) -> Result<Vec<Target
     // The copy `sweep run` keeps beside the results; one that no longer parses (written by an
     // older version) gives a report without the manifest's tables.
     let manifest_report = |dir: &Path| -> ReportSpec {
-        crate::spec::manifest::load(&dir.join("manifest.toml"))
+        crate::spec::manifest::load(&dir.join("manifest.toml"), &crate::data::describe)
             .map(|m| m.report)
             .unwrap_or_default()
     };
@@ -663,7 +663,7 @@ pub fn resolve_targets(path: Option<&Path>, results: &Path) -> Result<Vec<Target
     };
     match path {
         Some(p) if p.is_file() => {
-            let m = crate::spec::manifest::load(p)?;
+            let m = crate::spec::manifest::load(p, &crate::data::describe)?;
             let dir = store::sweep_dir(results, &m.sweep.name);
             Ok(vec![(m.sweep.name.clone(), dir, m.report.clone())])
         }

@@ -997,6 +997,7 @@ mod tests {
             ([2, 4, 9, 5], 17, 5, [4, 2, 0, 3], true),
             ([1, 2, 4, 4], 3, 1, [0, 0, 0, 0], false),
             ([6, 7, 3, 8], 2, 2, [1, 0, 0, 1], true),
+            ([4, 3, 32, 32], 16, 3, [1, 1, 1, 1], true),
         ] {
             let g = Geometry::new(shape, o, k, 1, pads);
             assert!(Implicit::new(&g).is_some(), "{g:?}");
@@ -1060,6 +1061,10 @@ mod tests {
             ([5, 32, 14, 14], 64, 3, [1, 1, 1, 1], true),
             ([5, 64, 14, 14], 64, 3, [1, 1, 1, 1], true),
             ([5, 32, 13, 13], 64, 3, [0, 0, 0, 0], true),
+            // RGB inputs (declared datasets): 3 channels, valid and same padding.
+            ([5, 3, 32, 32], 16, 3, [1, 1, 1, 1], true),
+            ([3, 3, 28, 28], 8, 3, [0, 0, 0, 0], true),
+            ([2, 3, 8, 8], 4, 5, [2, 2, 2, 2], false),
             // Odd ones: odd outputs, asymmetric padding, channel counts off the tiles.
             ([3, 8, 13, 11], 24, 3, [0, 1, 2, 0], false),
             ([2, 9, 7, 6], 17, 5, [4, 2, 0, 3], true),
