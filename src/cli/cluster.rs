@@ -360,7 +360,10 @@ fn send(
             }
         };
         let jobs = crate::exec::slurm::submit(&m.sweep.name, pending, arrays, opts)?;
-        crate::results::store::write_manifest_copy(sweep_dir, &m.source)?;
+        crate::results::store::write_manifest_copy(
+            sweep_dir,
+            &crate::spec::manifest::copy_text(m, sweep_dir),
+        )?;
         Ok(jobs)
     })();
     if submitted.is_err()

@@ -468,7 +468,8 @@ pub(super) fn export(a: ExportArgs) -> Result<i32> {
         out,
         results_dir: ResultsDir { results: root },
     } = a;
-    let targets = crate::results::report::resolve_targets(Some(&results), &root)?;
+    let targets =
+        crate::results::report::resolve_targets(Some(&results), &root, &crate::data::describe)?;
     let [(name, dir, cfg)] = targets.as_slice() else {
         return Err(Error::Usage(format!(
             "{}: holds {} sweeps; pass one results/<sweep> directory or its manifest",

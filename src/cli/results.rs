@@ -94,11 +94,13 @@ pub(super) fn report(a: ReportArgs) -> Result<i32> {
         results: ResultsDir { results },
     } = a;
     let targets = if paths.is_empty() {
-        crate::results::report::resolve_targets(None, &results)?
+        crate::results::report::resolve_targets(None, &results, &crate::data::describe)?
     } else {
         let mut t: Vec<crate::results::report::Target> = Vec::new();
         for p in &paths {
-            for target in crate::results::report::resolve_targets(Some(p), &results)? {
+            for target in
+                crate::results::report::resolve_targets(Some(p), &results, &crate::data::describe)?
+            {
                 // The same sweep named twice (`report results/a results/a`, or a manifest
                 // and its results): reported once.
                 let key =
@@ -235,7 +237,11 @@ pub(super) fn check(a: CheckArgs) -> Result<i32> {
         format,
         results_dir,
     } = a;
-    let targets = crate::results::report::resolve_targets(Some(&results), &results_dir)?;
+    let targets = crate::results::report::resolve_targets(
+        Some(&results),
+        &results_dir,
+        &crate::data::describe,
+    )?;
     let [(name, dir, _)] = &targets[..] else {
         return Err(Error::Usage(format!(
             "{} holds {} sweeps; pass one results/<sweep> directory",
@@ -315,7 +321,8 @@ pub(super) fn diff(a: DiffArgs) -> Result<i32> {
         results: ResultsDir { results },
     } = a;
     let side = |p: &PathBuf| -> Result<(String, Vec<crate::results::report::ConfigRow>)> {
-        let targets = crate::results::report::resolve_targets(Some(p), &results)?;
+        let targets =
+            crate::results::report::resolve_targets(Some(p), &results, &crate::data::describe)?;
         let [(name, dir, _)] = &targets[..] else {
             return Err(Error::Usage(format!(
                 "{} holds {} sweeps; pass one results/<sweep> directory",

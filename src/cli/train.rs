@@ -115,13 +115,17 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
         crate::train::backend::device(d)?;
     }
     let jobs = jobs.unwrap_or_else(|| (supervisor::cores() / threads.unwrap_or(1)).max(1));
+    let copy = manifest::copy_text(
+        &m,
+        &crate::results::store::sweep_dir(&results, &m.sweep.name),
+    );
     let opts = supervisor::Options {
         results,
         devices,
         jobs,
         threads,
         retry_failed,
-        manifest_source: Some(manifest::copy_text(&m)),
+        manifest_source: Some(copy),
         per_gpu,
         memory_budget: crate::spec::memory::machine_available(),
         until: None,

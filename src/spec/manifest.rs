@@ -496,29 +496,33 @@ pub(crate) fn load(path: &Path, resolve: &Resolve) -> Result<Manifest> {
 }
 
 /// The first line of a manifest's copy beside its results (`results/<sweep>/manifest.toml`) when
-/// it declares datasets, naming the original, whose folder its relative paths are relative to.
+/// it declares datasets, naming the original (relative to the copy's folder when it can), whose
+/// folder the datasets' relative paths are relative to.
 const COPIED_FROM: &str = "# copied by sweep from ";
 
-/// The text of the copy of manifest `m` kept beside its results.
-pub(crate) fn copy_text(m: &Manifest) -> String {
+/// The text of the copy of manifest `m` kept in folder `dir`.
+pub(crate) fn copy_text(m: &Manifest, dir: &Path) -> String {
     if m.datasets.is_empty() {
         return m.source.clone();
     }
-    let original = std::fs::canonicalize(&m.path).unwrap_or_else(|_| m.path.clone());
-    format!("{COPIED_FROM}{}\n{}", original.display(), m.source)
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let original = absolute(&m.path);
+    let named = pathdiff::diff_paths(&original, absolute(dir)).unwrap_or(original);
+    format!("{COPIED_FROM}{}\n{}", named.display(), m.source)
 }
 
 /// The folder relative dataset paths of the manifest at `path` are relative to: its own, or for
 /// a copy, the original's.
 fn base_of(path: &Path, source: &str) -> PathBuf {
+    let here = path.parent().unwrap_or(Path::new("."));
     let original = source
         .lines()
         .next()
         .and_then(|l| l.strip_prefix(COPIED_FROM))
-        .map(PathBuf::from);
+        .map(|p| here.join(p));
     match original.as_deref().and_then(Path::parent) {
         Some(dir) => dir.to_path_buf(),
-        None => path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        None => here.to_path_buf(),
     }
 }
 

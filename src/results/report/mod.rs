@@ -645,11 +645,15 @@ pub fn versus(spec: &ReportSpec, config: &ConfigRow, metric: Metric) -> Option<V
 
 /// The sweeps a PATH argument names: a sweep directory, a results directory holding sweeps, or
 /// a manifest (whose sweep is looked up under `results`).
-pub fn resolve_targets(path: Option<&Path>, results: &Path) -> Result<Vec<Target>> {
+pub fn resolve_targets(
+    path: Option<&Path>,
+    results: &Path,
+    resolve: &crate::spec::manifest::Resolve,
+) -> Result<Vec<Target>> {
     // The copy `sweep run` keeps beside the results; one that no longer parses (written by an
     // older version) gives a report without the manifest's tables.
     let manifest_report = |dir: &Path| -> ReportSpec {
-        crate::spec::manifest::load(&dir.join("manifest.toml"), &crate::data::describe)
+        crate::spec::manifest::load(&dir.join("manifest.toml"), resolve)
             .map(|m| m.report)
             .unwrap_or_default()
     };
@@ -663,7 +667,7 @@ pub fn resolve_targets(path: Option<&Path>, results: &Path) -> Result<Vec<Target
     };
     match path {
         Some(p) if p.is_file() => {
-            let m = crate::spec::manifest::load(p, &crate::data::describe)?;
+            let m = crate::spec::manifest::load(p, resolve)?;
             let dir = store::sweep_dir(results, &m.sweep.name);
             Ok(vec![(m.sweep.name.clone(), dir, m.report.clone())])
         }
