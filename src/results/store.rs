@@ -107,6 +107,11 @@ pub struct Summary {
     /// SHA-256 of `epochs.csv` as written with this summary: readers verify it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epochs_sha256: Option<String>,
+    /// The dataset it trained on and the digest of its content (as in run.json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
     pub wall_seconds: f64,
     pub sweep_version: String,
     /// The build that trained it: version, commit, and whether the tree had uncommitted changes.
@@ -557,6 +562,8 @@ pub(crate) fn summarize(
         test_images: run.data.test_examples(),
         test_is_validation: run.data.validation == crate::spec::manifest::Validation::Test,
         epochs_sha256: Some(sha256_hex(&epochs_csv(records))),
+        dataset: Some(run.data.dataset.name().to_string()),
+        dataset_digest: Some(run.data.digest.clone()),
         wall_seconds,
         sweep_version: env!("CARGO_PKG_VERSION").to_string(),
         build: Some(build_description()),

@@ -241,7 +241,7 @@ pub struct Report {
 
 /// The report's notes ([`Report::notes`]) for these runs.
 pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = data_note(loaded).into_iter().collect();
     let corrupt: Vec<&RunRow> = runs.iter().filter(|r| r.problem.is_some()).collect();
     if !corrupt.is_empty() {
         out.push(format!(
@@ -287,6 +287,26 @@ pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
         ));
     }
     out
+}
+
+/// The data the runs trained on: the dataset's name and the digest of its content (part of every
+/// run's id), with how many runs each when there are several.
+fn data_note(loaded: &[Loaded]) -> Option<String> {
+    let mut data = std::collections::BTreeMap::<(&str, &str), usize>::new();
+    for l in loaded {
+        *data
+            .entry((l.run.data.dataset.name(), l.run.data.digest.as_str()))
+            .or_default() += 1;
+    }
+    let several = data.len() > 1;
+    let parts: Vec<String> = data
+        .iter()
+        .map(|((name, digest), n)| match several {
+            true => format!("`{name}` (digest {digest}; {n} runs)"),
+            false => format!("`{name}` (digest {digest})"),
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("Data: {}.", parts.join(", ")))
 }
 
 /// When the finished runs were trained by more than one build: which, and how many runs each.
