@@ -11,7 +11,6 @@ use crate::error::{Error, Result};
 use crate::spec::dataset::{DataInfo, Dtype, Part};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -32,13 +31,6 @@ impl Values {
         match self {
             Values::U8(_) => Dtype::U8,
             Values::F32(_) => Dtype::F32,
-        }
-    }
-
-    fn to_bytes(&self) -> Vec<u8> {
-        match self {
-            Values::U8(v) => v.clone(),
-            Values::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         }
     }
 }
@@ -96,55 +88,115 @@ pub(crate) fn content_digest(info: &DataInfo, train: &Decoded, test: &Decoded) -
         serde_json::to_string(&(info.shape, info.dtype, info.classes, info.train, info.test))
             .expect("serializes");
     h.update(what.as_bytes());
+    let mut put = |b: &[u8]| -> std::io::Result<()> {
+        h.update(b);
+        Ok(())
+    };
     for split in [train, test] {
-        h.update(split.values.to_bytes());
-        for l in &split.labels {
-            h.update(l.to_le_bytes());
-        }
+        value_chunks(&split.values, &mut put).expect("hashing cannot fail");
+        label_chunks(&split.labels, &mut put).expect("hashing cannot fail");
     }
     hex::encode(h.finalize())[..16].to_string()
 }
 
-/// The file's bytes: magic, header length, header, padded sections.
-fn encode(info: &DataInfo, train: &Decoded, test: &Decoded) -> Vec<u8> {
-    let parts = [
-        train.values.to_bytes(),
-        train.labels.iter().flat_map(|l| l.to_le_bytes()).collect(),
-        test.values.to_bytes(),
-        test.labels
-            .iter()
-            .flat_map(|l| l.to_le_bytes())
-            .collect::<Vec<u8>>(),
+/// Little-endian bytes of `values`, a chunk at a time (no copy of a whole split).
+fn value_chunks(
+    values: &Values,
+    mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    const CHUNK: usize = 1 << 16;
+    match values {
+        Values::U8(v) => each(v),
+        Values::F32(v) => v
+            .chunks(CHUNK)
+            .try_for_each(|c| each(&c.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())),
+    }
+}
+
+/// Little-endian bytes of `labels`, a chunk at a time.
+fn label_chunks(
+    labels: &[u32],
+    mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    labels
+        .chunks(1 << 16)
+        .try_for_each(|c| each(&c.iter().flat_map(|l| l.to_le_bytes()).collect::<Vec<u8>>()))
+}
+
+/// The header of a file holding `info`, its sections laid out after a header room that fits the
+/// header however its numbers are written; the payload digest is a placeholder of its final
+/// length. Returns the header and where the payload starts.
+fn layout(info: &DataInfo) -> (Header, usize) {
+    let value_bytes = info.shape.numel() * info.dtype.bytes();
+    let lens = [
+        info.train * value_bytes,
+        info.train * 4,
+        info.test * value_bytes,
+        info.test * 4,
     ];
-    // The header's length depends on the offsets, which depend on its length: reserve a fixed
-    // room for the numbers by laying the sections out after a generous header size.
     let mut header = Header {
         info: info.clone(),
-        sections: [(0, 0); 4],
-        payload_sha256: String::new(),
+        sections: [(usize::MAX, usize::MAX); 4],
+        payload_sha256: "0".repeat(64),
     };
-    let probe = serde_json::to_vec(&header)
+    let room = serde_json::to_vec(&header)
         .expect("header serializes")
-        .len()
-        + 256;
-    let start = (MAGIC.len() + 8 + probe).next_multiple_of(ALIGN);
-    let mut payload = Vec::new();
-    for (i, p) in parts.iter().enumerate() {
-        let at = payload.len().next_multiple_of(ALIGN);
-        payload.resize(at, 0);
-        header.sections[i] = (start + at, start + at + p.len());
-        payload.extend_from_slice(p);
+        .len();
+    let start = (MAGIC.len() + 8 + room).next_multiple_of(ALIGN);
+    let mut at = start;
+    for (i, len) in lens.into_iter().enumerate() {
+        header.sections[i] = (at, at + len);
+        at = (at + len).next_multiple_of(ALIGN);
     }
-    header.payload_sha256 = hex::encode(Sha256::digest(&payload));
-    let json = serde_json::to_vec(&header).expect("header serializes");
-    let mut out = Vec::with_capacity(start + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    out.extend_from_slice(&json);
-    assert!(out.len() <= start, "header room");
-    out.resize(start, 0);
-    out.extend_from_slice(&payload);
-    out
+    (header, start)
+}
+
+/// Write the prepared file for `info` into `out`, streaming: the splits are never copied whole.
+/// The payload's digest is computed as it is written, then written into the header.
+fn encode<W: std::io::Write + std::io::Seek>(
+    out: &mut W,
+    info: &DataInfo,
+    train: &Decoded,
+    test: &Decoded,
+) -> std::io::Result<()> {
+    use std::io::SeekFrom;
+    let (mut header, start) = layout(info);
+    let put_header = |out: &mut W, header: &Header| -> std::io::Result<()> {
+        let json = serde_json::to_vec(header).expect("header serializes");
+        out.seek(SeekFrom::Start(0))?;
+        out.write_all(MAGIC)?;
+        out.write_all(&(json.len() as u64).to_le_bytes())?;
+        out.write_all(&json)
+    };
+    put_header(out, &header)?;
+    out.seek(SeekFrom::Start(start as u64))?;
+    let mut hasher = Sha256::new();
+    let mut put = |bytes: &[u8]| -> std::io::Result<()> {
+        hasher.update(bytes);
+        out.write_all(bytes)
+    };
+    for (i, part) in [
+        (&train.values, None),
+        (&train.values, Some(&train.labels)),
+        (&test.values, None),
+        (&test.values, Some(&test.labels)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let end_of_last = if i == 0 {
+            start
+        } else {
+            header.sections[i - 1].1
+        };
+        put(&vec![0; header.sections[i].0 - end_of_last])?;
+        match part {
+            (values, None) => value_chunks(values, &mut put)?,
+            (_, Some(labels)) => label_chunks(labels, &mut put)?,
+        }
+    }
+    header.payload_sha256 = hex::encode(hasher.finalize());
+    put_header(out, &header)
 }
 
 /// Write a prepared file atomically (a temporary file renamed into place): a crash leaves the
@@ -156,11 +208,13 @@ pub(crate) fn write(path: &Path, info: &DataInfo, train: &Decoded, test: &Decode
         source,
     };
     std::fs::create_dir_all(dir).map_err(werr)?;
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(".prepared-")
         .tempfile_in(dir)
         .map_err(werr)?;
-    tmp.write_all(&encode(info, train, test)).map_err(werr)?;
+    let mut out = std::io::BufWriter::new(tmp);
+    encode(&mut out, info, train, test).map_err(werr)?;
+    let tmp = out.into_inner().map_err(|e| werr(e.into_error()))?;
     tmp.as_file().sync_all().map_err(werr)?;
     tmp.persist(path).map_err(|e| werr(e.error))?;
     Ok(())
@@ -194,7 +248,9 @@ impl Prepared {
 
     /// A prepared dataset held in memory (calibration, tests).
     pub(crate) fn in_memory(info: &DataInfo, train: &Decoded, test: &Decoded) -> Prepared {
-        let bytes = encode(info, train, test);
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        encode(&mut bytes, info, train, test).expect("writes to memory");
+        let bytes = bytes.into_inner();
         Prepared::from_bytes(Path::new("<memory>"), Bytes::Owned(bytes)).expect("just encoded")
     }
 
