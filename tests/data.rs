@@ -537,3 +537,68 @@ fn changing_a_data_file_gives_new_run_ids_and_inspect_describes_the_data() {
     .unwrap();
     assert_ne!(ids(), before, "a changed data file must give new runs");
 }
+
+#[test]
+fn models_are_checked_against_the_datas_shape_and_classes_at_their_line() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("train.csv"),
+        "a,b,class\n1,2,x\n3,4,y\n5,6,z\n",
+    )
+    .unwrap();
+    std::fs::write(sb.path().join("test.csv"), "a,b,class\n1,2,y\n").unwrap();
+    let conv = r#"{ type = "conv2d", filters = 2, kernel = 1, activation = "relu" },
+  { type = "flatten" }, { type = "dense", units = 3, activation = "softmax" }"#;
+    sb.write("m.toml", &manifest(r#""train.csv""#, r#""test.csv""#, conv));
+    let err = sb.stderr_of(&["plan", "m.toml"], 2);
+    assert!(
+        err.contains("m.toml:13:") && err.contains("layer 1"),
+        "{err}"
+    );
+    let two = r#"{ type = "dense", units = 2, activation = "softmax" }"#;
+    sb.write("m.toml", &manifest(r#""train.csv""#, r#""test.csv""#, two));
+    let err = sb.stderr_of(&["plan", "m.toml"], 2);
+    assert!(
+        err.contains("3 units"),
+        "an output layer of 2 units for 3 classes: {err}"
+    );
+    // `sweep models` shows the shapes on this data, and no built-in model (none fits it).
+    let three = r#"{ type = "dense", units = 3, activation = "softmax" }"#;
+    sb.write(
+        "m.toml",
+        &manifest(r#""train.csv""#, r#""test.csv""#, three),
+    );
+    let out = sb.sweep().args(["models", "m.toml"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("input (None, 2), 3 classes"), "{text}");
+    assert!(
+        !text.contains("simple_nn") && text.contains("(None, 3)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn inspect_draws_the_first_images_of_each_class() {
+    let sb = Sandbox::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = sb
+        .sweep()
+        .args(["data", "inspect"])
+        .arg(repo.join("experiments/digits.toml"))
+        .args(["--picture", "digits.png"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("(None, 8, 8, 1)") && text.contains("total: 1,352 train, 445 test"),
+        "{text}"
+    );
+    let png = image::open(sb.path().join("digits.png")).unwrap();
+    // 10 classes of 10 images, each 8x8 scaled 8 times with a 1-pixel border.
+    assert_eq!((png.width(), png.height()), (660, 660));
+}

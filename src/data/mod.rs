@@ -153,94 +153,18 @@ fn data_error(path: &Path, message: String) -> Error {
     }
 }
 
-/// A parsed IDX file: its dimensions and the payload bytes (unsigned bytes only, as MNIST uses).
-#[derive(Debug, Clone, PartialEq)]
-struct Idx {
-    pub dims: Vec<usize>,
-    pub data: Vec<u8>,
-}
-
-/// Parse IDX bytes, checking the magic number, the number of dimensions and the payload size.
-fn parse_idx(path: &Path, bytes: &[u8], expect_dims: usize) -> Result<Idx> {
-    if bytes.len() < 4 {
-        return Err(data_error(
-            path,
-            format!("only {} bytes: too short for an IDX header", bytes.len()),
-        ));
-    }
-    if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(data_error(
-            path,
-            format!(
-                "bad IDX magic number {:02x}{:02x}{:02x}{:02x}",
-                bytes[0], bytes[1], bytes[2], bytes[3]
-            ),
-        ));
-    }
-    if bytes[2] != 0x08 {
-        return Err(data_error(
-            path,
-            format!(
-                "IDX element type 0x{:02x} is not unsigned byte (0x08)",
-                bytes[2]
-            ),
-        ));
-    }
-    let ndims = bytes[3] as usize;
-    if ndims != expect_dims {
-        return Err(data_error(
-            path,
-            format!("IDX file has {ndims} dimensions, expected {expect_dims}"),
-        ));
-    }
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header {
-        return Err(data_error(
-            path,
-            format!("truncated header: {} bytes, need {header}", bytes.len()),
-        ));
-    }
-    let dims: Vec<usize> = (0..ndims)
-        .map(|i| {
-            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
-        })
-        .collect();
-    let payload: usize = dims.iter().product();
-    let have = bytes.len() - header;
-    if have != payload {
-        return Err(data_error(
-            path,
-            format!(
-                "{} the header promises {:?} = {payload} bytes of data but the file holds {have}",
-                if have < payload {
-                    "truncated:"
-                } else {
-                    "trailing data:"
-                },
-                dims
-            ),
-        ));
-    }
-    Ok(Idx {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
-}
-
-/// The built-in `dataset`'s two splits from `dir` (which holds `<dataset>/<files>`), verifying
-/// structure and digests.
+/// The built-in `dataset`'s two splits from `dir` (which holds `<dataset>/<files>`): every file
+/// checked against its published SHA-256, then read as any IDX pair is ([`read`]).
 fn load_builtin(dataset: &Dataset, dir: &Path) -> Result<(Decoded, Decoded)> {
     let digests = dataset.file_digests().expect("a built-in dataset");
-    let mut parts = Vec::new();
+    let mut paths = Vec::new();
     for (i, file) in FILES.iter().enumerate() {
         let path = file_in(dir, dataset, file).ok_or_else(|| Error::DataMissing {
             dataset: dataset.name().into(),
             searched: vec![dir.join(dataset.name()).join(file)],
             help: format!("run `sweep data fetch {}`", dataset.name()),
         })?;
-        let bytes = read_maybe_gz(&path)?;
-        let idx = parse_idx(&path, &bytes, if i % 2 == 0 { 3 } else { 1 })?;
-        let got = hex::encode(Sha256::digest(&bytes));
+        let got = hex::encode(Sha256::digest(read_maybe_gz(&path)?));
         if got != digests[i] {
             return Err(Error::Data {
                 path,
@@ -252,13 +176,25 @@ fn load_builtin(dataset: &Dataset, dir: &Path) -> Result<(Decoded, Decoded)> {
                 ),
             });
         }
-        parts.push(idx);
+        paths.push(path);
     }
-    let split = |img: &Idx, lab: &Idx| Decoded {
-        values: prepared::Values::U8(img.data.clone()),
-        labels: lab.data.iter().map(|&l| u32::from(l)).collect(),
+    let split = |x: &PathBuf, y: &PathBuf, part| -> Result<Decoded> {
+        let source = crate::spec::dataset::Source::Pair(x.clone(), y.clone());
+        let raw = read::read(&source, Some(crate::spec::dataset::Format::Idx), None, part)?;
+        let read::Labels::Ints(labels) = raw.labels else {
+            unreachable!("IDX labels are integers")
+        };
+        // The published files passed their digests: these hold by construction.
+        debug_assert!(raw.shape == dataset.builtin_info().expect("built-in").shape);
+        Ok(Decoded {
+            values: raw.values,
+            labels: labels.into_iter().map(|l| l as u32).collect(),
+        })
     };
-    Ok((split(&parts[0], &parts[1]), split(&parts[2], &parts[3])))
+    Ok((
+        split(&paths[0], &paths[1], Part::Train)?,
+        split(&paths[2], &paths[3], Part::Test)?,
+    ))
 }
 
 /// Check a built-in dataset's files in `dir`: structure and published digests.
@@ -369,51 +305,10 @@ pub(crate) fn open_verified(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn idx(dims: &[u32], payload: usize) -> Vec<u8> {
-        let mut v = vec![0, 0, 8, dims.len() as u8];
-        for d in dims {
-            v.extend(d.to_be_bytes());
-        }
-        v.extend(std::iter::repeat_n(7u8, payload));
-        v
-    }
-
-    #[test]
-    fn parses_a_valid_idx() {
-        let p = Path::new("x");
-        let i = parse_idx(p, &idx(&[2, 28, 28], 2 * 784), 3).unwrap();
-        assert_eq!(i.dims, vec![2, 28, 28]);
-        assert_eq!(i.data.len(), 1568);
-    }
-
-    #[test]
-    fn refuses_truncated_and_bad_magic() {
-        let p = Path::new("x");
-        let e = parse_idx(p, &idx(&[2, 28, 28], 100), 3)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("truncated"), "{e}");
-        let mut bad = idx(&[1], 1);
-        bad[0] = 1;
-        assert!(
-            parse_idx(p, &bad, 1)
-                .unwrap_err()
-                .to_string()
-                .contains("magic")
-        );
-        assert!(
-            parse_idx(p, &idx(&[1], 1), 3)
-                .unwrap_err()
-                .to_string()
-                .contains("dimensions")
-        );
-    }
+    use crate::spec::manifest::holdout_len;
 
     #[test]
     fn holdout_matches_keras_validation_split() {
-        use crate::spec::manifest::holdout_len;
         assert_eq!(holdout_len(60_000, 0.1), 6_000);
         assert_eq!(holdout_len(10, 0.25), 3);
     }
