@@ -118,7 +118,7 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "unknown dataset",
             "[sweep]\nname = \"x\"\ndataset = \"cifar\"\n".to_string(),
             "m.toml:3:11",
-            "unknown variant `cifar`",
+            "unknown dataset `cifar`",
         ),
         (
             "unknown model reference",
@@ -310,7 +310,7 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "a subset larger than the dataset",
             format!("{HEAD}train_subset = 100000\n{RUN}"),
             "m.toml:5:16",
-            "more than the 60000 images there are",
+            "more than the 60000 examples there are",
         ),
         (
             "a grid without axes",

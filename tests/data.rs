@@ -602,3 +602,32 @@ fn inspect_draws_the_first_images_of_each_class() {
     // 10 classes of 10 images, each 8x8 scaled 8 times with a 1-pixel border.
     assert_eq!((png.width(), png.height()), (660, 660));
 }
+
+#[test]
+fn a_missing_path_is_located_in_the_manifest_and_mixed_csv_labels_are_names() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("test.csv"), "a,class\n1,1\n").unwrap();
+    let mlp = r#"{ type = "dense", units = 3, activation = "softmax" }"#;
+    sb.write("m.toml", &manifest(r#""trian.csv""#, r#""test.csv""#, mlp));
+    let err = sb.stderr_of(&["plan", "m.toml"], 2);
+    assert!(
+        err.contains("m.toml:9:") && err.contains("no such file or folder"),
+        "{err}"
+    );
+    assert!(err.contains("trian.csv"), "{err}");
+    // Training labels x, y and 1 are names; the test file's only label, 1, is one of them.
+    std::fs::write(sb.path().join("train.csv"), "a,class\n1,x\n2,y\n3,1\n").unwrap();
+    sb.write("m.toml", &manifest(r#""train.csv""#, r#""test.csv""#, mlp));
+    let out = sb
+        .sweep()
+        .args(["data", "inspect", "m.toml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("classes 3"), "{text}");
+}

@@ -250,7 +250,7 @@ pub enum DataCommand {
         data_dir: Option<PathBuf>,
     },
     /// What a dataset holds: examples per class, shape, value type and range, digest, and each
-    /// feature's range for tabular data. Prepares it first (the file every worker maps).
+    /// feature's range for tabular data. Prepares it first (decoded once, then mapped by training).
     ///
     /// Examples:
     ///   sweep data inspect mnist

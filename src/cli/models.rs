@@ -277,19 +277,18 @@ pub(super) fn eval(a: EvalArgs) -> Result<i32> {
     };
     check_model(&src.file, &src.header, &spec)?;
     if split == EvalSplit::Val {
-        let Some(r) = run else {
+        if run.is_none() {
             return Err(Error::Usage(
                 "--split val needs the run's directory (its validation images are described in run.json)"
                     .into(),
             ));
-        };
+        }
         if own.is_none() || subset.is_some() {
             return Err(Error::Usage(
                 "--split val evaluates on the run's own validation images: drop --dataset and --subset"
                     .into(),
             ));
         }
-        let _ = r;
     }
     let device = crate::train::backend::device(&device)?;
     let dataset = spec.dataset.clone();

@@ -65,18 +65,18 @@ pub(super) fn assign(
             "store both splits with the same type (uint8 or float32)",
         ));
     }
-    check_finite(values_file(&d.train), &train.values)?;
-    check_finite(values_file(&d.test), &test.values)?;
+    let per = train.shape.numel().max(1);
+    check_finite(values_file(&d.train), &train.values, per)?;
+    check_finite(values_file(&d.test), &test.values, per)?;
+    // Integer labels in one split and names in the other (a CSV test file whose few labels
+    // happen to be numbers): both are names.
+    let as_names = |l: Labels| match l {
+        Labels::Ints(v) => v.iter().map(i64::to_string).collect(),
+        Labels::Names(v) => v,
+    };
     let (class_names, train_labels, test_labels) = match (train.labels, test.labels) {
         (Labels::Ints(a), Labels::Ints(b)) => ints(d, &a, &b)?,
-        (Labels::Names(a), Labels::Names(b)) => names(d, &a, &b)?,
-        _ => {
-            return Err(bad(
-                labels_file(&d.test),
-                "the test labels are not of the same kind as the training labels (integers in one, names in the other)".into(),
-                "label both splits the same way",
-            ));
-        }
+        (a, b) => names(d, &as_names(a), &as_names(b))?,
     };
     let info = DataInfo {
         shape: train.shape,
@@ -97,13 +97,18 @@ pub(super) fn assign(
 }
 
 /// NaN or infinite values are refused: a network would learn NaN from them.
-fn check_finite(path: &Path, v: &Values) -> Result<()> {
+fn check_finite(path: &Path, v: &Values, per: usize) -> Result<()> {
     if let Values::F32(v) = v
         && let Some(i) = v.iter().position(|x| !x.is_finite())
     {
         return Err(bad(
             path,
-            format!("value {} (index {i}) is NaN or infinite", v[i]),
+            format!(
+                "value {} of example {} (its value {}) is NaN or infinite",
+                v[i],
+                i / per + 1,
+                i % per + 1
+            ),
             "fill or drop missing values before training",
         ));
     }

@@ -1,7 +1,9 @@
-//! A declared dataset's digest: SHA-256 over its files' content (a folder's files with their
+//! A declared dataset's files digest: SHA-256 over its files' content (a folder's files with their
 //! paths inside it, so moving an image to another class changes it) and how they are read
-//! (format, label column). File hashes are cached by path, size and modification time in
-//! `<cache>/digests.json`, so a large dataset is not hashed again for every command.
+//! (format, label column). It names the prepared file the files decode to (a run's identity uses
+//! the content digest of that file instead: [`super::prepared::content_digest`]). File hashes are
+//! cached by path, size and modification time in `digests.json` beside the prepared files, so a
+//! large dataset is not hashed again for every command.
 
 use crate::error::{Error, Result};
 use crate::spec::dataset::{Declared, Source};

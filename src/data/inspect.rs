@@ -11,6 +11,10 @@ use std::path::Path;
 /// Examples per class in the picture.
 const PER_CLASS: usize = 10;
 
+/// Classes drawn at most (rows), and the largest side an image is drawn at.
+const MAX_ROWS: usize = 50;
+const MAX_SIDE: usize = 256;
+
 /// The text `sweep data inspect` prints.
 pub(crate) fn summary(name: &str, p: &Prepared) -> String {
     let info = p.info();
@@ -116,8 +120,9 @@ fn features_table(p: &Prepared, f: usize) -> String {
     )
 }
 
-/// Write a PNG of the first [`PER_CLASS`] training images of each class, one row per class,
-/// scaled up so small images stay visible. Tabular data has no picture.
+/// Write a PNG of the first [`PER_CLASS`] training images of each class (of the first
+/// [`MAX_ROWS`]), one row per class, small images scaled up so they stay visible, large ones
+/// sampled down. Tabular data has no picture. Written atomically.
 pub(crate) fn picture(p: &Prepared, out: &Path) -> Result<()> {
     let info = p.info();
     let Shape::Image { c, h, w } = info.shape else {
@@ -126,34 +131,43 @@ pub(crate) fn picture(p: &Prepared, out: &Path) -> Result<()> {
             info.shape.numel()
         )));
     };
+    // Drawn at `zoom / shrink` times their size: at least 64 pixels a side, at most MAX_SIDE.
     let zoom = (64 / h.max(w)).max(1);
-    let (cell_w, cell_h) = (w * zoom + 2, h * zoom + 2);
-    let (width, height) = (cell_w * PER_CLASS, cell_h * info.classes);
-    let mut img =
-        image::RgbImage::from_pixel(width as u32, height as u32, image::Rgb([255, 255, 255]));
-    let mut shown = vec![0usize; info.classes];
+    let shrink = h.max(w).div_ceil(MAX_SIDE).max(1);
+    let (dh, dw) = ((h * zoom).div_ceil(shrink), (w * zoom).div_ceil(shrink));
+    let (cell_w, cell_h) = (dw + 2, dh + 2);
+    let rows = info.classes.min(MAX_ROWS);
+    let (width, height) = ((cell_w * PER_CLASS) as u32, (cell_h * rows) as u32);
+    let mut img = image::RgbImage::from_pixel(width, height, image::Rgb([255, 255, 255]));
+    let mut shown = vec![0usize; rows];
     let mut row = Vec::new();
     let (lo, hi) = min_max(p, |_| 0, 1);
     let span = (hi[0] - lo[0]).max(f32::MIN_POSITIVE);
+    let grey = |v: f32| {
+        let v = match info.dtype {
+            Dtype::U8 => v,
+            Dtype::F32 => (v - lo[0]) / span * 255.0,
+        };
+        v.clamp(0.0, 255.0) as u8
+    };
     for i in 0..p.len(Part::Train) {
+        if shown.iter().all(|&s| s == PER_CLASS) {
+            break;
+        }
         let class = p.label(Part::Train, i) as usize;
-        if shown[class] == PER_CLASS {
+        if class >= rows || shown[class] == PER_CLASS {
             continue;
         }
         row.clear();
         p.push_example(Part::Train, i, Scale::Keep, &mut row);
         let (x0, y0) = (shown[class] * cell_w + 1, class * cell_h + 1);
-        for y in 0..h * zoom {
-            for x in 0..w * zoom {
-                let at = |ch: usize| {
-                    let v = row[ch * h * w + (y / zoom) * w + x / zoom];
-                    let v = if info.dtype == Dtype::U8 {
-                        v
-                    } else {
-                        (v - lo[0]) / span * 255.0
-                    };
-                    v.clamp(0.0, 255.0) as u8
-                };
+        for y in 0..dh {
+            for x in 0..dw {
+                let (sy, sx) = (
+                    (y * shrink / zoom).min(h - 1),
+                    (x * shrink / zoom).min(w - 1),
+                );
+                let at = |ch: usize| grey(row[ch * h * w + sy * w + sx]);
                 let px = if c >= 3 {
                     [at(0), at(1), at(2)]
                 } else {
@@ -164,8 +178,11 @@ pub(crate) fn picture(p: &Prepared, out: &Path) -> Result<()> {
         }
         shown[class] += 1;
     }
-    img.save(out).map_err(|e| Error::Write {
-        path: out.to_path_buf(),
-        source: std::io::Error::other(e),
-    })
+    let mut png = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|e| Error::Write {
+            path: out.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+    crate::results::store::write_atomic(out, png.get_ref())
 }

@@ -14,10 +14,8 @@ mod split;
 use crate::error::{Error, Result};
 use crate::spec::dataset::{DataInfo, Declared, Part};
 use crate::spec::manifest::Dataset;
-use flate2::read::GzDecoder;
 use prepared::{Decoded, Prepared};
 use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -129,46 +127,43 @@ pub(crate) fn locate_or_fetch(
 
 /// Read a file, gunzipping it when it starts with the gzip magic bytes.
 pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| data_error(path, format!("truncated or corrupt gzip stream ({e})")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
-    }
+    read::load(path)
 }
 
-fn data_error(path: &Path, message: String) -> Error {
-    Error::Data {
-        path: path.to_path_buf(),
-        message,
-        help: "the file is damaged or not a canonical release; delete it and run `sweep data fetch <dataset>`"
-            .into(),
-    }
-}
-
-/// The built-in `dataset`'s two splits from `dir` (which holds `<dataset>/<files>`): every file
-/// checked against its published SHA-256, then read as any IDX pair is ([`read`]).
+/// The built-in `dataset`'s two splits from `dir` (which holds `<dataset>/<files>`): read as any
+/// IDX pair is ([`read`]: a truncated or malformed file is named as such), then every file
+/// checked against its published SHA-256.
 fn load_builtin(dataset: &Dataset, dir: &Path) -> Result<(Decoded, Decoded)> {
     let digests = dataset.file_digests().expect("a built-in dataset");
-    let mut paths = Vec::new();
-    for (i, file) in FILES.iter().enumerate() {
-        let path = file_in(dir, dataset, file).ok_or_else(|| Error::DataMissing {
-            dataset: dataset.name().into(),
-            searched: vec![dir.join(dataset.name()).join(file)],
-            help: format!("run `sweep data fetch {}`", dataset.name()),
-        })?;
-        let got = hex::encode(Sha256::digest(read_maybe_gz(&path)?));
-        if got != digests[i] {
+    let paths = FILES
+        .iter()
+        .map(|file| {
+            file_in(dir, dataset, file).ok_or_else(|| Error::DataMissing {
+                dataset: dataset.name().into(),
+                searched: vec![dir.join(dataset.name()).join(file)],
+                help: format!("run `sweep data fetch {}`", dataset.name()),
+            })
+        })
+        .collect::<Result<Vec<PathBuf>>>()?;
+    let split = |x: &PathBuf, y: &PathBuf, part| -> Result<Decoded> {
+        let source = crate::spec::dataset::Source::Pair(x.clone(), y.clone());
+        let raw = read::read(&source, Some(crate::spec::dataset::Format::Idx), None, part)?;
+        let read::Labels::Ints(labels) = raw.labels else {
+            unreachable!("IDX labels are integers")
+        };
+        Ok(Decoded {
+            values: raw.values,
+            labels: labels.into_iter().map(|l| l as u32).collect(),
+        })
+    };
+    let train = split(&paths[0], &paths[1], Part::Train)?;
+    let test = split(&paths[2], &paths[3], Part::Test)?;
+    for (path, want) in paths.iter().zip(digests) {
+        let got = hex::encode(Sha256::digest(read_maybe_gz(path)?));
+        if got != want {
             return Err(Error::Data {
-                path,
-                message: format!("SHA-256 mismatch: expected {}, got {got}", digests[i]),
+                path: path.clone(),
+                message: format!("SHA-256 mismatch: expected {want}, got {got}"),
                 help: format!(
                     "the file was altered or is not the canonical {} release; delete it and run `sweep data fetch {}`",
                     dataset.name(),
@@ -176,25 +171,8 @@ fn load_builtin(dataset: &Dataset, dir: &Path) -> Result<(Decoded, Decoded)> {
                 ),
             });
         }
-        paths.push(path);
     }
-    let split = |x: &PathBuf, y: &PathBuf, part| -> Result<Decoded> {
-        let source = crate::spec::dataset::Source::Pair(x.clone(), y.clone());
-        let raw = read::read(&source, Some(crate::spec::dataset::Format::Idx), None, part)?;
-        let read::Labels::Ints(labels) = raw.labels else {
-            unreachable!("IDX labels are integers")
-        };
-        // The published files passed their digests: these hold by construction.
-        debug_assert!(raw.shape == dataset.builtin_info().expect("built-in").shape);
-        Ok(Decoded {
-            values: raw.values,
-            labels: labels.into_iter().map(|l| l as u32).collect(),
-        })
-    };
-    Ok((
-        split(&paths[0], &paths[1], Part::Train)?,
-        split(&paths[2], &paths[3], Part::Test)?,
-    ))
+    Ok((train, test))
 }
 
 /// Check a built-in dataset's files in `dir`: structure and published digests.
@@ -248,7 +226,8 @@ pub(crate) fn prepare_declared(d: &Declared) -> Result<Prepared> {
     let (mut info, train, test) = decode_declared(d)?;
     info.digest = prepared::content_digest(&info, &train, &test);
     let path = prepared_path(&info.digest);
-    if existing(&path, &info.digest).is_none() {
+    // The same values under other class or feature names are rewritten with these names.
+    if existing(&path, &info.digest).is_none_or(|p| p.info() != &info) {
         prepared::write(&path, &info, &train, &test)?;
     }
     crate::results::store::write_atomic(&pointer, info.digest.as_bytes())?;
@@ -270,6 +249,14 @@ pub(crate) fn open(
     digest: &str,
     data_dir: Option<&Path>,
 ) -> Result<Arc<Prepared>> {
+    // A declared dataset's prepared file where `sweep submit` said it is (`--data-dir`), for
+    // cluster nodes whose own cache does not hold it.
+    if !dataset.is_builtin()
+        && let Some(dir) = data_dir
+        && let Some(p) = existing(&dir.join(format!("{digest}.data")), digest)
+    {
+        return Ok(Arc::new(p));
+    }
     let path = prepared_path(digest);
     if let Some(p) = existing(&path, digest) {
         return Ok(Arc::new(p));

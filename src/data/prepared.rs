@@ -199,6 +199,24 @@ fn encode<W: std::io::Write + std::io::Seek>(
     put_header(out, &header)
 }
 
+/// Temporary files of preparations killed over a day ago (a live one is younger).
+fn remove_stale_temps(dir: &Path) {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let stale = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".prepared-")
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > day));
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Write a prepared file atomically (a temporary file renamed into place): a crash leaves the
 /// old file or none, never half of one.
 pub(crate) fn write(path: &Path, info: &DataInfo, train: &Decoded, test: &Decoded) -> Result<()> {
@@ -208,6 +226,7 @@ pub(crate) fn write(path: &Path, info: &DataInfo, train: &Decoded, test: &Decode
         source,
     };
     std::fs::create_dir_all(dir).map_err(werr)?;
+    remove_stale_temps(dir);
     let tmp = tempfile::Builder::new()
         .prefix(".prepared-")
         .tempfile_in(dir)
@@ -275,13 +294,16 @@ impl Prepared {
 
     fn check_sections(&self) -> Result<()> {
         let info = &self.header.info;
-        let value_bytes = info.shape.numel() * info.dtype.bytes();
-        let want = [
-            info.train * value_bytes,
-            info.train * 4,
-            info.test * value_bytes,
-            info.test * 4,
-        ];
+        let sizes = || -> Option<[usize; 4]> {
+            let value_bytes = info.shape.numel().checked_mul(info.dtype.bytes())?;
+            Some([
+                info.train.checked_mul(value_bytes)?,
+                info.train.checked_mul(4)?,
+                info.test.checked_mul(value_bytes)?,
+                info.test.checked_mul(4)?,
+            ])
+        };
+        let want = sizes().ok_or_else(|| corrupt(&self.path, "impossible sizes in the header"))?;
         for (i, (a, b)) in self.header.sections.iter().enumerate() {
             if b < a || b - a != want[i] || *b > self.bytes.len() || a % ALIGN != 0 {
                 return Err(corrupt(&self.path, "truncated or inconsistent sections"));

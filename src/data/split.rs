@@ -145,7 +145,10 @@ fn resolve(data: &Prepared, spec: &DataSpec, train_rows: Range<usize>) -> Pre {
             .into_iter()
             // A constant channel or feature is centred and left unscaled (as scikit-learn's
             // StandardScaler does).
-            .map(|(m, s)| (m as f32, if s > 0.0 { s as f32 } else { 1.0 }))
+            .map(|(m, s)| {
+                let constant = s <= 1e-7 * m.abs().max(1.0);
+                (m as f32, if constant { 1.0 } else { s as f32 })
+            })
             .collect()
     });
     Pre {

@@ -237,7 +237,8 @@ pub struct DataInfo {
     pub train: usize,
     pub test: usize,
     pub dtype: Dtype,
-    /// 16 hex digits of SHA-256 over the files' content (and how they are read).
+    /// 16 hex digits of SHA-256 over the decoded content (shape, type, classes, counts, values and
+    /// labels); for a built-in dataset, over its published files' digests.
     pub digest: String,
 }
 

@@ -514,7 +514,10 @@ pub(crate) fn copy_text(m: &Manifest, dir: &Path) -> String {
 /// The folder relative dataset paths of the manifest at `path` are relative to: its own, or for
 /// a copy, the original's.
 fn base_of(path: &Path, source: &str) -> PathBuf {
-    let here = path.parent().unwrap_or(Path::new("."));
+    let here = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let original = source
         .lines()
         .next()
@@ -926,7 +929,7 @@ fn parse_source(
     errors: &mut Vec<ManifestError>,
 ) -> Option<Source> {
     let path = |s: &str| base.join(s);
-    match v.get_ref() {
+    let source = match v.get_ref() {
         toml::Value::String(p) if !p.is_empty() => Some(Source::One(path(p))),
         toml::Value::Array(a) => match a.as_slice() {
             [toml::Value::String(x), toml::Value::String(y)] => {
@@ -949,7 +952,19 @@ fn parse_source(
             ));
             None
         }
+    }?;
+    if let Some(missing) = source.paths().into_iter().find(|p| !p.exists()) {
+        errors.push(at(
+            v.span(),
+            format!("no such file or folder: {}", missing.display()),
+            Some(format!(
+                "paths are relative to the manifest's folder ({})",
+                base.display()
+            )),
+        ));
+        return None;
     }
+    Some(source)
 }
 
 /// An unknown key in a run, include / exclude entry or the grid: the keys it takes instead.

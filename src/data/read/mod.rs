@@ -188,7 +188,7 @@ fn head(path: &Path, limit: u64) -> Result<Vec<u8>> {
 }
 
 /// A whole file, gunzipped when it starts with the gzip magic bytes.
-pub(super) fn load(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn load(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|source| read_error(path, source))?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
