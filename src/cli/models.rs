@@ -262,75 +262,20 @@ pub(super) fn eval(a: EvalArgs) -> Result<i32> {
         ));
     }
     let src = source(&path, which)?;
-    let run = src.run.as_ref().map(|l| &l.run);
     let asked = dataset.as_deref().map(parse_dataset).transpose()?;
-    // The run's own data (its preprocessing too) unless another dataset is asked for.
-    let own = run.filter(|r| asked.as_ref().is_none_or(|d| *d == r.data.dataset));
-    let spec = match (own, asked.unwrap_or_else(|| src.header.dataset.clone())) {
-        (Some(r), _) => r.data.clone(),
-        (None, d) => DataSpec::builtin(&d).ok_or_else(|| {
-            Error::Usage(format!(
-                "the weights were trained on your dataset `{}`: evaluate them from their run's directory (results/<sweep>/runs/<id>), which says where its data is",
-                d.name()
-            ))
-        })?,
-    };
-    check_model(&src.file, &src.header, &spec)?;
-    if split == EvalSplit::Val {
-        if run.is_none() {
-            return Err(Error::Usage(
-                "--split val needs the run's directory (its validation images are described in run.json)"
-                    .into(),
-            ));
-        }
-        if own.is_none() || subset.is_some() {
-            return Err(Error::Usage(
-                "--split val evaluates on the run's own validation images: drop --dataset and --subset"
-                    .into(),
-            ));
-        }
-    }
+    let (spec, own) = eval_data(&src, asked, split, subset)?;
     let device = crate::train::backend::device(&device)?;
-    let dataset = spec.dataset.clone();
-    let dir = match dataset.is_builtin() {
+    let dir = match spec.dataset.is_builtin() {
         true => Some(crate::data::locate_or_fetch(
-            &dataset,
+            &spec.dataset,
             data_dir.as_deref(),
             offline,
             false,
         )?),
         false => None,
     };
-    let data = crate::data::open(&dataset, &spec.digest, dir.as_deref())?;
-    let all_test = data.len(crate::spec::dataset::Part::Test);
-    // The images, and whether they are the ones the run measured during training.
-    let (images, same_as_training, what) = match split {
-        EvalSplit::Val => {
-            let (_, val, _) = crate::data::into_splits(data, &spec);
-            (val, true, "the run's validation images".to_string())
-        }
-        EvalSplit::Test => {
-            let n = subset
-                .or(own.and_then(|r| r.data.test_subset))
-                .unwrap_or(usize::MAX);
-            if let Some(asked) = subset
-                && asked > all_test
-            {
-                eprintln!(
-                    "warning: --subset {asked} is more than the {all_test} test images; evaluating all of them"
-                );
-            }
-            let same = own.is_some_and(|r| r.data.test_examples() == n.min(all_test));
-            let mut s = spec.clone();
-            s.test_subset = Some(n.min(all_test));
-            let (_, val, test) = crate::data::into_splits(data, &s);
-            (
-                test.unwrap_or(val),
-                same,
-                format!("{} test", dataset.name()),
-            )
-        }
-    };
+    let data = crate::data::open(&spec.dataset, &spec.digest, dir.as_deref())?;
+    let (images, same_as_training, what) = eval_images(data, &spec, own, split, subset);
     let network = crate::train::model::Network::new(
         &src.header.layers,
         spec.shape(),
@@ -359,6 +304,73 @@ pub(super) fn eval(a: EvalArgs) -> Result<i32> {
     });
     emit(&render_eval(&src, &e, &what, recorded, format));
     Ok(0)
+}
+
+/// The data weights are evaluated on: their run's own (its preprocessing too) unless another
+/// dataset is asked for, and that run when it is its own. Checks the model against it.
+fn eval_data<'a>(
+    src: &'a Source,
+    asked: Option<Dataset>,
+    split: EvalSplit,
+    subset: Option<usize>,
+) -> Result<(DataSpec, Option<&'a Run>)> {
+    let run = src.run.as_ref().map(|l| &l.run);
+    let own = run.filter(|r| asked.as_ref().is_none_or(|d| *d == r.data.dataset));
+    let spec = match (own, asked.unwrap_or_else(|| src.header.dataset.clone())) {
+        (Some(r), _) => r.data.clone(),
+        (None, d) => DataSpec::builtin(&d).ok_or_else(|| {
+            Error::Usage(format!(
+                "the weights were trained on your dataset `{}`: evaluate them from their run's directory (results/<sweep>/runs/<id>), which says where its data is",
+                d.name()
+            ))
+        })?,
+    };
+    check_model(&src.file, &src.header, &spec)?;
+    if split == EvalSplit::Val && run.is_none() {
+        return Err(Error::Usage(
+            "--split val needs the run's directory (its validation images are described in run.json)"
+                .into(),
+        ));
+    }
+    if split == EvalSplit::Val && (own.is_none() || subset.is_some()) {
+        return Err(Error::Usage(
+            "--split val evaluates on the run's own validation images: drop --dataset and --subset"
+                .into(),
+        ));
+    }
+    Ok((spec, own))
+}
+
+/// The images evaluated on, whether they are the ones the run measured during training, and
+/// what they are called.
+fn eval_images(
+    data: std::sync::Arc<crate::data::prepared::Prepared>,
+    spec: &DataSpec,
+    own: Option<&Run>,
+    split: EvalSplit,
+    subset: Option<usize>,
+) -> (crate::data::Split, bool, String) {
+    if split == EvalSplit::Val {
+        let (_, val, _) = crate::data::into_splits(data, spec);
+        return (val, true, "the run's validation images".to_string());
+    }
+    let all_test = data.len(crate::spec::dataset::Part::Test);
+    let n = subset
+        .or(own.and_then(|r| r.data.test_subset))
+        .unwrap_or(usize::MAX);
+    if let Some(asked) = subset
+        && asked > all_test
+    {
+        eprintln!(
+            "warning: --subset {asked} is more than the {all_test} test images; evaluating all of them"
+        );
+    }
+    let same = own.is_some_and(|r| r.data.test_examples() == n.min(all_test));
+    let mut s = spec.clone();
+    s.test_subset = Some(n.min(all_test));
+    let (_, val, test) = crate::data::into_splits(data, &s);
+    let what = format!("{} test", spec.dataset.name());
+    (test.unwrap_or(val), same, what)
 }
 
 fn keep_name(k: manifest::Keep) -> String {
