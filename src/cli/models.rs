@@ -308,12 +308,12 @@ pub(super) fn eval(a: EvalArgs) -> Result<i32> {
 
 /// The data weights are evaluated on: their run's own (its preprocessing too) unless another
 /// dataset is asked for, and that run when it is its own. Checks the model against it.
-fn eval_data<'a>(
-    src: &'a Source,
+fn eval_data(
+    src: &Source,
     asked: Option<Dataset>,
     split: EvalSplit,
     subset: Option<usize>,
-) -> Result<(DataSpec, Option<&'a Run>)> {
+) -> Result<(DataSpec, Option<&Run>)> {
     let run = src.run.as_ref().map(|l| &l.run);
     let own = run.filter(|r| asked.as_ref().is_none_or(|d| *d == r.data.dataset));
     let spec = match (own, asked.unwrap_or_else(|| src.header.dataset.clone())) {
