@@ -631,3 +631,44 @@ fn a_missing_path_is_located_in_the_manifest_and_mixed_csv_labels_are_names() {
     );
     assert!(text.contains("classes 3"), "{text}");
 }
+
+#[test]
+fn a_sweeps_results_report_and_status_without_its_data_files() {
+    let sb = Sandbox::new();
+    std::fs::write(sb.path().join("train.csv"), "a,class\n1,x\n2,y\n3,x\n4,y\n").unwrap();
+    std::fs::write(sb.path().join("test.csv"), "a,class\n1,x\n2,y\n").unwrap();
+    let mlp = r#"{ type = "dense", units = 2, activation = "softmax" }"#;
+    let m = manifest(r#""train.csv""#, r#""test.csv""#, mlp)
+        + "\n[[report.compare]]\ntitle = \"The one run\"\nruns = [\"m adam\"]\ncolumns = [\"val_accuracy\"]\n";
+    sb.write("m.toml", &m);
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    std::fs::remove_file(sb.path().join("train.csv")).unwrap();
+    std::fs::remove_file(sb.path().join("test.csv")).unwrap();
+    let out = sb
+        .sweep()
+        .args(["report", "results/formats", "--format", "markdown"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success() && text.contains("The one run"),
+        "{text}"
+    );
+    let out = sb
+        .sweep()
+        .args(["status", "results/formats"])
+        .output()
+        .unwrap();
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && err.contains("1 done"), "{err}");
+    // The manifest itself names the missing file at its line.
+    let err = sb.stderr_of(&["plan", "m.toml"], 2);
+    assert!(
+        err.contains("m.toml:9:") && err.contains("train.csv"),
+        "{err}"
+    );
+}

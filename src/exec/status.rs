@@ -39,10 +39,11 @@ pub(crate) fn resolve(path: &Path, results: &Path) -> Result<(Manifest, PathBuf)
     }
     let copy = path.join("manifest.toml");
     if copy.is_file() {
-        return Ok((
-            manifest::load(&copy, &crate::data::describe)?,
-            path.to_path_buf(),
-        ));
+        // Without the data files, what its runs recorded of the data will do.
+        let or_recorded = |d: &crate::spec::dataset::Declared| {
+            crate::data::describe(d).or_else(|e| store::recorded_data(path, d).ok_or(e))
+        };
+        return Ok((manifest::load(&copy, &or_recorded)?, path.to_path_buf()));
     }
     Err(Error::Usage(format!(
         "{}: neither a manifest nor a results/<sweep> directory holding manifest.toml; pass the sweep's manifest",

@@ -260,6 +260,30 @@ pub(crate) fn write_manifest_copy(sweep_dir: &Path, source: &str) -> Result<()> 
     write_atomic(&path, source.as_bytes())
 }
 
+/// What a declared dataset held when the sweep at `sweep_dir` trained on it, as its runs recorded
+/// it (`run.json`): enough to read its manifest copy when the data files are not here.
+pub(crate) fn recorded_data(
+    sweep_dir: &Path,
+    d: &crate::spec::dataset::Declared,
+) -> Option<crate::spec::dataset::DataInfo> {
+    let runs = std::fs::read_dir(sweep_dir.join("runs")).ok()?;
+    runs.flatten().find_map(|e| {
+        let text = std::fs::read(e.path().join("run.json")).ok()?;
+        let run: Run = serde_json::from_slice(&text).ok()?;
+        let c = run.data.declared.as_ref()?;
+        (run.data.dataset.name() == d.name).then(|| crate::spec::dataset::DataInfo {
+            shape: c.shape,
+            classes: c.classes,
+            class_names: (0..c.classes).map(|i| i.to_string()).collect(),
+            features: Vec::new(),
+            train: c.train,
+            test: c.test,
+            dtype: c.dtype,
+            digest: run.data.digest.clone(),
+        })
+    })
+}
+
 /// The directory of one sweep's results.
 pub(crate) fn sweep_dir(results: &Path, sweep: &str) -> PathBuf {
     results.join(sweep)

@@ -573,7 +573,11 @@ pub(crate) fn parse_with(
                 .iter()
                 .find(|d| d.name == dataset.name())
                 .expect("the dataset was checked to be declared");
-            resolve(declared)?
+            // A path that is not there is located in the manifest, unless the resolver
+            // knows the data without its files (a results copy read by `sweep report`).
+            resolve(declared).map_err(|e| {
+                missing_path(&raw, declared, &at).map_or(e, |m| Error::Manifest(vec![m]))
+            })?
         }
     };
     let mut m = parse_raw(raw, path, source, &data).map_err(Error::Manifest)?;
@@ -929,7 +933,7 @@ fn parse_source(
     errors: &mut Vec<ManifestError>,
 ) -> Option<Source> {
     let path = |s: &str| base.join(s);
-    let source = match v.get_ref() {
+    match v.get_ref() {
         toml::Value::String(p) if !p.is_empty() => Some(Source::One(path(p))),
         toml::Value::Array(a) => match a.as_slice() {
             [toml::Value::String(x), toml::Value::String(y)] => {
@@ -952,19 +956,25 @@ fn parse_source(
             ));
             None
         }
-    }?;
-    if let Some(missing) = source.paths().into_iter().find(|p| !p.exists()) {
-        errors.push(at(
-            v.span(),
-            format!("no such file or folder: {}", missing.display()),
-            Some(format!(
-                "paths are relative to the manifest's folder ({})",
-                base.display()
-            )),
-        ));
-        return None;
     }
-    Some(source)
+}
+
+/// A declared dataset's path that does not exist, as an error at its `train` or `test` value.
+fn missing_path(raw: &RawManifest, d: &Declared, at: &At) -> Option<ManifestError> {
+    let table = raw.datasets.iter().find(|(k, _)| *k.get_ref() == d.name)?.1;
+    [
+        (&d.train, &table.get_ref().train),
+        (&d.test, &table.get_ref().test),
+    ]
+    .into_iter()
+    .find_map(|(source, value)| {
+        let missing = source.paths().into_iter().find(|p| !p.exists())?;
+        Some(at(
+            value.span(),
+            format!("no such file or folder: {}", missing.display()),
+            Some("paths are relative to the manifest's folder".into()),
+        ))
+    })
 }
 
 /// An unknown key in a run, include / exclude entry or the grid: the keys it takes instead.

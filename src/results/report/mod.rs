@@ -673,7 +673,11 @@ pub fn resolve_targets(
     // The copy `sweep run` keeps beside the results; one that no longer parses (written by an
     // older version) gives a report without the manifest's tables.
     let manifest_report = |dir: &Path| -> ReportSpec {
-        crate::spec::manifest::load(&dir.join("manifest.toml"), resolve)
+        // Without the data files, what its runs recorded of the data will do.
+        let or_recorded = |d: &crate::spec::dataset::Declared| {
+            resolve(d).or_else(|e| store::recorded_data(dir, d).ok_or(e))
+        };
+        crate::spec::manifest::load(&dir.join("manifest.toml"), &or_recorded)
             .map(|m| m.report)
             .unwrap_or_default()
     };
