@@ -159,6 +159,14 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "momentum does not apply",
         ),
         (
+            "a momentum axis no optimizer of the grid takes",
+            format!(
+                "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nmomentum = [0.9]\n"
+            ),
+            "m.toml:8:12",
+            "momentum applies to no configuration",
+        ),
+        (
             "kernel larger than map",
             format!(
                 "{HEAD}[models.m]\nlayers = [\n  {{ type = \"max_pool\", size = 9 }},\n  {{ type = \"conv2d\", filters = 4, kernel = 5, activation = \"relu\" }},\n  {{ type = \"flatten\" }},\n  {{ type = \"dense\", units = 10, activation = \"softmax\" }},\n]\n{RUN}"

@@ -40,6 +40,12 @@ pub(super) fn plan(a: PlanArgs) -> Result<i32> {
     match format {
         PlanFormat::Table => {
             emit(&plan_table(&m, &runs));
+            for (axis, optimizers) in plan::skipped_axes(&m) {
+                emit(&format!(
+                    "{axis} is skipped for {} (it does not take it): those configurations are planned once\n",
+                    optimizers.join(", ")
+                ));
+            }
             let on_gpu = m
                 .sweep
                 .devices

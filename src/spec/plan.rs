@@ -5,7 +5,7 @@
 use crate::error::{Error, ManifestError, Result};
 use crate::spec::arch::{self, Layer, Shape};
 use crate::spec::dataset::{Dtype, Preprocess};
-use crate::spec::grid::{AXES, Axis, Dist, Entry, Grid, Label, Method};
+use crate::spec::grid::{AXES, Axis, Dist, Entry, Grid, Label, Method, Value};
 use crate::spec::manifest::{Dataset, Keep, Manifest, Validation};
 use crate::spec::optim::{OptimizerSpec, Param};
 use serde::{Deserialize, Serialize};
@@ -331,15 +331,107 @@ pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
     out
 }
 
+/// Whether the optimizer of combination `e` takes the parameter that `axis` sets (axes that set
+/// no optimizer parameter apply to every combination).
+fn applies(m: &Manifest, e: &Entry, axis: Axis) -> bool {
+    let Some(param) = axis.def().optimizer_param else {
+        return true;
+    };
+    e.name(Axis::Optimizer)
+        .and_then(|o| m.optimizers.get(o))
+        .is_none_or(|o| o.kind().parameters().contains(&param))
+}
+
+/// Conditional axes: a `[grid]` axis is dropped from the combinations whose optimizer does not
+/// take it (`momentum` on Adam), and the combinations that become equal are kept once. An
+/// include entry that sets it on such an optimizer stays an error.
+fn conditional(m: &Manifest, grid: &Grid, combos: Vec<Entry>) -> Vec<Entry> {
+    let mut seen = std::collections::HashSet::new();
+    combos
+        .into_iter()
+        .filter_map(|mut e| {
+            let dropped: Vec<Axis> = grid
+                .axes
+                .keys()
+                .copied()
+                .filter(|a| !applies(m, &e, *a))
+                .collect();
+            for a in &dropped {
+                e.values.remove(a);
+            }
+            seen.insert(format!("{:?} {:?}", e.values, e.label))
+                .then_some(e)
+        })
+        .collect()
+}
+
+/// The grid axes skipped for some optimizers, as `(axis key, optimizer names)`, for `sweep plan`.
+pub(crate) fn skipped_axes(m: &Manifest) -> Vec<(&'static str, Vec<String>)> {
+    let Some(grid) = &m.grid else {
+        return Vec::new();
+    };
+    let optimizers: Vec<&str> = grid
+        .axes
+        .get(&Axis::Optimizer)
+        .map(|v| v.iter().filter_map(|v| v.as_name()).collect())
+        .unwrap_or_default();
+    AXES.iter()
+        .filter(|d| grid.axes.contains_key(&d.axis) || grid.dists.contains_key(&d.axis))
+        .filter_map(|d| {
+            let skipped: Vec<String> = optimizers
+                .iter()
+                .filter(|o| {
+                    let e = Entry {
+                        values: [(Axis::Optimizer, Value::Name(o.to_string()))].into(),
+                        ..Entry::default()
+                    };
+                    !applies(m, &e, d.axis)
+                })
+                .map(|o| o.to_string())
+                .collect();
+            (!skipped.is_empty()).then_some((d.key, skipped))
+        })
+        .collect()
+}
+
 /// The expanded runs of a manifest, in a stable order.
 pub(crate) fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
     let mut errors = Vec::new();
     let mut entries: Vec<(Entry, Range<usize>, bool)> = Vec::new();
     if let Some(grid) = &manifest.grid {
         let combos = match manifest.search.method {
-            Method::Grid => grid.expand(),
+            Method::Grid => conditional(manifest, grid, grid.expand()),
             Method::Random | Method::Sobol => sample(manifest, grid),
         };
+        // An axis skipped for every configuration is a mistake, not a condition.
+        for axis in grid.axes.keys().chain(grid.dists.keys()) {
+            if axis.def().optimizer_param.is_some()
+                && !combos.is_empty()
+                && combos.iter().all(|c| c.get(*axis).is_none())
+            {
+                let span = grid
+                    .axis_spans
+                    .get(axis)
+                    .cloned()
+                    .unwrap_or(grid.span.clone());
+                errors.push(manifest.error_at(
+                    span,
+                    format!(
+                        "{} applies to no configuration of this grid: none of its optimizers takes it",
+                        axis.key()
+                    ),
+                    Some(format!(
+                        "add an optimizer that takes it ({}), or remove the axis",
+                        crate::spec::optim::OptimizerKind::ALL
+                            .iter()
+                            .filter(|k| axis.def().optimizer_param.is_some_and(|p| k.parameters().contains(&p)))
+                            .map(|k| k.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                ));
+            }
+        }
         // A sampled axis is checked at its bounds, not only at the values drawn: whether a
         // manifest is valid must not depend on the draws. Each bound goes through the checks
         // every run goes through, in the first draw that has the axis.
@@ -744,15 +836,34 @@ mod tests {
     }
 
     #[test]
-    fn momentum_axis_on_adam_is_an_error() {
+    fn momentum_axis_on_adam_alone_is_an_error() {
         let e = plan(&format!(
             "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nmomentum = [0.9]\n"
         ))
         .unwrap_err();
         let s = e.to_string();
         assert!(
-            s.contains("momentum does not apply") && s.contains("m.toml:8:"),
+            s.contains("momentum applies to no configuration") && s.contains("m.toml:8:"),
             "{s}"
+        );
+        // Set explicitly on Adam, it stays an error.
+        let e = plan(&format!(
+            "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\nmomentum = 0.9\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("momentum does not apply"), "{e}");
+    }
+
+    #[test]
+    fn a_momentum_axis_over_sgd_and_adam_is_skipped_for_adam() {
+        let runs = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nmomentum = [0, 0.9]\n"
+        ))
+        .unwrap();
+        let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["simple_nn sgd m=0", "simple_nn sgd m=0.9", "simple_nn adam"]
         );
     }
 
