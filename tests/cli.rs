@@ -877,3 +877,60 @@ fn sampled_searches_are_reproducible_and_their_seed_changes_them() {
         .count();
     assert_eq!(done, 3);
 }
+
+/// Optimizer parameters as axes, trained for real: Adam's beta2 reaches training (two runs, two
+/// different results), and a momentum axis is skipped for Adam.
+#[test]
+fn optimizer_parameter_axes_train_and_are_conditional() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"axes\"\ndataset = \"mnist\"\nepochs = 1\ntrain_subset = 300\ntest_subset = 100\n\
+         [grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nmomentum = [0.0, 0.9]\nbeta2 = [0.9, 0.999]\n",
+    );
+    let plan = sb
+        .sweep()
+        .args(["plan", "m.toml", "--no-calibrate"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(plan.stdout).unwrap();
+    assert!(text.contains("4 runs"), "{text}");
+    assert!(
+        text.contains("momentum is skipped for adam") && text.contains("beta2 is skipped for sgd"),
+        "{text}"
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let runs = sb.results().join("axes/runs");
+    let mut adam: Vec<(f64, String)> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|d| {
+            let run: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(d.join("run.json")).unwrap()).unwrap();
+            let beta2 = run["optimizer"]["beta2"].as_f64()?;
+            Some((
+                beta2,
+                std::fs::read_to_string(d.join("epochs.csv")).unwrap(),
+            ))
+        })
+        .collect();
+    adam.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(adam.iter().map(|a| a.0).collect::<Vec<_>>(), [0.9, 0.999]);
+    let loss = |csv: &str| {
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(
+        loss(&adam[0].1),
+        loss(&adam[1].1),
+        "beta2 must change training"
+    );
+}

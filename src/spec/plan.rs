@@ -855,6 +855,34 @@ mod tests {
     }
 
     #[test]
+    fn optimizer_parameters_are_axes_for_the_optimizers_that_take_them() {
+        let runs = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\", \"rmsprop\"]\nbeta2 = [0.99, 0.999]\nrho = [0.8]\nepsilon = [1e-8]\n"
+        ))
+        .unwrap();
+        let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "simple_nn sgd",
+                "simple_nn adam b2=0.99 eps=0.00000001",
+                "simple_nn adam b2=0.999 eps=0.00000001",
+                "simple_nn rmsprop rho=0.8 eps=0.00000001",
+            ]
+        );
+        let json = |r: &Run| serde_json::to_value(&r.optimizer).unwrap();
+        assert_eq!(json(&runs[1])["beta2"], 0.99);
+        assert_eq!(json(&runs[1])["epsilon"], 1e-8);
+        assert_eq!(json(&runs[3])["rho"], 0.8);
+        // Outside its range, a value is an error at the axis.
+        let e = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nbeta2 = [1.5]\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("m.toml:8:"), "{e}");
+    }
+
+    #[test]
     fn a_momentum_axis_over_sgd_and_adam_is_skipped_for_adam() {
         let runs = plan(&format!(
             "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nmomentum = [0, 0.9]\n"
