@@ -98,6 +98,8 @@ const HEAD: &str = "[sweep]\nname = \"bad\"\ndataset = \"mnist\"\nepochs = 1\n";
 const RUN: &str = "[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n";
 const HEAD_NO_EPOCHS: &str = "[sweep]\nname = \"bad\"\ndataset = \"mnist\"\n";
 const GRID: &str = "[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\n";
+/// A model whose width is a parameter (lines 5-10 after HEAD; the dense layer naming it on 8).
+const WIDTH: &str = "[models.w]\nlayers = [\n  { type = \"flatten\" },\n  { type = \"dense\", units = \"$width\", activation = \"relu\" },\n  { type = \"dense\", units = 10, activation = \"softmax\" },\n]\n";
 
 /// Each class of bad manifest: (name, manifest text, expected `file:line:col` prefix, words in the message).
 fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
@@ -157,6 +159,32 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             ),
             "m.toml:8:12",
             "momentum does not apply",
+        ),
+        (
+            "a parameter given a fraction where a whole number is needed",
+            format!("{HEAD}{WIDTH}[grid]\nmodel = [\"w\"]\noptimizer = [\"sgd\"]\nwidth = [2.5]\n"),
+            "m.toml:8:3",
+            "with width = 2.5",
+        ),
+        (
+            "a parameter whose value makes the model invalid",
+            format!("{HEAD}{WIDTH}[grid]\nmodel = [\"w\"]\noptimizer = [\"sgd\"]\nwidth = [0]\n"),
+            "m.toml:",
+            "with width = 0",
+        ),
+        (
+            "a model's parameter that no configuration sets",
+            format!("{HEAD}{WIDTH}[grid]\nmodel = [\"w\"]\noptimizer = [\"sgd\"]\n"),
+            "m.toml:8:3",
+            "takes parameter `width`",
+        ),
+        (
+            "a parameter no model names",
+            format!(
+                "{HEAD}{WIDTH}[grid]\nmodel = [\"w\"]\noptimizer = [\"sgd\"]\nwidth = [2]\nwidht = [3]\n"
+            ),
+            "m.toml:15:9",
+            "neither an axis nor a parameter",
         ),
         (
             "a momentum axis no optimizer of the grid takes",
@@ -933,4 +961,39 @@ fn optimizer_parameter_axes_train_and_are_conditional() {
         loss(&adam[1].1),
         "beta2 must change training"
     );
+}
+
+/// A layer width and a dropout rate as parameters, trained for real: each configuration's
+/// layers carry its values, and `sweep models` says the model takes parameters.
+#[test]
+fn model_parameters_train_as_axes() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"widths\"\ndataset = \"mnist\"\nepochs = 1\ntrain_subset = 300\ntest_subset = 100\n\
+         [models.w]\nlayers = [\n  { type = \"flatten\" },\n  { type = \"dense\", units = \"$width\", activation = \"relu\" },\n  { type = \"dropout\", rate = \"$drop\" },\n  { type = \"dense\", units = 10, activation = \"softmax\" },\n]\n\
+         [grid]\nmodel = [\"w\"]\noptimizer = [\"adam\"]\nwidth = [8, 32]\ndrop = [0.0, 0.5]\n",
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let mut seen: Vec<(u64, f64)> = std::fs::read_dir(sb.results().join("widths/runs"))
+        .unwrap()
+        .map(|e| {
+            let run: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.unwrap().path().join("run.json")).unwrap())
+                    .unwrap();
+            let layers = &run["layers"];
+            (
+                layers[1]["units"].as_u64().unwrap(),
+                layers[2]["rate"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(seen, [(8, 0.0), (8, 0.5), (32, 0.0), (32, 0.5)]);
+    let out = sb.sweep().args(["models", "m.toml"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("names parameters $drop, $width"), "{text}");
 }

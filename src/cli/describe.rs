@@ -253,6 +253,15 @@ pub(super) fn models(a: ModelsArgs) -> Result<i32> {
         if let Some(d) = &m.description {
             emit(&format!("{d}\n"));
         }
+        if let Some(t) = &m.template {
+            let names: Vec<String> = t.params.iter().map(|p| format!("${p}")).collect();
+            emit(&format!(
+                "Model: \"{}\" names parameters {}: its shapes depend on their values (`sweep plan` makes and checks each configuration)\n",
+                m.name,
+                names.join(", ")
+            ));
+            continue;
+        }
         emit(&crate::spec::arch::summary(&m.name, &m.layers, &m.infos));
     }
     Ok(0)

@@ -23,6 +23,9 @@ pub enum Axis {
     Epochs,
     BatchSize,
     Seed,
+    /// A named parameter of a model (`filters = "$width"` in a layer): set like any axis, read
+    /// by the layers that name it. Innermost in a grid, after the built-in axes.
+    Param(&'static str),
 }
 
 /// The type of an axis's values.
@@ -34,6 +37,8 @@ pub enum Kind {
     Float,
     /// A whole number, 0 or more.
     Int,
+    /// A number, whole or not, as written (a parameter: the layer field it reaches decides).
+    Number,
 }
 
 /// How an axis shows in the label of a run that sets it.
@@ -48,6 +53,8 @@ pub enum Label {
     Varied(&'static str),
     /// Never shown (seeds are listed beside the label).
     Never,
+    /// ` <name>=<value>`, as [`Label::Varied`]: a parameter's own name.
+    Param,
 }
 
 /// One row of the axis table.
@@ -144,14 +151,53 @@ pub(crate) const AXES: &[AxisDef] = &[
 ];
 
 impl Axis {
-    /// This axis's row of [`AXES`].
-    pub fn def(self) -> &'static AxisDef {
-        &AXES[self as usize]
+    /// This axis's row of [`AXES`] (for a parameter, a row of its own).
+    pub fn def(self) -> AxisDef {
+        match self {
+            Axis::Param(name) => AxisDef {
+                axis: self,
+                key: name,
+                kind: Kind::Number,
+                optimizer_param: None,
+                label: Label::Param,
+            },
+            _ => *AXES
+                .iter()
+                .find(|d| d.axis == self)
+                .expect("every built-in axis has a row"),
+        }
     }
 
     /// The manifest key.
     pub fn key(self) -> &'static str {
         self.def().key
+    }
+
+    /// The axis of parameter `name` (names are interned: a manifest names few parameters).
+    pub fn param(name: &str) -> Axis {
+        use std::sync::{Mutex, OnceLock};
+        static NAMES: OnceLock<Mutex<std::collections::BTreeSet<&'static str>>> = OnceLock::new();
+        let mut names = NAMES
+            .get_or_init(Default::default)
+            .lock()
+            .expect("parameter names");
+        let interned = match names.get(name) {
+            Some(n) => *n,
+            None => {
+                let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+                names.insert(n);
+                n
+            }
+        };
+        Axis::Param(interned)
+    }
+
+    /// Whether `name` can name a parameter: letters, digits and `_`, not starting with a digit.
+    pub fn is_param_name(name: &str) -> bool {
+        name.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     }
 
     /// The axis a manifest key names.
@@ -184,12 +230,15 @@ impl Value {
             (Kind::Int, toml::Value::Integer(i)) => Err(format!(
                 "invalid value: {i}, expected a whole number, 0 or more"
             )),
+            (Kind::Number, toml::Value::Integer(i)) if *i >= 0 => Ok(Value::Int(*i as u64)),
+            (Kind::Number, toml::Value::Integer(i)) => Ok(Value::Float(*i as f64)),
+            (Kind::Number, toml::Value::Float(f)) => Ok(Value::Float(*f)),
             (kind, other) => Err(format!(
                 "invalid type: {} `{other}`, expected {}",
                 other.type_str(),
                 match kind {
                     Kind::Name => "a quoted name",
-                    Kind::Float => "a number",
+                    Kind::Float | Kind::Number => "a number",
                     Kind::Int => "a whole number",
                 }
             )),
@@ -488,8 +537,8 @@ mod tests {
 
     #[test]
     fn the_table_is_in_axis_order_and_keys_round_trip() {
-        for (i, d) in AXES.iter().enumerate() {
-            assert_eq!(d.axis as usize, i, "{}", d.key);
+        assert!(AXES.windows(2).all(|w| w[0].axis < w[1].axis));
+        for d in AXES.iter() {
             assert_eq!(Axis::from_key(d.key), Some(d.axis));
             assert_eq!(d.axis.key(), d.key);
         }

@@ -362,7 +362,8 @@ struct RawSweep {
 struct RawModel {
     #[serde(default)]
     description: Option<String>,
-    layers: Vec<Spanned<Layer>>,
+    /// Typed by [`crate::spec::params::read`]: a layer may name parameters (`"$width"`).
+    layers: Vec<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,6 +408,9 @@ pub struct Model {
     pub builtin: bool,
     /// Where the manifest declares it (its `[models.<name>]` key); `None` for built-ins.
     pub span: Option<Range<usize>>,
+    /// When its layers name parameters: made per configuration (`layers` and `infos` are
+    /// then empty).
+    pub template: Option<crate::spec::params::Template>,
 }
 
 impl Model {
@@ -784,6 +788,7 @@ fn parse_raw(
         .iter()
         .map(|r| parse_entry(r, &at, &mut errors))
         .collect();
+    check_params(&models, grid.as_ref(), &runs, &at, &mut errors);
     let report = report_spec(raw.report, &at, &mut errors);
     let mut search = parse_search(raw.search.as_ref(), grid.as_ref(), &at, &mut errors);
     if let Some(h) = raw
@@ -982,12 +987,60 @@ fn unknown_key(at: &At, key: &Spanned<String>, extra: &str) -> ManifestError {
     at(
         key.span(),
         format!(
-            "unknown field `{}`, expected one of {extra}{}",
+            "unknown field `{}`, expected one of {extra}{}, or a parameter a model names",
             key.get_ref(),
             grid::keys()
         ),
         Some("remove or rename the key; the accepted keys are listed above".into()),
     )
+}
+
+/// The axis a key of the grid, an include / exclude entry or a run names: a built-in axis, or
+/// a parameter (checked against the models' parameters by [`check_params`]).
+fn axis_or_param(key: &str) -> Option<Axis> {
+    Axis::from_key(key).or_else(|| Axis::is_param_name(key).then(|| Axis::param(key)))
+}
+
+/// Every parameter the grid, its entries or the runs set must be named by some model (a typo
+/// of an axis would otherwise be a silent new parameter).
+fn check_params(
+    models: &[Model],
+    grid: Option<&Grid>,
+    runs: &[Entry],
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) {
+    let named: std::collections::BTreeSet<&str> = models
+        .iter()
+        .filter_map(|m| m.template.as_ref())
+        .flat_map(|t| t.params.iter().map(String::as_str))
+        .collect();
+    let mut set: Vec<(Axis, Range<usize>)> = Vec::new();
+    if let Some(g) = grid {
+        set.extend(g.axis_spans.iter().map(|(a, s)| (*a, s.clone())));
+        for e in g.include.iter().chain(&g.exclude) {
+            set.extend(e.value_spans.iter().map(|(a, s)| (*a, s.clone())));
+        }
+    }
+    for e in runs {
+        set.extend(e.value_spans.iter().map(|(a, s)| (*a, s.clone())));
+    }
+    for (axis, span) in set {
+        if let Axis::Param(name) = axis
+            && !named.contains(name)
+        {
+            errors.push(at(
+                span,
+                format!(
+                    "`{name}` is neither an axis nor a parameter any model names (\"${name}\")"
+                ),
+                Some(format!(
+                    "axes: {}; a model names a parameter in a layer field, e.g. units = \"${name}\"",
+                    grid::keys()
+                )),
+            ));
+        }
+    }
 }
 
 /// A `[[runs]]` entry or an include / exclude entry: `label` and axis values, typed by the
@@ -1012,7 +1065,7 @@ fn parse_entry(raw: &Spanned<RawTable>, at: &At, errors: &mut Vec<ManifestError>
             }
             continue;
         }
-        let Some(axis) = Axis::from_key(key.get_ref()) else {
+        let Some(axis) = axis_or_param(key.get_ref()) else {
             errors.push(unknown_key(at, key, "label, "));
             continue;
         };
@@ -1052,7 +1105,7 @@ fn parse_grid(
         if matches!(key.get_ref().as_str(), "include" | "exclude") {
             continue;
         }
-        let Some(axis) = Axis::from_key(key.get_ref()) else {
+        let Some(axis) = axis_or_param(key.get_ref()) else {
             errors.push(unknown_key(at, key, "include, exclude, "));
             continue;
         };
@@ -1072,7 +1125,7 @@ fn parse_grid(
                     key.get_ref(),
                     key.get_ref(),
                     match axis.def().kind {
-                        grid::Kind::Float => "log_uniform = [1e-4, 1e-1]",
+                        grid::Kind::Float | grid::Kind::Number => "log_uniform = [1e-4, 1e-1]",
                         grid::Kind::Int => "int_uniform = [1, 10]",
                         grid::Kind::Name => "choice = [\"a\", \"b\"]",
                     }
@@ -1174,7 +1227,7 @@ fn parse_dist(
                 "use {key} = {{ uniform = [low, high] }} or log_uniform"
             )),
         ),
-        ("uniform" | "log_uniform", Kind::Float) => {
+        ("uniform" | "log_uniform", Kind::Float | Kind::Number) => {
             let Some((lo, hi)) = bounds(arg).and_then(|(a, b)| Some((num(&a)?, num(&b)?))) else {
                 return err(
                     format!("`{key}`: {name} takes two numbers, [low, high]"),
@@ -1198,7 +1251,7 @@ fn parse_dist(
             }
             Some(Dist::Uniform(lo, hi))
         }
-        ("int_uniform", Kind::Int) => {
+        ("int_uniform", Kind::Int | Kind::Number) => {
             let Some((lo, hi)) =
                 bounds(arg).and_then(|(a, b)| Some((a.as_integer()?, b.as_integer()?)))
             else {
@@ -1459,18 +1512,23 @@ fn validate_model(
     raw: &RawModel,
     data: &DataInfo,
 ) -> std::result::Result<Model, SpannedProblem> {
-    let layers: Vec<Layer> = raw.layers.iter().map(|l| l.get_ref().clone()).collect();
-    let span_of = |i: usize| raw.layers.get(i).map(|l| l.span());
-    let infos = check_layers(name, &layers, data.shape, data.classes)
-        .map_err(|(layer, message, help)| (layer.and_then(span_of), message, help))?;
-    Ok(Model {
+    let model = |layers, infos, template| Model {
         name: name.to_string(),
         description: raw.description.clone(),
         layers,
         infos,
         builtin: false,
         span: None,
-    })
+        template,
+    };
+    let layers = match crate::spec::params::read(name, &raw.layers)? {
+        Ok(layers) => layers,
+        Err(template) => return Ok(model(Vec::new(), Vec::new(), Some(template))),
+    };
+    let span_of = |i: usize| raw.layers.get(i).map(|l| l.span());
+    let infos = check_layers(name, &layers, data.shape, data.classes)
+        .map_err(|(layer, message, help)| (layer.and_then(span_of), message, help))?;
+    Ok(model(layers, infos, None))
 }
 
 /// A layer stack's problem: the layer (0-based) when one is to blame, what is wrong, and what

@@ -9,4 +9,5 @@ pub(crate) mod manifest;
 pub(crate) mod memory;
 pub(crate) mod metric;
 pub(crate) mod optim;
+pub(crate) mod params;
 pub(crate) mod plan;

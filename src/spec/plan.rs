@@ -285,15 +285,19 @@ impl Run {
 pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
     use rand::{Rng, SeedableRng};
     let s = &m.search;
-    let axes: Vec<(Axis, Dist)> = AXES
-        .iter()
-        .filter_map(|d| {
+    // In axis order (the built-in axes in table order, then parameters by name), so that adding a
+    // parameter moves no built-in axis to another dimension.
+    let present: std::collections::BTreeSet<Axis> =
+        grid.axes.keys().chain(grid.dists.keys()).copied().collect();
+    let axes: Vec<(Axis, Dist)> = present
+        .into_iter()
+        .filter_map(|axis| {
             let dist = grid
                 .dists
-                .get(&d.axis)
+                .get(&axis)
                 .cloned()
-                .or_else(|| grid.axes.get(&d.axis).map(|v| Dist::Choice(v.clone())))?;
-            Some((d.axis, dist))
+                .or_else(|| grid.axes.get(&axis).map(|v| Dist::Choice(v.clone())))?;
+            Some((axis, dist))
         })
         .collect();
     let mut out: Vec<Entry> = Vec::new();
@@ -700,8 +704,22 @@ fn resolve(
     };
     let label = e.label.clone().unwrap_or_else(|| label(m, e, from_grid));
     let data = DataSpec::of(m);
+    // A model that names parameters is made for this configuration's values.
+    let (layers, infos) = match &model.template {
+        None => (model.layers.clone(), model.infos.clone()),
+        Some(t) => t
+            .instantiate(&model.name, &e.values, m.data.shape, m.data.classes)
+            .map_err(|(span, message, help)| {
+                m.error_at(
+                    span.unwrap_or_else(|| axis_span(Axis::Model)),
+                    message,
+                    Some(help),
+                )
+            })?,
+    };
     let train_flops =
-        arch::training_flops_per_example(&model.infos) * (data.train_examples() * epochs) as u64;
+        arch::training_flops_per_example(&infos) * (data.train_examples() * epochs) as u64;
+    let params = arch::total_params(&infos);
     Ok(seeds
         .into_iter()
         .map(|seed| {
@@ -710,8 +728,8 @@ fn resolve(
                 label: label.clone(),
                 sweep: m.sweep.name.clone(),
                 model: model.name.clone(),
-                layers: model.layers.clone(),
-                params: model.params(),
+                layers: layers.clone(),
+                params,
                 optimizer_name: opt_name.to_string(),
                 optimizer: optimizer.clone(),
                 epochs,
@@ -737,23 +755,22 @@ fn label(m: &Manifest, e: &Entry, from_grid: bool) -> String {
         .filter_map(|d| e.name(d.axis))
         .collect();
     let mut l = head.join(" ");
-    for def in AXES.iter() {
+    let params = e.values.keys().filter(|a| matches!(a, Axis::Param(_)));
+    for def in AXES.iter().copied().chain(params.map(|a| a.def())) {
         let Some(value) = e.get(def.axis) else {
             continue;
         };
+        let varied = || {
+            !from_grid
+                || m.grid.as_ref().is_some_and(|g| {
+                    g.values(def.axis).len() > 1 || g.dists.contains_key(&def.axis)
+                })
+        };
         let shown = match def.label {
             Label::Head | Label::Never => None,
-            Label::Set(prefix) => Some(prefix),
-            Label::Varied(prefix) => {
-                let varied = if from_grid {
-                    m.grid.as_ref().is_some_and(|g| {
-                        g.values(def.axis).len() > 1 || g.dists.contains_key(&def.axis)
-                    })
-                } else {
-                    true
-                };
-                varied.then_some(prefix)
-            }
+            Label::Set(prefix) => Some(prefix.to_string()),
+            Label::Varied(prefix) => varied().then(|| prefix.to_string()),
+            Label::Param => varied().then(|| format!("{}=", def.key)),
         };
         if let Some(prefix) = shown {
             l.push_str(&format!(" {prefix}{value}"));
@@ -852,6 +869,64 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.to_string().contains("momentum does not apply"), "{e}");
+    }
+
+    const WIDE: &str = "[models.w]\nlayers = [\n  { type = \"conv2d\", filters = \"$width\", kernel = 3, activation = \"relu\" },\n  { type = \"flatten\" },\n  { type = \"dropout\", rate = \"$drop\" },\n  { type = \"dense\", units = \"$width\", activation = \"relu\" },\n  { type = \"dense\", units = 10, activation = \"softmax\" },\n]\n";
+
+    #[test]
+    fn a_parameter_feeds_two_layers_and_is_an_axis() {
+        let runs = plan(&format!(
+            "{HEAD}{WIDE}[grid]\nmodel = [\"w\"]\noptimizer = [\"adam\"]\nwidth = [4, 8]\ndrop = [0.25]\n"
+        ))
+        .unwrap();
+        let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["w adam width=4", "w adam width=8"]);
+        let units = |r: &Run| match (&r.layers[0], &r.layers[3], &r.layers[2]) {
+            (
+                Layer::Conv2d { filters, .. },
+                Layer::Dense { units, .. },
+                Layer::Dropout { rate },
+            ) => (*filters, *units, *rate),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(units(&runs[0]), (4, 4, 0.25));
+        assert_eq!(units(&runs[1]), (8, 8, 0.25));
+        // Parameters count per configuration, and runs differ by id.
+        assert!(runs[0].params < runs[1].params);
+        assert_ne!(runs[0].id, runs[1].id);
+        // Sampled like any axis.
+        let runs = plan(&format!(
+            "{HEAD}{WIDE}[search]\nmethod = \"sobol\"\nsamples = 6\n[grid]\nmodel = [\"w\"]\noptimizer = [\"adam\"]\nwidth = {{ int_uniform = [2, 9] }}\ndrop = {{ uniform = [0.0, 0.5] }}\n"
+        ))
+        .unwrap();
+        assert_eq!(runs.len(), 6);
+        assert!(runs.iter().all(|r| (2..=9).contains(&units(r).0)));
+    }
+
+    #[test]
+    fn parameter_mistakes_are_located_manifest_errors() {
+        let err = |grid: &str| {
+            plan(&format!(
+                "{HEAD}{WIDE}[grid]\nmodel = [\"w\"]\noptimizer = [\"adam\"]\n{grid}"
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        // A fraction where a whole number is needed: at the first layer that takes it.
+        let e = err("width = [4.5]\ndrop = [0.1]\n");
+        assert!(e.contains("m.toml:7:") && e.contains("width = 4.5"), "{e}");
+        // A width of 0 makes the model invalid.
+        let e = err("width = [0]\ndrop = [0.1]\n");
+        assert!(e.contains("m.toml:") && e.contains("width = 0"), "{e}");
+        // Not set for a configuration that needs it.
+        let e = err("width = [4]\n");
+        assert!(e.contains("takes parameter `drop`"), "{e}");
+        // Set but named by no model (a typo).
+        let e = err("width = [4]\ndrop = [0.1]\ndorp = [0.2]\n");
+        assert!(
+            e.contains("`dorp` is neither an axis nor a parameter") && e.contains("m.toml:18:"),
+            "{e}"
+        );
     }
 
     #[test]
