@@ -332,3 +332,53 @@ fn weights_files_that_do_not_match_their_model_are_refused_never_panicked_on() {
     std::fs::write(final_of(&dirs[0]), edited).unwrap();
     refused(&final_of(&dirs[0]), &[], "changed after training");
 }
+
+/// A model ending in global average pooling trains, and its kept weights evaluate to the
+/// accuracy training recorded; so do a declared dataset's (evaluated on its own prepared data).
+#[test]
+fn global_avg_pool_and_declared_data_weights_evaluate_to_the_recorded_accuracy() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"ev\"\ndataset = \"mnist\"\ntrain_subset = 300\ntest_subset = 200\n\
+         [models.gap]\nlayers = [\n  { type = \"conv2d\", filters = 6, kernel = 3, activation = \"relu\" },\n  { type = \"global_avg_pool\" },\n  { type = \"dense\", units = 10, activation = \"softmax\" },\n]\n\
+         [[runs]]\nmodel = \"gap\"\noptimizer = \"adam\"\nepochs = 2\n",
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (dir, s) in summaries(&sb) {
+        let v = eval(
+            &sb,
+            &[
+                dir.to_str().unwrap(),
+                "--split",
+                "val",
+                "--weights",
+                "final",
+            ],
+        );
+        assert_eq!(v["accuracy"], s["last"]["val_accuracy"]);
+    }
+    // The committed wine runs' kept weights are gitignored: train one here, then evaluate it.
+    let wine = std::fs::read_to_string(repo.join("experiments/wine.toml"))
+        .unwrap()
+        .replace(
+            "../examples/data/",
+            &format!("{}/examples/data/", repo.display()),
+        )
+        .replace("name = \"wine\"", "name = \"ev\"")
+        .replace("seeds = [1, 2, 3, 4, 5]", "seeds = [1]");
+    let sb = Sandbox::new();
+    sb.write("m.toml", &wine);
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    for (dir, s) in summaries(&sb) {
+        let v = eval(&sb, &[dir.to_str().unwrap(), "--weights", "final"]);
+        assert_eq!(v["accuracy"], s["test_accuracy"], "{}", dir.display());
+    }
+}

@@ -32,6 +32,9 @@ for i, l in enumerate(meta["layers"]):
         shape = (shape[0], (shape[1] - size) // s + 1, (shape[2] - size) // s + 1)
     elif l["type"] == "flatten":
         mods.append(torch.nn.Flatten())
+    elif l["type"] == "global_avg_pool":
+        mods += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()]
+        shape = (shape[0],)
     elif l["type"] == "dense":
         lin = torch.nn.Linear(w.shape[0], w.shape[1])
         lin.weight.data, lin.bias.data = w.T.contiguous(), b  # sweep stores [in, out]

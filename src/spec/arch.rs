@@ -57,6 +57,9 @@ pub enum Layer {
         stride: Option<usize>,
     },
     Flatten,
+    /// The mean of each channel over the feature map: [c, h, w] to c features (Keras's
+    /// `GlobalAveragePooling2D`).
+    GlobalAvgPool,
     Dropout {
         rate: f64,
     },
@@ -75,6 +78,7 @@ impl Layer {
             Layer::MaxPool { .. } => "MaxPooling2D",
             Layer::AvgPool { .. } => "AveragePooling2D",
             Layer::Flatten => "Flatten",
+            Layer::GlobalAvgPool => "GlobalAveragePooling2D",
             Layer::Dropout { .. } => "Dropout",
         }
     }
@@ -271,6 +275,15 @@ pub(crate) fn infer(layers: &[Layer], input: Shape) -> Result<Vec<LayerInfo>, Sh
                 ));
             }
             (Layer::Flatten, s) => (Shape::Flat(s.numel()), 0, 0),
+            (Layer::GlobalAvgPool, Shape::Image { c, h, w }) => {
+                (Shape::Flat(c), 0, (c * h * w) as u64)
+            }
+            (Layer::GlobalAvgPool, Shape::Flat(n)) => {
+                return Err(err(
+                    format!("global_avg_pool on a flat input of {n} features"),
+                    "global_avg_pool averages a feature map: put it after the convolutions, instead of flatten",
+                ));
+            }
             (Layer::Dropout { rate }, s) => {
                 if !(0.0..1.0).contains(rate) {
                     return Err(err(

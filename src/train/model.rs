@@ -28,6 +28,7 @@ pub(crate) enum Op {
         stride: usize,
     },
     Flatten,
+    GlobalAvgPool,
     /// Inverted dropout at `rate` over `features` values per example (the layer's input shape
     /// as [`arch::infer`] worked it out: a dense width or a whole feature map).
     Dropout {
@@ -117,6 +118,7 @@ impl Network {
                     stride: stride.unwrap_or(*size),
                 }),
                 (Layer::Flatten, _) => ops.push(Op::Flatten),
+                (Layer::GlobalAvgPool, _) => ops.push(Op::GlobalAvgPool),
                 (Layer::Dropout { rate }, input) => ops.push(Op::Dropout {
                     rate: *rate,
                     features: input.numel(),
@@ -304,6 +306,10 @@ impl Network {
                 )),
                 (Op::Flatten, X::Img(t)) => X::Flat(t.flatten(1, 3)), // [batch, c*h*w]
                 (Op::Flatten, flat @ X::Flat(_)) => flat,
+                // [batch, c, h, w] -> [batch, c]: the mean over each channel's map.
+                (Op::GlobalAvgPool, X::Img(t)) => {
+                    X::Flat(t.flatten::<3>(2, 3).mean_dim(2).flatten(1, 2))
+                }
                 (Op::Dropout { .. }, X::Flat(t)) => {
                     let y = match masks {
                         Some(masks) => t * masks[m].clone(), // [batch, features]
@@ -434,7 +440,9 @@ mod tests {
                 },
             });
         }
-        if rng.random() {
+        if rng.random_range(0..4) == 0 {
+            layers.push(Layer::GlobalAvgPool);
+        } else if rng.random() {
             layers.push(Layer::Flatten);
         }
         for _ in 0..rng.random_range(0..3) {
@@ -447,7 +455,7 @@ mod tests {
                 });
             }
         }
-        if !layers.contains(&Layer::Flatten) {
+        if !layers.contains(&Layer::Flatten) && !layers.contains(&Layer::GlobalAvgPool) {
             layers.push(Layer::Flatten);
         }
         layers.push(Layer::Dense {
@@ -455,6 +463,22 @@ mod tests {
             activation: Activation::Softmax,
         });
         layers
+    }
+
+    /// Global average pooling is the mean of each channel's map.
+    #[test]
+    fn global_avg_pool_is_the_mean_of_each_channel() {
+        let device = Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let input = Shape::Image { c: 3, h: 2, w: 2 };
+        let net = Network::new(&[Layer::GlobalAvgPool], input, &mut rng, &device);
+        let x: Vec<f32> = (0..2 * 12).map(|i| i as f32).collect();
+        let y = net.forward(
+            Tensor::from_data(TensorData::new(x, [2, 3, 2, 2]), &device),
+            None,
+        );
+        let got: Vec<f32> = y.into_data().to_vec().unwrap();
+        assert_eq!(got, [1.5, 5.5, 9.5, 13.5, 17.5, 21.5]);
     }
 
     /// Every stack that shape inference accepts builds and trains a batch (forward with dropout
