@@ -477,7 +477,7 @@ mod tests {
             Tensor::from_data(TensorData::new(x, [2, 3, 2, 2]), &device),
             None,
         );
-        let got: Vec<f32> = y.into_data().to_vec().unwrap();
+        let got: Vec<f32> = y.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(got, [1.5, 5.5, 9.5, 13.5, 17.5, 21.5]);
     }
 
