@@ -187,6 +187,26 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "neither an axis nor a parameter",
         ),
         (
+            "a schedule of an unknown kind",
+            format!("{HEAD}[schedules.s]\nkind = \"linear\"\ndecay_steps = 10\n{RUN}"),
+            "m.toml:5:1",
+            "unknown variant `linear`",
+        ),
+        (
+            "a step schedule with as many factors as boundaries",
+            format!(
+                "{HEAD}[schedules.s]\nkind = \"step\"\nboundaries = [10]\nfactors = [1.0]\n{RUN}"
+            ),
+            "m.toml:5:1",
+            "one more factor than boundaries",
+        ),
+        (
+            "an unknown schedule",
+            format!("{HEAD}{GRID}schedule = [\"cosine\"]\n"),
+            "m.toml:8:12",
+            "unknown schedule `cosine`",
+        ),
+        (
             "a momentum axis no optimizer of the grid takes",
             format!(
                 "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nmomentum = [0.9]\n"
@@ -996,4 +1016,46 @@ fn model_parameters_train_as_axes() {
     let out = sb.sweep().args(["models", "m.toml"]).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("names parameters $drop, $width"), "{text}");
+}
+
+/// A learning-rate schedule trained for real: epochs.csv records the rate of each epoch's last
+/// step, Keras's ExponentialDecay of the optimizer's lr; a run without one has no lr column.
+#[test]
+fn a_schedule_trains_and_records_its_rate_per_epoch() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"sched\"\ndataset = \"mnist\"\nepochs = 2\nbatch_size = 100\ntrain_subset = 300\ntest_subset = 100\n\
+         [schedules.halve]\nkind = \"exponential\"\ndecay_steps = 3\ndecay_rate = 0.5\n\
+         [grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nschedule = [\"constant\", \"halve\"]\n",
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir(sb.results().join("sched/runs")).unwrap() {
+        let dir = e.unwrap().path();
+        let csv = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        match header.iter().position(|h| *h == "lr") {
+            None => seen.push(None),
+            Some(i) => {
+                let lrs: Vec<f64> = csv
+                    .lines()
+                    .skip(1)
+                    .map(|l| l.split(',').nth(i).unwrap().parse().unwrap())
+                    .collect();
+                seen.push(Some(lrs));
+            }
+        }
+    }
+    seen.sort_by_key(Option::is_some);
+    // 3 batches an epoch: the last steps are 2 and 5; 0.01 x 0.5^(step/3).
+    let want = [0.01 * 0.5f64.powf(2.0 / 3.0), 0.01 * 0.5f64.powf(5.0 / 3.0)];
+    let got = seen[1].clone().unwrap();
+    assert!(seen[0].is_none(), "{seen:?}");
+    for (g, w) in got.iter().zip(want) {
+        assert!((g - w).abs() < 1e-15, "{got:?} vs {want:?}");
+    }
 }

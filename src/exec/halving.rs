@@ -619,6 +619,7 @@ mod tests {
                 test_accuracy: None,
                 seconds: 1.0,
                 images_per_sec: 1.0,
+                lr: None,
             };
             store::write_epochs(&d, &[r]).unwrap();
             std::fs::write(checkpoint::path(&d), b"ck").unwrap();
@@ -653,6 +654,7 @@ mod tests {
             test_accuracy: None,
             seconds: 1.0,
             images_per_sec: 1.0,
+            lr: None,
         };
         let r = [rec(1, 0.8), rec(2, 0.7), rec(3, 0.9)];
         assert_eq!(value_at(Metric::BestValAccuracy, &r, 2), Some(0.8));

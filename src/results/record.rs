@@ -24,6 +24,10 @@ pub struct EpochRecord {
     pub seconds: f64,
     /// Training images per second (a timing column).
     pub images_per_sec: f64,
+    /// The learning rate of the epoch's last step, for runs with a schedule (no column
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
 }
 
 impl EpochRecord {

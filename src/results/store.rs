@@ -661,6 +661,7 @@ mod tests {
             test_accuracy: Some(0.9),
             seconds: 1.0,
             images_per_sec: 10.0,
+            lr: None,
         }];
         write_epochs(d.path(), &recs).unwrap();
         assert_eq!(read_epochs(&d.path().join("epochs.csv")).unwrap(), recs);

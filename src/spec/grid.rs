@@ -14,6 +14,8 @@ use std::ops::Range;
 pub enum Axis {
     Model,
     Optimizer,
+    /// A learning-rate schedule, by name (`[schedules.<name>]`, or `constant`).
+    Schedule,
     Lr,
     Momentum,
     Rho,
@@ -84,6 +86,13 @@ pub(crate) const AXES: &[AxisDef] = &[
         kind: Kind::Name,
         optimizer_param: None,
         label: Label::Head,
+    },
+    AxisDef {
+        axis: Axis::Schedule,
+        key: "schedule",
+        kind: Kind::Name,
+        optimizer_param: None,
+        label: Label::Varied("schedule="),
     },
     AxisDef {
         axis: Axis::Lr,

@@ -91,6 +91,9 @@ struct RawManifest {
     /// The user's own datasets, by name.
     #[serde(default)]
     datasets: BTreeMap<Spanned<String>, Spanned<RawDataset>>,
+    /// Learning-rate schedules, by name ([`crate::spec::schedule::Schedule`]).
+    #[serde(default)]
+    schedules: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// A `[datasets.<name>]` table.
@@ -451,6 +454,8 @@ pub struct Manifest {
     /// Built-ins first, then the manifest's own, each in file order.
     pub models: Vec<Model>,
     pub optimizers: BTreeMap<String, OptimizerSpec>,
+    /// Learning-rate schedules by name; `constant` (none) is built in.
+    pub schedules: BTreeMap<String, crate::spec::schedule::Schedule>,
     pub grid: Option<Grid>,
     pub runs: Vec<Entry>,
     pub report: ReportSpec,
@@ -789,6 +794,7 @@ fn parse_raw(
         .map(|r| parse_entry(r, &at, &mut errors))
         .collect();
     check_params(&models, grid.as_ref(), &runs, &at, &mut errors);
+    let schedules = parse_schedules(&raw.schedules, &at, &mut errors);
     let report = report_spec(raw.report, &at, &mut errors);
     let mut search = parse_search(raw.search.as_ref(), grid.as_ref(), &at, &mut errors);
     if let Some(h) = raw
@@ -816,6 +822,7 @@ fn parse_raw(
         sweep,
         models,
         optimizers,
+        schedules,
         grid,
         search,
         runs,
@@ -832,6 +839,40 @@ fn parse_raw(
 }
 
 type At<'a> = dyn Fn(Range<usize>, String, Option<String>) -> ManifestError + 'a;
+
+/// `[schedules.<name>]` tables, typed and checked.
+fn parse_schedules(
+    raw: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> BTreeMap<String, crate::spec::schedule::Schedule> {
+    use crate::spec::schedule::Schedule;
+    let mut out = BTreeMap::new();
+    for (name, value) in raw {
+        if name.get_ref() == "constant" {
+            errors.push(at(
+                name.span(),
+                "schedule `constant` is built in (the optimizer's lr throughout)".into(),
+                Some("choose another name".into()),
+            ));
+            continue;
+        }
+        match Schedule::deserialize(value.get_ref().clone()) {
+            Ok(s) => match s.check() {
+                Ok(()) => {
+                    out.insert(name.get_ref().clone(), s);
+                }
+                Err(message) => errors.push(at(value.span(), message, None)),
+            },
+            Err(e) => errors.push(at(
+                value.span(),
+                format!("schedule `{}`: {}", name.get_ref(), e.message()),
+                Some("kinds: step (boundaries, factors), exponential (decay_steps, decay_rate, staircase), cosine (decay_steps, alpha, warmup_steps, warmup_from); see docs/manifest.md".into()),
+            )),
+        }
+    }
+    out
+}
 
 /// Names of the built-in models, which a manifest cannot redefine.
 const BUILTIN_NAMES: [&str; 4] = ["simple_nn", "enhanced_nn", "simple_cnn", "enhanced_cnn"];

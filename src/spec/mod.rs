@@ -11,3 +11,4 @@ pub(crate) mod metric;
 pub(crate) mod optim;
 pub(crate) mod params;
 pub(crate) mod plan;
+pub(crate) mod schedule;

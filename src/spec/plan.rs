@@ -8,6 +8,7 @@ use crate::spec::dataset::{Dtype, Preprocess};
 use crate::spec::grid::{AXES, Axis, Dist, Entry, Grid, Label, Method, Value};
 use crate::spec::manifest::{Dataset, Keep, Manifest, Validation};
 use crate::spec::optim::{OptimizerSpec, Param};
+use crate::spec::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::ops::Range;
@@ -155,6 +156,9 @@ pub struct Run {
     pub params: usize,
     pub optimizer_name: String,
     pub optimizer: OptimizerSpec,
+    /// How the learning rate changes step by step; none: the optimizer's `lr` throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
     pub epochs: usize,
     pub batch_size: usize,
     pub seed: u64,
@@ -201,6 +205,8 @@ struct Identity<'a> {
     optimizer: &'a OptimizerSpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     update_rule: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<&'a Schedule>,
     epochs: usize,
     batch_size: usize,
     seed: u64,
@@ -217,6 +223,7 @@ impl Run {
             layers: &self.layers,
             optimizer: &self.optimizer,
             update_rule: self.optimizer.update_rule(),
+            schedule: self.schedule.as_ref(),
             epochs: self.epochs,
             batch_size: self.batch_size,
             seed: self.seed,
@@ -663,6 +670,21 @@ fn resolve(
         let axis = Axis::from_key(param).unwrap_or(Axis::Optimizer);
         return Err(m.error_at(axis_span(axis), msg, None));
     }
+    let schedule = match e.name(Axis::Schedule) {
+        None | Some("constant") => None,
+        Some(name) => Some(m.schedules.get(name).cloned().ok_or_else(|| {
+            let mut known: Vec<&str> = m.schedules.keys().map(String::as_str).collect();
+            known.insert(0, "constant");
+            m.error_at(
+                axis_span(Axis::Schedule),
+                format!("unknown schedule `{name}`"),
+                Some(format!(
+                    "defined schedules: {}; declare others under [schedules.<name>]",
+                    known.join(", ")
+                )),
+            )
+        })?),
+    };
     let halving_epochs = m.search.halving.as_ref().map(|h| h.last());
     if let (Some(last), Some(own)) = (halving_epochs, e.int(Axis::Epochs))
         && own as usize != last
@@ -732,6 +754,7 @@ fn resolve(
                 params,
                 optimizer_name: opt_name.to_string(),
                 optimizer: optimizer.clone(),
+                schedule: schedule.clone(),
                 epochs,
                 batch_size,
                 seed,
@@ -925,6 +948,39 @@ mod tests {
         let e = err("width = [4]\ndrop = [0.1]\ndorp = [0.2]\n");
         assert!(
             e.contains("`dorp` is neither an axis nor a parameter") && e.contains("m.toml:18:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_schedule_is_an_axis_and_constant_runs_keep_their_ids() {
+        let plain = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\n"
+        ))
+        .unwrap();
+        let runs = plan(&format!(
+            "{HEAD}[schedules.warm]\nkind = \"cosine\"\ndecay_steps = 100\nwarmup_steps = 10\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nschedule = [\"constant\", \"warm\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].id, plain[0].id, "constant is no schedule");
+        assert_eq!(runs[0].schedule, None);
+        assert!(matches!(
+            runs[1].schedule,
+            Some(Schedule::Cosine {
+                decay_steps: 100,
+                warmup_steps: 10,
+                ..
+            })
+        ));
+        assert_eq!(runs[1].label, "simple_nn adam schedule=warm");
+        let e = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nschedule = [\"cosin\"]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("unknown schedule `cosin`")
+                && e.to_string().contains("m.toml:8:"),
             "{e}"
         );
     }

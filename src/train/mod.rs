@@ -145,7 +145,11 @@ pub(crate) fn train(
         order.shuffle(&mut rng(run, Stream::Data, epoch as u64));
         let mut r = rng(run, Stream::Dropout, epoch as u64);
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let mut rate = lr;
         for (b, chunk) in order.chunks(run.batch_size).enumerate() {
+            // Keras's schedules are called with the updates applied so far.
+            let step = ((epoch - 1) * batches + b) as u64;
+            rate = run.schedule.as_ref().map_or(lr, |s| s.rate(lr, step));
             let (images, labels) = batch(train, chunk, ad);
             let masks: Vec<_> = state
                 .network
@@ -183,7 +187,7 @@ pub(crate) fn train(
                 );
             }
             let grads = GradientsParams::from_grads(loss.backward(), &state.network);
-            state.network = state.optimizer.step(lr, state.network, grads);
+            state.network = state.optimizer.step(rate, state.network, grads);
             observer.batch(BatchProgress {
                 epoch,
                 batch: b + 1,
@@ -212,6 +216,7 @@ pub(crate) fn train(
             test_accuracy,
             seconds: start.elapsed().as_secs_f64(),
             images_per_sec: seen as f64 / train_seconds,
+            lr: run.schedule.is_some().then_some(rate),
         });
         if !val_loss.is_finite() {
             return (

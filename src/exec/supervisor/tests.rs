@@ -102,6 +102,7 @@ fn record(epoch: usize) -> EpochRecord {
         test_accuracy: None,
         seconds: 1.0,
         images_per_sec: 100.0,
+        lr: None,
     }
 }
 

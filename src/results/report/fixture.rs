@@ -50,6 +50,7 @@ pub fn synthetic(configs: usize, seeds: usize, epochs: usize) -> Vec<Loaded> {
                         test_accuracy: None,
                         seconds: 10.0 + (c % 3) as f64,
                         images_per_sec: 6000.0 + (c % 3) as f64 * 100.0,
+                        lr: None,
                     }
                 })
                 .collect();
