@@ -1059,3 +1059,60 @@ fn a_schedule_trains_and_records_its_rate_per_epoch() {
         assert!((g - w).abs() < 1e-15, "{got:?} vs {want:?}");
     }
 }
+
+/// Weight decay as an axis, trained for real: it reaches training, and a run without it keeps
+/// the id (and run.json) it would have had before weight decay existed.
+#[test]
+fn weight_decay_is_an_axis_that_reaches_training() {
+    let sb = Sandbox::new();
+    let head = "[sweep]\nname = \"wd\"\ndataset = \"mnist\"\nepochs = 1\ntrain_subset = 300\ntest_subset = 100\n";
+    sb.write(
+        "plain.toml",
+        &format!("{head}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\n"),
+    );
+    sb.write(
+        "m.toml",
+        &format!("{head}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nweight_decay = [0.0, 0.5]\n"),
+    );
+    let ids = |m: &str| {
+        let out = sb
+            .sweep()
+            .args(["plan", m, "--format", "json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let (plain, grid) = (ids("plain.toml"), ids("m.toml"));
+    assert_eq!(grid.len(), 2);
+    assert_eq!(
+        grid[0], plain[0],
+        "weight_decay = 0 is no decay: the same run"
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let loss = |id: &str| {
+        let csv = std::fs::read_to_string(sb.results().join("wd/runs").join(id).join("epochs.csv"))
+            .unwrap();
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(loss(&grid[0]), loss(&grid[1]));
+    let run: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(sb.results().join("wd/runs").join(&grid[1]).join("run.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(run["optimizer"]["weight_decay"], 0.5);
+}

@@ -22,6 +22,7 @@ pub enum Axis {
     Beta1,
     Beta2,
     Epsilon,
+    WeightDecay,
     Epochs,
     BatchSize,
     Seed,
@@ -135,6 +136,13 @@ pub(crate) const AXES: &[AxisDef] = &[
         kind: Kind::Float,
         optimizer_param: Some("epsilon"),
         label: Label::Set("eps="),
+    },
+    AxisDef {
+        axis: Axis::WeightDecay,
+        key: "weight_decay",
+        kind: Kind::Float,
+        optimizer_param: Some("weight_decay"),
+        label: Label::Set("wd="),
     },
     AxisDef {
         axis: Axis::Epochs,

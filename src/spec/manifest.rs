@@ -380,6 +380,7 @@ struct RawOptimizer {
     beta1: Option<Spanned<f64>>,
     beta2: Option<Spanned<f64>>,
     epsilon: Option<Spanned<f64>>,
+    weight_decay: Option<Spanned<f64>>,
 }
 
 /// A table whose keys and values keep their places in the file: a `[[runs]]` entry, a grid
@@ -1639,7 +1640,8 @@ fn validate_optimizer(
 ) -> std::result::Result<OptimizerSpec, (Range<usize>, String, String)> {
     let kind = *raw.kind.get_ref();
     let allowed = kind.parameters();
-    let given: [(&str, Option<Range<usize>>); 7] = [
+    let given: [(&str, Option<Range<usize>>); 8] = [
+        ("weight_decay", raw.weight_decay.as_ref().map(|v| v.span())),
         ("lr", raw.lr.as_ref().map(|v| v.span())),
         ("momentum", raw.momentum.as_ref().map(|v| v.span())),
         ("nesterov", raw.nesterov.as_ref().map(|v| v.span())),
@@ -1661,6 +1663,7 @@ fn validate_optimizer(
     }
     let mut spec = OptimizerSpec::keras_default(kind);
     let floats = [
+        ("weight_decay", &raw.weight_decay),
         ("lr", &raw.lr),
         ("momentum", &raw.momentum),
         ("rho", &raw.rho),

@@ -42,9 +42,9 @@ impl OptimizerKind {
     /// The manifest keys this kind accepts.
     pub fn parameters(self) -> &'static [&'static str] {
         match self {
-            OptimizerKind::Sgd => &["lr", "momentum", "nesterov"],
-            OptimizerKind::Rmsprop => &["lr", "rho", "momentum", "epsilon"],
-            OptimizerKind::Adam => &["lr", "beta1", "beta2", "epsilon"],
+            OptimizerKind::Sgd => &["lr", "momentum", "nesterov", "weight_decay"],
+            OptimizerKind::Rmsprop => &["lr", "rho", "momentum", "epsilon", "weight_decay"],
+            OptimizerKind::Adam => &["lr", "beta1", "beta2", "epsilon", "weight_decay"],
         }
     }
 }
@@ -57,19 +57,35 @@ pub enum OptimizerSpec {
         lr: f64,
         momentum: f64,
         nesterov: bool,
+        /// Decoupled weight decay (Keras's `weight_decay`): before each update every weight
+        /// `w` becomes `w - w * weight_decay * lr`. 0: none (and left out of the identity).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        weight_decay: f64,
     },
     Rmsprop {
         lr: f64,
         rho: f64,
         momentum: f64,
         epsilon: f64,
+        /// Decoupled weight decay (Keras's `weight_decay`): before each update every weight
+        /// `w` becomes `w - w * weight_decay * lr`. 0: none (and left out of the identity).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        weight_decay: f64,
     },
     Adam {
         lr: f64,
         beta1: f64,
         beta2: f64,
         epsilon: f64,
+        /// Decoupled weight decay (Keras's `weight_decay`): before each update every weight
+        /// `w` becomes `w - w * weight_decay * lr`. 0: none (and left out of the identity).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        weight_decay: f64,
     },
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl OptimizerSpec {
@@ -80,18 +96,21 @@ impl OptimizerSpec {
                 lr: 0.01,
                 momentum: 0.0,
                 nesterov: false,
+                weight_decay: 0.0,
             },
             OptimizerKind::Rmsprop => OptimizerSpec::Rmsprop {
                 lr: 0.001,
                 rho: 0.9,
                 momentum: 0.0,
                 epsilon: 1e-7,
+                weight_decay: 0.0,
             },
             OptimizerKind::Adam => OptimizerSpec::Adam {
                 lr: 0.001,
                 beta1: 0.9,
                 beta2: 0.999,
                 epsilon: 1e-7,
+                weight_decay: 0.0,
             },
         }
     }
@@ -136,6 +155,15 @@ impl OptimizerSpec {
         }
     }
 
+    /// Decoupled weight decay (0: none).
+    pub fn weight_decay(&self) -> f64 {
+        match self {
+            OptimizerSpec::Sgd { weight_decay, .. }
+            | OptimizerSpec::Rmsprop { weight_decay, .. }
+            | OptimizerSpec::Adam { weight_decay, .. } => *weight_decay,
+        }
+    }
+
     /// Momentum, for the kinds that have one.
     pub fn momentum(&self) -> Option<f64> {
         match self {
@@ -171,6 +199,12 @@ impl OptimizerSpec {
                 OptimizerSpec::Sgd { momentum, .. } | OptimizerSpec::Rmsprop { momentum, .. },
                 "momentum",
             ) => Some(momentum),
+            (
+                OptimizerSpec::Sgd { weight_decay, .. }
+                | OptimizerSpec::Rmsprop { weight_decay, .. }
+                | OptimizerSpec::Adam { weight_decay, .. },
+                "weight_decay",
+            ) => Some(weight_decay),
             (OptimizerSpec::Rmsprop { rho, .. }, "rho") => Some(rho),
             (OptimizerSpec::Adam { beta1, .. }, "beta1") => Some(beta1),
             (OptimizerSpec::Adam { beta2, .. }, "beta2") => Some(beta2),
@@ -199,6 +233,13 @@ impl OptimizerSpec {
         let lr = self.lr();
         if !(lr > 0.0 && lr.is_finite()) {
             return Err(("lr", format!("lr must be a positive number, got {lr}")));
+        }
+        let wd = self.weight_decay();
+        if !(wd >= 0.0 && wd.is_finite()) {
+            return Err((
+                "weight_decay",
+                format!("weight_decay must be 0 or more, got {wd}"),
+            ));
         }
         let unit = |name: &'static str, v: f64| {
             if (0.0..1.0).contains(&v) {
@@ -253,7 +294,8 @@ mod tests {
             OptimizerSpec::Sgd {
                 lr: 0.01,
                 momentum: 0.0,
-                nesterov: false
+                nesterov: false,
+                weight_decay: 0.0
             }
         );
         assert_eq!(
@@ -262,7 +304,8 @@ mod tests {
                 lr: 0.001,
                 rho: 0.9,
                 momentum: 0.0,
-                epsilon: 1e-7
+                epsilon: 1e-7,
+                weight_decay: 0.0
             }
         );
         assert_eq!(
@@ -271,7 +314,8 @@ mod tests {
                 lr: 0.001,
                 beta1: 0.9,
                 beta2: 0.999,
-                epsilon: 1e-7
+                epsilon: 1e-7,
+                weight_decay: 0.0
             }
         );
     }

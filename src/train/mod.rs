@@ -135,6 +135,7 @@ pub(crate) fn train(
     observer: &mut dyn Observer,
 ) -> (State, Outcome) {
     let lr = run.optimizer.lr();
+    let wd = run.optimizer.weight_decay();
     let max_loss = run.max_loss();
     let loss_fn = CrossEntropyLossConfig::new().init(ad);
     let n = train.len();
@@ -187,7 +188,7 @@ pub(crate) fn train(
                 );
             }
             let grads = GradientsParams::from_grads(loss.backward(), &state.network);
-            state.network = state.optimizer.step(rate, state.network, grads);
+            state.network = update(&mut state.optimizer, state.network, grads, rate, wd);
             observer.batch(BatchProgress {
                 epoch,
                 batch: b + 1,
@@ -305,6 +306,43 @@ fn batch(split: &Split, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1,
     )
 }
 
+/// One update at learning rate `rate`, as Keras 3 applies it: the decoupled weight decay first
+/// (every weight `w` becomes `w - w * wd * rate`), then the optimizer's step with `grads` (taken
+/// at the weights before the decay).
+fn update(
+    optimizer: &mut ModuleOptimizer,
+    network: Network,
+    grads: GradientsParams,
+    rate: f64,
+    wd: f64,
+) -> Network {
+    let network = if wd > 0.0 {
+        network.map(&mut Decay(1.0 - wd * rate))
+    } else {
+        network
+    };
+    optimizer.step(rate, network, grads)
+}
+
+/// Multiplies every float parameter by its factor, keeping the parameter's identity (so its
+/// gradient and optimizer state still find it) and whether it requires gradients.
+struct Decay(f64);
+
+impl burn::module::ModuleMapper for Decay {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let require_grad = tensor.is_require_grad();
+        let mut decayed = Tensor::from_inner(tensor.inner().mul_scalar(self.0));
+        if require_grad {
+            decayed = decayed.require_grad();
+        }
+        burn::module::Param::from_mapped_value(id, decayed, mapper)
+    }
+}
+
 fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
     let n = labels.dims()[0];
     let predicted = logits.argmax(1).reshape([n]); // [batch]
@@ -349,5 +387,77 @@ pub(crate) fn burn_optimizer(spec: &OptimizerSpec) -> ModuleOptimizer {
             .with_beta_2(beta2 as f32)
             .with_epsilon(epsilon as f32)
             .init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::arch::{Activation, Layer, Shape};
+    use burn::module::{ModuleVisitor, Param};
+
+    /// Every float parameter's values, in visiting order.
+    struct Collect(Vec<f32>);
+
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .extend(param.val().into_data().try_to_vec::<f32>().expect("f32"));
+        }
+    }
+
+    fn params(net: &Network) -> Vec<f32> {
+        let mut c = Collect(Vec::new());
+        net.visit(&mut c);
+        c.0
+    }
+
+    /// Keras 3's decoupled weight decay (`BaseOptimizer._apply_weight_decay`, then the update):
+    /// `w <- w - w * wd * lr`, then the optimizer's step with the gradient taken before. So the
+    /// weights after a step with decay are those after the same step without it, minus
+    /// `lr * wd * w0`, for SGD and for Adam alike.
+    #[test]
+    fn weight_decay_is_kerass_decoupled_rule() {
+        let ad = Device::flex().autodiff();
+        let layers = [Layer::Dense {
+            units: 3,
+            activation: Activation::Softmax,
+        }];
+        let net = Network::new(
+            &layers,
+            Shape::Flat(4),
+            &mut ChaCha8Rng::seed_from_u64(3),
+            &ad,
+        );
+        let x = Tensor::<4>::from_data(
+            TensorData::new(
+                vec![0.5f32, -1.0, 2.0, 0.25, 1.0, 0.0, -0.5, 1.5],
+                [2, 4, 1, 1],
+            ),
+            &ad,
+        );
+        let y = Tensor::<1, Int>::from_data(TensorData::new(vec![2i64, 0], [2]), &ad);
+        let grads = |net: &Network| {
+            let loss = CrossEntropyLossConfig::new()
+                .init(&ad)
+                .forward(net.forward(x.clone(), None), y.clone());
+            GradientsParams::from_grads(loss.backward(), net)
+        };
+        let (lr, wd) = (0.1, 0.04);
+        for spec in [
+            OptimizerSpec::keras_default(crate::spec::optim::OptimizerKind::Sgd),
+            OptimizerSpec::keras_default(crate::spec::optim::OptimizerKind::Adam),
+        ] {
+            let w0 = params(&net);
+            let g = grads(&net);
+            let plain = params(&update(&mut burn_optimizer(&spec), net.clone(), g, lr, 0.0));
+            let g = grads(&net);
+            let decayed = params(&update(&mut burn_optimizer(&spec), net.clone(), g, lr, wd));
+            for ((d, p), w) in decayed.iter().zip(&plain).zip(&w0) {
+                let want = *p as f64 - lr * wd * *w as f64;
+                assert!((*d as f64 - want).abs() < 1e-6, "{spec:?}: {d} vs {want}");
+            }
+            assert_ne!(decayed, plain);
+        }
     }
 }

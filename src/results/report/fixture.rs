@@ -26,6 +26,7 @@ pub fn synthetic(configs: usize, seeds: usize, epochs: usize) -> Vec<Loaded> {
                 lr: 0.001 * (c + 1) as f64,
                 momentum: if c % 2 == 0 { 0.0 } else { 0.5 },
                 nesterov: false,
+                weight_decay: 0.0,
             };
             run.optimizer_name = if c % 2 == 0 {
                 "sgd".into()
