@@ -23,6 +23,7 @@ pub enum Axis {
     Beta2,
     Epsilon,
     WeightDecay,
+    Nesterov,
     Epochs,
     BatchSize,
     Seed,
@@ -42,6 +43,8 @@ pub enum Kind {
     Int,
     /// A number, whole or not, as written (a parameter: the layer field it reaches decides).
     Number,
+    /// `true` or `false`.
+    Bool,
 }
 
 /// How an axis shows in the label of a run that sets it.
@@ -145,6 +148,13 @@ pub(crate) const AXES: &[AxisDef] = &[
         label: Label::Set("wd="),
     },
     AxisDef {
+        axis: Axis::Nesterov,
+        key: "nesterov",
+        kind: Kind::Bool,
+        optimizer_param: Some("nesterov"),
+        label: Label::Set("nesterov="),
+    },
+    AxisDef {
         axis: Axis::Epochs,
         key: "epochs",
         kind: Kind::Int,
@@ -234,6 +244,7 @@ pub enum Value {
     Name(String),
     Float(f64),
     Int(u64),
+    Bool(bool),
 }
 
 impl Value {
@@ -250,6 +261,7 @@ impl Value {
             (Kind::Number, toml::Value::Integer(i)) if *i >= 0 => Ok(Value::Int(*i as u64)),
             (Kind::Number, toml::Value::Integer(i)) => Ok(Value::Float(*i as f64)),
             (Kind::Number, toml::Value::Float(f)) => Ok(Value::Float(*f)),
+            (Kind::Bool, toml::Value::Boolean(b)) => Ok(Value::Bool(*b)),
             (kind, other) => Err(format!(
                 "invalid type: {} `{other}`, expected {}",
                 other.type_str(),
@@ -257,6 +269,7 @@ impl Value {
                     Kind::Name => "a quoted name",
                     Kind::Float | Kind::Number => "a number",
                     Kind::Int => "a whole number",
+                    Kind::Bool => "true or false",
                 }
             )),
         }
@@ -290,6 +303,7 @@ impl fmt::Display for Value {
             Value::Name(s) => f.write_str(s),
             Value::Float(v) => write!(f, "{v}"),
             Value::Int(v) => write!(f, "{v}"),
+            Value::Bool(v) => write!(f, "{v}"),
         }
     }
 }

@@ -1170,6 +1170,7 @@ fn parse_grid(
                         grid::Kind::Float | grid::Kind::Number => "log_uniform = [1e-4, 1e-1]",
                         grid::Kind::Int => "int_uniform = [1, 10]",
                         grid::Kind::Name => "choice = [\"a\", \"b\"]",
+                        grid::Kind::Bool => "choice = [true, false]",
                     }
                 )),
             ));
@@ -1253,7 +1254,7 @@ fn parse_dist(
             }
             Some(Dist::Choice(values))
         }
-        ("uniform" | "log_uniform" | "int_uniform", Kind::Name) => err(
+        ("uniform" | "log_uniform" | "int_uniform", Kind::Name | Kind::Bool) => err(
             format!("`{key}` names things: it cannot take a {name} distribution"),
             Some(format!(
                 "list the names, e.g. {key} = [\"a\", \"b\"], or {key} = {{ choice = [...] }}"

@@ -45,6 +45,7 @@ fn substitute(value: &toml::Value, values: &BTreeMap<Axis, Value>) -> Result<tom
                 Some(Value::Int(i)) => toml::Value::Integer(*i as i64),
                 Some(Value::Float(f)) => toml::Value::Float(*f),
                 Some(Value::Name(n)) => toml::Value::String(n.clone()),
+                Some(Value::Bool(b)) => toml::Value::Boolean(*b),
                 None => return Err(name.to_string()),
             }
         }

@@ -639,7 +639,12 @@ fn resolve(
     // The axes that set optimizer parameters, on the optimizer that takes them.
     let mut optimizer = base.clone();
     for def in AXES.iter() {
-        let (Some(param), Some(value)) = (def.optimizer_param, e.float(def.axis)) else {
+        let value = match e.get(def.axis) {
+            Some(Value::Float(f)) => Param::Float(*f),
+            Some(Value::Bool(b)) => Param::Bool(*b),
+            _ => continue,
+        };
+        let Some(param) = def.optimizer_param else {
             continue;
         };
         if !base.kind().parameters().contains(&param) {
@@ -663,7 +668,7 @@ fn resolve(
             ));
         }
         optimizer
-            .set(param, Param::Float(value))
+            .set(param, value)
             .map_err(|msg| m.error_at(axis_span(def.axis), msg, None))?;
     }
     if let Err((param, msg)) = optimizer.check() {
@@ -1011,6 +1016,35 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.to_string().contains("m.toml:8:"), "{e}");
+    }
+
+    #[test]
+    fn nesterov_is_a_true_or_false_axis_for_sgd() {
+        let runs = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nmomentum = [0.9]\nnesterov = [false, true]\n"
+        ))
+        .unwrap();
+        let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "simple_nn sgd m=0.9 nesterov=false",
+                "simple_nn sgd m=0.9 nesterov=true",
+                "simple_nn adam"
+            ]
+        );
+        assert!(matches!(
+            runs[1].optimizer,
+            OptimizerSpec::Sgd { nesterov: true, .. }
+        ));
+        let e = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nnesterov = [\"yes\"]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("true or false") && e.to_string().contains("m.toml:8:"),
+            "{e}"
+        );
     }
 
     #[test]
