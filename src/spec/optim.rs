@@ -235,10 +235,12 @@ impl OptimizerSpec {
             return Err(("lr", format!("lr must be a positive number, got {lr}")));
         }
         let wd = self.weight_decay();
-        if !(wd >= 0.0 && wd.is_finite()) {
+        if !(wd >= 0.0 && wd * lr < 1.0) {
             return Err((
                 "weight_decay",
-                format!("weight_decay must be 0 or more, got {wd}"),
+                format!(
+                    "weight_decay must be 0 or more and weight_decay x lr below 1 (each step keeps 1 - weight_decay x lr of every weight), got {wd} with lr {lr}"
+                ),
             ));
         }
         let unit = |name: &'static str, v: f64| {

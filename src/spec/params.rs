@@ -63,6 +63,13 @@ fn substitute(value: &toml::Value, values: &BTreeMap<Axis, Value>) -> Result<tom
     })
 }
 
+/// Whether `p` can name a parameter: a key the grid, include entries and runs read as one.
+fn can_name(p: &str) -> bool {
+    Axis::is_param_name(p)
+        && Axis::from_key(p).is_none()
+        && !["label", "include", "exclude"].contains(&p)
+}
+
 /// One layer as written, typed.
 fn layer(name: &str, i: usize, value: toml::Value) -> Result<Layer, String> {
     Layer::deserialize(value)
@@ -75,7 +82,49 @@ pub(crate) fn read(
     raw: &[toml::Spanned<toml::Value>],
 ) -> Result<Result<Vec<Layer>, Template>, Problem> {
     let mut params = BTreeSet::new();
-    raw.iter().for_each(|l| refs(l.get_ref(), &mut params));
+    for (i, l) in raw.iter().enumerate() {
+        let mut own = BTreeSet::new();
+        refs(l.get_ref(), &mut own);
+        if let Some(bad) = own.iter().find(|p| !can_name(p)) {
+            return Err((
+                Some(l.span()),
+                format!("model `{name}`, layer {}: `${bad}` cannot name a parameter", i + 1),
+                "a parameter's name is letters, digits and _, not starting with a digit, and not an axis (lr, epochs, ...)".into(),
+            ));
+        }
+        if let toml::Value::Table(t) = l.get_ref()
+            && let Some(field) = ["type", "activation", "padding"].iter().find(|f| {
+                t.get(**f)
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|s| s.starts_with('$'))
+            })
+        {
+            return Err((
+                Some(l.span()),
+                format!(
+                    "model `{name}`, layer {}: `{field}` cannot be a parameter",
+                    i + 1
+                ),
+                "parameters set numbers: units, filters, kernel, stride, size, rate".into(),
+            ));
+        }
+        // Typed once with every parameter at 1, so a typo in a layer is found even in a model
+        // no configuration uses.
+        let ones: BTreeMap<Axis, Value> = own
+            .iter()
+            .map(|p| (Axis::param(p), Value::Int(1)))
+            .collect();
+        let typed =
+            substitute(l.get_ref(), &ones).map_err(|p| (Some(l.span()), p, String::new()))?;
+        layer(name, i, typed).map_err(|m| {
+            (
+                Some(l.span()),
+                m,
+                "see the layer reference in docs/manifest.md".into(),
+            )
+        })?;
+        params.extend(own);
+    }
     if !params.is_empty() {
         let layers = raw
             .iter()

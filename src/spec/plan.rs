@@ -323,14 +323,8 @@ pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
                 Method::Sobol => sobol_burley::sample(i as u32, dim as u32, s.seed as u32) as f64,
                 _ => rng.random::<f64>(),
             };
-            if let Some(param) = axis.def().optimizer_param {
-                let kind = e
-                    .name(Axis::Optimizer)
-                    .and_then(|o| m.optimizers.get(o))
-                    .map(|o| o.kind());
-                if kind.is_some_and(|k| !k.parameters().contains(&param)) {
-                    continue;
-                }
+            if !applies(m, &e, *axis) {
+                continue;
             }
             e.values.insert(*axis, dist.at(u));
         }
@@ -345,12 +339,31 @@ pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
 /// Whether the optimizer of combination `e` takes the parameter that `axis` sets (axes that set
 /// no optimizer parameter apply to every combination).
 fn applies(m: &Manifest, e: &Entry, axis: Axis) -> bool {
-    let Some(param) = axis.def().optimizer_param else {
-        return true;
-    };
-    e.name(Axis::Optimizer)
-        .and_then(|o| m.optimizers.get(o))
-        .is_none_or(|o| o.kind().parameters().contains(&param))
+    let optimizer = e.name(Axis::Optimizer).and_then(|o| m.optimizers.get(o));
+    match axis {
+        // A model's parameter, for the models that name it.
+        Axis::Param(p) => e
+            .name(Axis::Model)
+            .and_then(|n| m.model(n))
+            .is_none_or(|model| {
+                model
+                    .template
+                    .as_ref()
+                    .is_some_and(|t| t.params.contains(p))
+            }),
+        // Nesterov changes nothing without momentum (in Keras as in burn).
+        Axis::Nesterov => {
+            let momentum = e
+                .float(Axis::Momentum)
+                .or_else(|| optimizer.and_then(|o| o.momentum()));
+            optimizer.is_none_or(|o| o.kind().parameters().contains(&"nesterov"))
+                && momentum.is_none_or(|m| m > 0.0)
+        }
+        _ => axis
+            .def()
+            .optimizer_param
+            .is_none_or(|param| optimizer.is_none_or(|o| o.kind().parameters().contains(&param))),
+    }
 }
 
 /// Conditional axes: a `[grid]` axis is dropped from the combinations whose optimizer does not
@@ -361,11 +374,13 @@ fn conditional(m: &Manifest, grid: &Grid, combos: Vec<Entry>) -> Vec<Entry> {
     combos
         .into_iter()
         .filter_map(|mut e| {
+            // Values an include entry sets itself (it keeps their places) are never dropped: set
+            // where they do not apply, they are errors.
             let dropped: Vec<Axis> = grid
                 .axes
                 .keys()
                 .copied()
-                .filter(|a| !applies(m, &e, *a))
+                .filter(|a| !e.value_spans.contains_key(a) && !applies(m, &e, *a))
                 .collect();
             for a in &dropped {
                 e.values.remove(a);
@@ -731,6 +746,37 @@ fn resolve(
     };
     let label = e.label.clone().unwrap_or_else(|| label(m, e, from_grid));
     let data = DataSpec::of(m);
+    // A parameter set on a model that does not name it would change nothing but the label.
+    for axis in e.values.keys() {
+        if let Axis::Param(p) = axis
+            && !model
+                .template
+                .as_ref()
+                .is_some_and(|t| t.params.contains(*p))
+        {
+            return Err(m.error_at(
+                axis_span(*axis),
+                format!("model `{}` does not take parameter `{p}`", model.name),
+                Some(format!(
+                    "a model takes it by naming it in a layer field, e.g. units = \"${p}\""
+                )),
+            ));
+        }
+    }
+    // Keras's SGD momentum scales each step's gradient by that step's rate (m = momentum * m -
+    // lr * g); burn's scales the accumulated velocity by the current rate. They agree while the
+    // rate is constant, so a schedule with SGD momentum is refused rather than trained unlike
+    // Keras.
+    if schedule.is_some()
+        && optimizer.kind() == crate::spec::optim::OptimizerKind::Sgd
+        && optimizer.momentum().is_some_and(|v| v > 0.0)
+    {
+        return Err(m.error_at(
+            axis_span(Axis::Schedule),
+            "a learning-rate schedule with SGD momentum is not supported yet (its momentum would not follow Keras's rule when the rate changes)",
+            Some("use Adam or RMSprop with a schedule, or SGD without momentum".into()),
+        ));
+    }
     // A model that names parameters is made for this configuration's values.
     let (layers, infos) = match &model.template {
         None => (model.layers.clone(), model.infos.clone()),
@@ -1016,6 +1062,76 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.to_string().contains("m.toml:8:"), "{e}");
+    }
+
+    #[test]
+    fn conditions_follow_the_model_momentum_and_explicit_values() {
+        // A model's parameter applies to the models that name it.
+        let runs = plan(&format!(
+            "{HEAD}{WIDE}[grid]\nmodel = [\"w\", \"simple_nn\"]\noptimizer = [\"adam\"]\nwidth = [4, 8]\ndrop = [0.1]\n"
+        ))
+        .unwrap();
+        let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["w adam width=4", "w adam width=8", "simple_nn adam"]
+        );
+        // Set explicitly on a model that does not name it: an error.
+        let e = plan(&format!(
+            "{HEAD}{WIDE}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\nwidth = 4\n"
+        ));
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("does not take parameter `width`"), "{e}");
+        // Nesterov without momentum changes nothing: planned once.
+        let runs = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nmomentum = [0.0, 0.9]\nnesterov = [false, true]\n"
+        ))
+        .unwrap();
+        assert_eq!(runs.len(), 3);
+        // An include that sets momentum on Adam is not silently dropped.
+        let e = plan(&format!(
+            "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nmomentum = [0.9]\ninclude = [{{ model = \"simple_nn\", optimizer = \"adam\", momentum = 0.5 }}]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("momentum does not apply"), "{e}");
+    }
+
+    #[test]
+    fn parameters_are_checked_where_the_model_is_read() {
+        let model = |layer: &str| {
+            plan(&format!(
+                "{HEAD}[models.u]\nlayers = [{layer}, {{ type = \"dense\", units = 10, activation = \"softmax\" }}]\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\n"
+            ))
+            .unwrap_err()
+            .to_string()
+        };
+        let e = model("{ type = \"dense\", units = \"$lr\" }");
+        assert!(
+            e.contains("`$lr` cannot name a parameter") && e.contains("m.toml:6:"),
+            "{e}"
+        );
+        let e = model("{ type = \"dense\", units = 4, activation = \"$act\" }");
+        assert!(e.contains("`activation` cannot be a parameter"), "{e}");
+        // A typo in a model no run uses is found all the same.
+        let e = model("{ type = \"dens\", units = \"$w\" }");
+        assert!(e.contains("unknown variant `dens`"), "{e}");
+    }
+
+    #[test]
+    fn weight_decay_and_schedules_with_sgd_momentum_are_checked() {
+        let e = plan(&format!(
+            "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nlr = 0.5\nweight_decay = 2.0\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("weight_decay x lr below 1"), "{e}");
+        let e = plan(&format!(
+            "{HEAD}[schedules.e]\nkind = \"exponential\"\ndecay_steps = 10\ndecay_rate = 0.5\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nmomentum = 0.9\nschedule = \"e\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("SGD momentum is not supported yet"), "{e}");
     }
 
     #[test]
