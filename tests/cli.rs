@@ -1116,3 +1116,52 @@ fn weight_decay_is_an_axis_that_reaches_training() {
     .unwrap();
     assert_eq!(run["optimizer"]["weight_decay"], 0.5);
 }
+
+/// SGD with momentum under a schedule trains (with Keras's momentum rule), and a 1-epoch run is
+/// exactly the first epoch of the 2-epoch one.
+#[test]
+fn scheduled_sgd_momentum_trains_and_a_shorter_run_is_its_start() {
+    let manifest = "[sweep]\nname = \"sm\"\ndataset = \"mnist\"\nepochs = 2\nbatch_size = 100\ntrain_subset = 300\ntest_subset = 100\n\
+         [schedules.halve]\nkind = \"exponential\"\ndecay_steps = 3\ndecay_rate = 0.5\n\
+         [[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nmomentum = 0.9\nnesterov = true\nschedule = \"halve\"\n";
+    let whole = Sandbox::new();
+    whole.write("m.toml", manifest);
+    whole
+        .sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let parted = Sandbox::new();
+    parted.write("m.toml", &manifest.replace("epochs = 2", "epochs = 1"));
+    parted
+        .sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let epochs = |sb: &Sandbox| {
+        let runs = sb.results().join("sm/runs");
+        let dir = std::fs::read_dir(runs)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::read_to_string(dir.join("epochs.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                l.split(',')
+                    .enumerate()
+                    .filter(|(i, _)| ![7, 8].contains(i))
+                    .map(|(_, f)| f)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (epochs(&whole), epochs(&parted));
+    assert_eq!(a.len(), 3);
+    // The first epoch of a 1-epoch run is the first epoch of the 2-epoch run (common random
+    // numbers, a schedule by step), bit for bit.
+    assert_eq!(a[..2], b[..2]);
+}

@@ -763,20 +763,6 @@ fn resolve(
             ));
         }
     }
-    // Keras's SGD momentum scales each step's gradient by that step's rate (m = momentum * m -
-    // lr * g); burn's scales the accumulated velocity by the current rate. They agree while the
-    // rate is constant, so a schedule with SGD momentum is refused rather than trained unlike
-    // Keras.
-    if schedule.is_some()
-        && optimizer.kind() == crate::spec::optim::OptimizerKind::Sgd
-        && optimizer.momentum().is_some_and(|v| v > 0.0)
-    {
-        return Err(m.error_at(
-            axis_span(Axis::Schedule),
-            "a learning-rate schedule with SGD momentum is not supported yet (its momentum would not follow Keras's rule when the rate changes)",
-            Some("use Adam or RMSprop with a schedule, or SGD without momentum".into()),
-        ));
-    }
     // A model that names parameters is made for this configuration's values.
     let (layers, infos) = match &model.template {
         None => (model.layers.clone(), model.infos.clone()),
@@ -1119,19 +1105,13 @@ mod tests {
     }
 
     #[test]
-    fn weight_decay_and_schedules_with_sgd_momentum_are_checked() {
+    fn weight_decay_times_lr_stays_below_one() {
         let e = plan(&format!(
             "{HEAD}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nlr = 0.5\nweight_decay = 2.0\n"
         ))
         .unwrap_err()
         .to_string();
         assert!(e.contains("weight_decay x lr below 1"), "{e}");
-        let e = plan(&format!(
-            "{HEAD}[schedules.e]\nkind = \"exponential\"\ndecay_steps = 10\ndecay_rate = 0.5\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"sgd\"\nmomentum = 0.9\nschedule = \"e\"\n"
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("SGD momentum is not supported yet"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub(crate) mod calibrate;
 pub(crate) mod conv;
 pub(crate) mod model;
 pub(crate) mod rmsprop;
+mod sgd;
 
 use crate::data::Split;
 use crate::results::checkpoint::Checkpoint;
@@ -66,7 +67,7 @@ impl State {
         let input = run.data.shape();
         State {
             network: Network::new(&run.layers, input, &mut rng(run, Stream::Init, 0), ad),
-            optimizer: burn_optimizer(&run.optimizer),
+            optimizer: burn_optimizer(&run.optimizer, run.schedule.is_some()),
             records: Vec::new(),
         }
     }
@@ -357,8 +358,16 @@ fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
 /// sqrt(v) is ~1e-7. RMSprop is ours ([`rmsprop::KerasRmsProp`]): burn's divides by
 /// sqrt(v) + epsilon, Keras by sqrt(v + epsilon), and the difference decides whether the
 /// paper's 80-epoch RMSprop run trains or drifts.
-pub(crate) fn burn_optimizer(spec: &OptimizerSpec) -> ModuleOptimizer {
+///
+/// `scheduled`: the rate changes from step to step, so SGD's momentum is Keras's own
+/// ([`sgd::KerasSgd`]); at a constant rate burn's is the same update.
+pub(crate) fn burn_optimizer(spec: &OptimizerSpec, scheduled: bool) -> ModuleOptimizer {
     match *spec {
+        OptimizerSpec::Sgd {
+            momentum, nesterov, ..
+        } if scheduled && momentum > 0.0 => {
+            ModuleOptimizer::from(sgd::KerasSgd::new(momentum, nesterov))
+        }
         OptimizerSpec::Sgd {
             momentum, nesterov, ..
         } => {
@@ -459,7 +468,7 @@ mod tests {
                 &mut ChaCha8Rng::seed_from_u64(5),
                 &ad,
             );
-            let mut optimizer = burn_optimizer(&spec);
+            let mut optimizer = burn_optimizer(&spec, false);
             // Keras's state per weight: (m, v) for Adam, m for SGD.
             let mut state: Vec<(f64, f64)> = Vec::new();
             for t in 1..=3 {
@@ -483,6 +492,74 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Under a changing rate (a schedule) SGD's momentum is Keras's: each gradient scaled by its
+    /// own step's rate. burn's rule (the velocity scaled by the current rate) would differ from
+    /// the second step on, which the test also shows.
+    #[test]
+    fn scheduled_sgd_momentum_follows_keras_under_a_changing_rate() {
+        use crate::spec::optim::{OptimizerKind, Param as P};
+        let ad = Device::flex().autodiff();
+        let layers = [Layer::Dense {
+            units: 2,
+            activation: Activation::Softmax,
+        }];
+        let x = Tensor::<4>::from_data(
+            TensorData::new(vec![0.5f32, -1.0, 2.0, 1.0, 0.0, -0.5], [2, 3, 1, 1]),
+            &ad,
+        );
+        let y = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), &ad);
+        let rates = [0.05, 0.02, 0.01];
+        for nesterov in [false, true] {
+            let mut spec = OptimizerSpec::keras_default(OptimizerKind::Sgd);
+            spec.set("momentum", P::Float(0.8)).unwrap();
+            spec.set("nesterov", P::Bool(nesterov)).unwrap();
+            let mut diverged_from_burn = false;
+            let start = Network::new(
+                &layers,
+                Shape::Flat(3),
+                &mut ChaCha8Rng::seed_from_u64(5),
+                &ad,
+            );
+            let (mut net, mut burns) = (start.clone(), start);
+            let (mut keras_opt, mut burn_opt) =
+                (burn_optimizer(&spec, true), burn_optimizer(&spec, false));
+            let mut state: Vec<(f64, f64)> = Vec::new();
+            for (t, lr) in rates.into_iter().enumerate() {
+                let grads_of = |net: &Network| {
+                    let loss = CrossEntropyLossConfig::new()
+                        .init(&ad)
+                        .forward(net.forward(x.clone(), None), y.clone());
+                    GradientsParams::from_grads(loss.backward(), net)
+                };
+                let grads = grads_of(&net);
+                let mut wg = WithGrads(&grads, Vec::new());
+                net.visit(&mut wg);
+                state.resize(wg.1.len(), (0.0, 0.0));
+                let want: Vec<f64> = wg
+                    .1
+                    .iter()
+                    .zip(state.iter_mut())
+                    .map(|(&(w, g), s)| keras_step(&spec, lr, t as i32 + 1, w as f64, g as f64, s))
+                    .collect();
+                net = update(&mut keras_opt, net, grads, lr, 0.0);
+                for (got, want) in params(&net).iter().zip(&want) {
+                    assert!(
+                        (*got as f64 - want).abs() <= 1e-6,
+                        "nesterov {nesterov} step {}: {got} vs {want}",
+                        t + 1
+                    );
+                }
+                let g = grads_of(&burns);
+                burns = update(&mut burn_opt, burns, g, lr, 0.0);
+                diverged_from_burn |= params(&burns) != params(&net);
+            }
+            assert!(
+                diverged_from_burn,
+                "burn's rule should differ under a changing rate"
+            );
         }
     }
 
@@ -561,9 +638,21 @@ mod tests {
         ] {
             let w0 = params(&net);
             let g = grads(&net);
-            let plain = params(&update(&mut burn_optimizer(&spec), net.clone(), g, lr, 0.0));
+            let plain = params(&update(
+                &mut burn_optimizer(&spec, false),
+                net.clone(),
+                g,
+                lr,
+                0.0,
+            ));
             let g = grads(&net);
-            let decayed = params(&update(&mut burn_optimizer(&spec), net.clone(), g, lr, wd));
+            let decayed = params(&update(
+                &mut burn_optimizer(&spec, false),
+                net.clone(),
+                g,
+                lr,
+                wd,
+            ));
             for ((d, p), w) in decayed.iter().zip(&plain).zip(&w0) {
                 let want = *p as f64 - lr * wd * *w as f64;
                 assert!((*d as f64 - want).abs() < 1e-6, "{spec:?}: {d} vs {want}");
