@@ -172,14 +172,13 @@ fn check_model(file: &Path, h: &weights::Header, data: &DataSpec) -> Result<()> 
         path: file.to_path_buf(),
         message,
     };
-    let infos =
-        crate::spec::manifest::check_layers(&h.model, &h.layers, data.shape(), data.classes())
-            .map_err(|(_, message, _)| {
-                bad(format!(
-                    "its `sweep` metadata describes a model that cannot run on {}: {message}",
-                    data.dataset.name()
-                ))
-            })?;
+    let infos = crate::spec::arch::check_layers(&h.model, &h.layers, data.shape(), data.classes())
+        .map_err(|(_, message, _)| {
+            bad(format!(
+                "its `sweep` metadata describes a model that cannot run on {}: {message}",
+                data.dataset.name()
+            ))
+        })?;
     let params = crate::spec::arch::total_params(&infos);
     let images = data.test_examples() as u64;
     let peak = crate::spec::memory::eval_peak(

@@ -367,6 +367,68 @@ fn snake(kind: &str) -> String {
     }
 }
 
+/// A layer stack's problem: the layer (0-based) when one is to blame, what is wrong, and what
+/// would be right.
+pub(crate) type LayerProblem = (Option<usize>, String, String);
+
+/// Check that `layers` (of model `name`) make a classifier of `dataset`: shapes that work out,
+/// softmax only at the end, and an output layer of one unit per class. The one check of a
+/// model, for manifests and for the layer stacks weights files carry.
+pub(crate) fn check_layers(
+    name: &str,
+    layers: &[Layer],
+    shape: Shape,
+    classes: usize,
+) -> std::result::Result<Vec<LayerInfo>, LayerProblem> {
+    if layers.is_empty() {
+        return Err((
+            None,
+            format!("model `{name}` has no layers"),
+            format!(
+                "add layers, e.g. {{ type = \"flatten\" }}, {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
+                classes
+            ),
+        ));
+    }
+    let infos = infer(layers, shape).map_err(|e| {
+        (
+            Some(e.layer),
+            format!("model `{name}`, layer {}: {}", e.layer + 1, e.message),
+            e.help,
+        )
+    })?;
+    for (i, layer) in layers.iter().enumerate() {
+        if layer.activation() == Activation::Softmax && i + 1 != layers.len() {
+            return Err((
+                Some(i),
+                format!(
+                    "model `{name}`, layer {}: softmax is only supported on the output layer",
+                    i + 1
+                ),
+                "use relu, sigmoid or tanh on hidden layers".into(),
+            ));
+        }
+    }
+    let last = layers.len() - 1;
+    match &layers[last] {
+        Layer::Dense {
+            units,
+            activation: Activation::Softmax,
+        } if *units == classes => Ok(infos),
+        _ => Err((
+            Some(last),
+            format!(
+                "model `{name}`: the output layer must be dense with {} units and softmax",
+                classes
+            ),
+            format!(
+                "end the layer list with {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
+                classes
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

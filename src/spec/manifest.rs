@@ -3,7 +3,7 @@
 //! `file:line:column` before any training starts.
 
 use crate::error::{Error, Location, ManifestError, Result};
-use crate::spec::arch::{self, Activation, Layer};
+use crate::spec::arch::{self, Layer};
 use crate::spec::dataset::{DataInfo, Declared, Format, Preprocess, Source};
 use crate::spec::grid::{self, Axis, Entry, Grid, Value};
 use crate::spec::metric::Metric;
@@ -611,7 +611,7 @@ fn parse_raw(
 
     let mut models: Vec<Model> = builtin_models()
         .into_iter()
-        .filter(|m| check_layers(&m.name, &m.layers, data.shape, data.classes).is_ok())
+        .filter(|m| arch::check_layers(&m.name, &m.layers, data.shape, data.classes).is_ok())
         .collect();
     let mut own: Vec<_> = raw.models.iter().collect();
     own.sort_by_key(|(k, _)| k.span().start);
@@ -1569,71 +1569,9 @@ fn validate_model(
         Err(template) => return Ok(model(Vec::new(), Vec::new(), Some(template))),
     };
     let span_of = |i: usize| raw.layers.get(i).map(|l| l.span());
-    let infos = check_layers(name, &layers, data.shape, data.classes)
+    let infos = arch::check_layers(name, &layers, data.shape, data.classes)
         .map_err(|(layer, message, help)| (layer.and_then(span_of), message, help))?;
     Ok(model(layers, infos, None))
-}
-
-/// A layer stack's problem: the layer (0-based) when one is to blame, what is wrong, and what
-/// would be right.
-pub(crate) type LayerProblem = (Option<usize>, String, String);
-
-/// Check that `layers` (of model `name`) make a classifier of `dataset`: shapes that work out,
-/// softmax only at the end, and an output layer of one unit per class. The one check of a
-/// model, for manifests and for the layer stacks weights files carry.
-pub(crate) fn check_layers(
-    name: &str,
-    layers: &[Layer],
-    shape: arch::Shape,
-    classes: usize,
-) -> std::result::Result<Vec<arch::LayerInfo>, LayerProblem> {
-    if layers.is_empty() {
-        return Err((
-            None,
-            format!("model `{name}` has no layers"),
-            format!(
-                "add layers, e.g. {{ type = \"flatten\" }}, {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
-                classes
-            ),
-        ));
-    }
-    let infos = arch::infer(layers, shape).map_err(|e| {
-        (
-            Some(e.layer),
-            format!("model `{name}`, layer {}: {}", e.layer + 1, e.message),
-            e.help,
-        )
-    })?;
-    for (i, layer) in layers.iter().enumerate() {
-        if layer.activation() == Activation::Softmax && i + 1 != layers.len() {
-            return Err((
-                Some(i),
-                format!(
-                    "model `{name}`, layer {}: softmax is only supported on the output layer",
-                    i + 1
-                ),
-                "use relu, sigmoid or tanh on hidden layers".into(),
-            ));
-        }
-    }
-    let last = layers.len() - 1;
-    match &layers[last] {
-        Layer::Dense {
-            units,
-            activation: Activation::Softmax,
-        } if *units == classes => Ok(infos),
-        _ => Err((
-            Some(last),
-            format!(
-                "model `{name}`: the output layer must be dense with {} units and softmax",
-                classes
-            ),
-            format!(
-                "end the layer list with {{ type = \"dense\", units = {}, activation = \"softmax\" }}",
-                classes
-            ),
-        )),
-    }
 }
 
 fn validate_optimizer(

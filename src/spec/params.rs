@@ -177,7 +177,7 @@ impl Template {
             layers.push(l);
         }
         let spans: Vec<Range<usize>> = self.layers.iter().map(|(_, s)| s.clone()).collect();
-        let infos = crate::spec::manifest::check_layers(name, &layers, shape, classes).map_err(
+        let infos = arch::check_layers(name, &layers, shape, classes).map_err(
             |(layer, message, help)| {
                 let given = self.given(values);
                 (
