@@ -270,31 +270,15 @@ pub(super) fn models(a: ModelsArgs) -> Result<i32> {
 /// The most runs the plan table lists; `--format json` lists every run.
 pub const PLAN_TABLE_ROWS: usize = 1000;
 
-/// The plan table's columns.
-const PLAN_HEADERS: [&str; 11] = [
-    "run id",
-    "label",
-    "model",
-    "params",
-    "optimizer",
-    "lr",
-    "momentum",
-    "epochs",
-    "batch",
-    "seed",
-    // Estimated peak memory of the run.
-    "memory",
-];
-
 pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
     use crate::fmt::bytes as human_bytes;
     use crate::spec::memory;
-    // One estimate per model, batch size and optimizer state: a million runs have few.
+    // One estimate per layer stack, batch size and optimizer state: a million runs have few.
     let mut cache = std::collections::HashMap::new();
     let mut peak = |r: &Run| -> u64 {
         *cache
             .entry((
-                r.model.clone(),
+                format!("{:?}", r.layers),
                 r.batch_size,
                 r.optimizer.kind().name(),
                 r.optimizer.momentum().is_some_and(|m| m > 0.0),
@@ -302,27 +286,32 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
             .or_insert_with(|| memory::estimate(r).peak())
     };
     let peaks: Vec<u64> = runs.iter().map(&mut peak).collect();
-    let rows = runs
+    let shown = &runs[..runs.len().min(PLAN_TABLE_ROWS)];
+    let settings: Vec<_> = shown.iter().map(Run::settings).collect();
+    // One column per axis the listed runs differ on (model and optimizer always).
+    let axes = crate::spec::settings::varying(&settings, &["epochs", "seed"]);
+    let mut headers = vec!["run id".to_string(), "label".into()];
+    headers.extend(axes.iter().cloned());
+    // "memory": the run's estimated peak.
+    headers.extend(["params", "epochs", "seed", "memory"].map(String::from));
+    let rows = shown
         .iter()
+        .zip(&settings)
         .zip(&peaks)
-        .take(PLAN_TABLE_ROWS)
-        .map(|(r, p)| {
-            vec![
-                r.id.clone(),
-                r.label.clone(),
-                r.model.clone(),
+        .map(|((r, s), p)| {
+            let mut row = vec![r.id.clone(), r.label.clone()];
+            row.extend(axes.iter().map(|k| s.cell(k)));
+            row.extend([
                 crate::fmt::thousands(r.params as u64),
-                r.optimizer.kind().name().to_string(),
-                format!("{}", r.optimizer.lr()),
-                r.optimizer.momentum().map_or("-".into(), |m| m.to_string()),
                 r.epochs.to_string(),
-                r.batch_size.to_string(),
                 r.seed.to_string(),
                 human_bytes(*p),
-            ]
+            ]);
+            row
         })
         .collect::<Vec<_>>();
-    let table = crate::fmt::terminal_table(&PLAN_HEADERS, &rows, None);
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let table = crate::fmt::terminal_table(&headers, &rows, None);
     let t = plan::totals(runs);
     let more = if runs.len() > PLAN_TABLE_ROWS {
         format!(

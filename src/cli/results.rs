@@ -137,17 +137,13 @@ pub(super) fn report(a: ReportArgs) -> Result<i32> {
         ReportFormat::Markdown
     });
     let mut text = String::new();
-    let mut json = Vec::new();
+    // JSON and CSV render every sweep at once (one array; one header, with every sweep's axes).
+    let mut whole = Vec::new();
+    let mut per_epoch = Vec::new();
     for (i, (name, dir, cfg)) in targets.iter().enumerate() {
         let loaded = crate::results::report::load_sweep(dir)?;
         if epochs {
-            let rows = crate::results::report::epoch_rows(name, &loaded);
-            let csv = crate::results::report::csv::render_epochs(&rows);
-            text.push_str(if i == 0 {
-                &csv
-            } else {
-                csv.split_once('\n').map_or("", |x| x.1)
-            });
+            per_epoch.push((name.as_str(), loaded));
             continue;
         }
         let mut report = crate::results::report::build(name, &loaded, cfg, rank_by)?;
@@ -187,15 +183,7 @@ pub(super) fn report(a: ReportArgs) -> Result<i32> {
                 }
                 text.push_str(&crate::results::report::markdown::render(&report));
             }
-            ReportFormat::Csv => {
-                let csv = crate::results::report::csv::render(&report);
-                text.push_str(if i == 0 {
-                    &csv
-                } else {
-                    csv.split_once('\n').map_or("", |x| x.1)
-                });
-            }
-            ReportFormat::Json => json.push(report),
+            ReportFormat::Csv | ReportFormat::Json => whole.push(report),
             ReportFormat::Html => {
                 if targets.len() > 1 {
                     return Err(Error::Usage(
@@ -215,8 +203,16 @@ pub(super) fn report(a: ReportArgs) -> Result<i32> {
             _ => crate::results::report::markdown::render_sections(&sections),
         };
     }
-    if format == ReportFormat::Json && !epochs {
-        text = crate::results::report::json::render(&json);
+    if epochs {
+        let rows: Vec<_> = per_epoch
+            .iter()
+            .flat_map(|(name, loaded)| crate::results::report::epoch_rows(name, loaded))
+            .collect();
+        text = crate::results::report::csv::render_epochs(&rows);
+    } else if format == ReportFormat::Json {
+        text = crate::results::report::json::render(&whole);
+    } else if format == ReportFormat::Csv {
+        text = crate::results::report::csv::render(&whole);
     }
     match out {
         Some(o) => crate::results::store::write_atomic(&o, text.as_bytes())?,

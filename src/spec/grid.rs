@@ -239,12 +239,14 @@ pub(crate) fn keys() -> String {
 }
 
 /// A value on an axis, compared by type: `1e-3` and `0.001` are the same learning rate.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialized as JSON's own types; read back, `8` is a whole number and `8.0` is not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
 pub enum Value {
-    Name(String),
-    Float(f64),
-    Int(u64),
     Bool(bool),
+    Int(u64),
+    Float(f64),
+    Name(String),
 }
 
 impl Value {

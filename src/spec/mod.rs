@@ -12,3 +12,4 @@ pub(crate) mod optim;
 pub(crate) mod params;
 pub(crate) mod plan;
 pub(crate) mod schedule;
+pub(crate) mod settings;

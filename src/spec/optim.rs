@@ -228,6 +228,24 @@ impl OptimizerSpec {
         }
     }
 
+    /// Hyperparameter `name`'s value (a manifest key of [`OptimizerKind::parameters`]), for the
+    /// kinds that take it.
+    pub fn get(&self, name: &str) -> Option<Param> {
+        use OptimizerSpec::{Adam, Rmsprop, Sgd};
+        let float = |v: &f64| Some(Param::Float(*v));
+        match (self, name) {
+            (Sgd { nesterov, .. }, "nesterov") => Some(Param::Bool(*nesterov)),
+            (_, "lr") => Some(Param::Float(self.lr())),
+            (_, "weight_decay") => Some(Param::Float(self.weight_decay())),
+            (_, "momentum") => self.momentum().map(Param::Float),
+            (Rmsprop { rho, .. }, "rho") => float(rho),
+            (Adam { beta1, .. }, "beta1") => float(beta1),
+            (Adam { beta2, .. }, "beta2") => float(beta2),
+            (Rmsprop { epsilon, .. } | Adam { epsilon, .. }, "epsilon") => float(epsilon),
+            _ => None,
+        }
+    }
+
     /// Check value ranges: which parameter is wrong and why.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         let lr = self.lr();
@@ -287,6 +305,27 @@ fn positive(name: &'static str, v: f64) -> Result<(), (&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_parameter_reads_back_what_was_set() {
+        for kind in OptimizerKind::ALL {
+            let mut o = OptimizerSpec::keras_default(kind);
+            for (i, p) in kind.parameters().iter().enumerate() {
+                let v = match o.get(p) {
+                    Some(Param::Bool(b)) => Param::Bool(!b),
+                    Some(Param::Float(_)) => Param::Float(0.125 + i as f64 / 64.0),
+                    None => panic!("{} does not read its own {p}", kind.name()),
+                };
+                o.set(p, v).unwrap();
+                assert_eq!(o.get(p), Some(v), "{} {p}", kind.name());
+            }
+            assert_eq!(o.get("nonsense"), None);
+        }
+        assert_eq!(
+            OptimizerSpec::keras_default(OptimizerKind::Adam).get("momentum"),
+            None
+        );
+    }
 
     #[test]
     fn builtins_are_keras_defaults() {

@@ -9,8 +9,10 @@ use crate::spec::grid::{AXES, Axis, Dist, Entry, Grid, Label, Method, Value};
 use crate::spec::manifest::{Dataset, Keep, Manifest, Validation};
 use crate::spec::optim::{OptimizerSpec, Param};
 use crate::spec::schedule::Schedule;
+use crate::spec::settings::Settings;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 /// The data a run trains and validates on. Part of its identity.
@@ -173,6 +175,10 @@ pub struct Run {
     /// run's identity either.
     #[serde(default, skip_serializing_if = "Keep::is_default")]
     pub keep: Keep,
+    /// The values of the axes no other field holds by name: the schedule's name (when one is
+    /// set) and the model's parameters (`filters = "$width"`). Read through [`Run::settings`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub named: BTreeMap<String, Value>,
 }
 
 /// A run's random streams ([`Run::stream_seed`]).
@@ -275,6 +281,47 @@ impl Run {
         let mut unseeded = self.clone();
         unseeded.seed = 0;
         unseeded.compute_id()
+    }
+
+    /// The value of every axis this run has, in the axis table's order: the one map the plan
+    /// and results tables, CSV and JSON read. An optimizer parameter appears for the optimizers
+    /// that take it; `schedule` is `constant` when none is set.
+    pub fn settings(&self) -> Settings {
+        let mut out = Vec::new();
+        for def in AXES.iter() {
+            let value = match def.axis {
+                Axis::Model => Some(Value::Name(self.model.clone())),
+                Axis::Optimizer => Some(Value::Name(self.optimizer_name.clone())),
+                Axis::Epochs => Some(Value::Int(self.epochs as u64)),
+                Axis::BatchSize => Some(Value::Int(self.batch_size as u64)),
+                Axis::Seed => Some(Value::Int(self.seed)),
+                Axis::Schedule => Some(
+                    self.named
+                        .get(def.key)
+                        .cloned()
+                        .unwrap_or_else(|| Value::Name("constant".into())),
+                ),
+                _ => def
+                    .optimizer_param
+                    .and_then(|p| self.optimizer.get(p))
+                    .map(|p| match p {
+                        Param::Float(f) => Value::Float(f),
+                        Param::Bool(b) => Value::Bool(b),
+                    })
+                    .or_else(|| self.named.get(def.key).cloned()),
+            };
+            if let Some(v) = value {
+                out.push((def.key.to_string(), v));
+            }
+        }
+        let own = |k: &str| AXES.iter().any(|d| d.key == k);
+        out.extend(
+            self.named
+                .iter()
+                .filter(|(k, _)| !own(k))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        Settings::new(out)
     }
 
     /// Label including the seed, unique within a sweep.
@@ -779,6 +826,19 @@ fn resolve(
     let train_flops =
         arch::training_flops_per_example(&infos) * (data.train_examples() * epochs) as u64;
     let params = arch::total_params(&infos);
+    let mut named: BTreeMap<String, Value> = e
+        .values
+        .iter()
+        .filter_map(|(axis, v)| match axis {
+            Axis::Param(p) => Some((p.to_string(), v.clone())),
+            _ => None,
+        })
+        .collect();
+    if schedule.is_some()
+        && let Some(name) = e.get(Axis::Schedule)
+    {
+        named.insert(Axis::Schedule.def().key.to_string(), name.clone());
+    }
     Ok(seeds
         .into_iter()
         .map(|seed| {
@@ -799,6 +859,7 @@ fn resolve(
                 train_flops,
                 max_loss: m.sweep.max_loss,
                 keep: m.sweep.keep,
+                named: named.clone(),
             };
             run.id = run.compute_id();
             run
@@ -954,6 +1015,12 @@ mod tests {
         // Parameters count per configuration, and runs differ by id.
         assert!(runs[0].params < runs[1].params);
         assert_ne!(runs[0].id, runs[1].id);
+        // The run's settings: every axis it has, its parameters last, as one map.
+        let settings = serde_json::to_string(&runs[1].settings()).unwrap();
+        assert_eq!(
+            settings,
+            r#"{"model":"w","optimizer":"adam","schedule":"constant","lr":0.001,"beta1":0.9,"beta2":0.999,"epsilon":1e-7,"weight_decay":0.0,"epochs":1,"batch_size":32,"seed":1,"drop":0.25,"width":8}"#
+        );
         // Sampled like any axis.
         let runs = plan(&format!(
             "{HEAD}{WIDE}[search]\nmethod = \"sobol\"\nsamples = 6\n[grid]\nmodel = [\"w\"]\noptimizer = [\"adam\"]\nwidth = {{ int_uniform = [2, 9] }}\ndrop = {{ uniform = [0.0, 0.5] }}\n"
@@ -1011,6 +1078,9 @@ mod tests {
             })
         ));
         assert_eq!(runs[1].label, "simple_nn adam schedule=warm");
+        let schedule = |r: &Run| r.settings().get("schedule").map(|v| v.to_string());
+        assert_eq!(schedule(&runs[0]).as_deref(), Some("constant"));
+        assert_eq!(schedule(&runs[1]).as_deref(), Some("warm"));
         let e = plan(&format!(
             "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"adam\"]\nschedule = [\"cosin\"]\n"
         ))

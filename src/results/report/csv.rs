@@ -1,79 +1,130 @@
-//! CSV outputs: the runs table (one row per run) and the tidy per-epoch table.
+//! CSV outputs: the runs table (one row per run) and the tidy per-epoch table. Each run's
+//! settings ([`Settings`]) are columns of their own, one per axis any run has (empty where a run
+//! has none), so the header is built from the rows rather than from a struct.
 
-use super::{EpochRow, Report};
+use super::{EpochRow, Report, RunRow, Settings};
 
-/// One row per run, with its configuration and final metrics (fractions, not percentages).
-pub(crate) fn render(report: &Report) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in &report.runs {
-        w.serialize(CsvRun {
-            sweep: &report.sweep,
-            run_id: &r.id,
-            config_id: &r.config_id,
-            label: &r.label,
-            model: &r.model,
-            params: r.params,
-            optimizer: &r.optimizer,
-            lr: r.lr,
-            momentum: r.momentum,
-            epochs: r.epochs,
-            batch_size: r.batch_size,
-            seed: r.seed,
-            epochs_done: r.epochs_done,
-            train_accuracy: r.train_accuracy,
-            train_loss: r.train_loss,
-            val_accuracy: r.val_accuracy,
-            val_loss: r.val_loss,
-            best_val_accuracy: r.best_val_accuracy,
-            best_epoch: r.best_epoch,
-            test_accuracy: r.test_accuracy,
-            test_loss: r.test_loss,
-            best_epoch_test_accuracy: r.best_epoch_test_accuracy,
-            test_is_validation: r.test_is_validation,
-            wall_seconds: r.wall_seconds,
-            images_per_sec: r.images_per_sec,
-            status: r.status.name(),
-        })
-        .expect("csv row");
-    }
-    String::from_utf8(w.into_inner().expect("csv")).expect("utf-8")
-}
-
-#[derive(serde::Serialize)]
-struct CsvRun<'a> {
-    sweep: &'a str,
-    run_id: &'a str,
-    config_id: &'a str,
-    label: &'a str,
-    model: &'a str,
-    params: usize,
-    optimizer: &'a str,
-    lr: f64,
-    momentum: Option<f64>,
-    epochs: usize,
-    batch_size: usize,
-    seed: u64,
-    epochs_done: usize,
-    train_accuracy: Option<f64>,
-    train_loss: Option<f64>,
-    val_accuracy: Option<f64>,
-    val_loss: Option<f64>,
-    best_val_accuracy: Option<f64>,
-    best_epoch: Option<usize>,
-    test_accuracy: Option<f64>,
-    test_loss: Option<f64>,
-    best_epoch_test_accuracy: Option<f64>,
-    test_is_validation: bool,
-    wall_seconds: f64,
-    images_per_sec: Option<f64>,
-    status: &'a str,
+/// One row per run of every report, with its settings and final metrics (fractions, not
+/// percentages).
+pub(crate) fn render(reports: &[Report]) -> String {
+    let runs: Vec<(&str, &RunRow)> = reports
+        .iter()
+        .flat_map(|r| r.runs.iter().map(move |x| (r.sweep.as_str(), x)))
+        .collect();
+    let keys = crate::spec::settings::keys(runs.iter().map(|(_, r)| &r.settings));
+    let mut headers: Vec<String> = ["sweep", "run_id", "config_id", "label", "params"]
+        .map(String::from)
+        .to_vec();
+    headers.extend(keys.iter().cloned());
+    headers.extend(
+        [
+            "epochs_done",
+            "train_accuracy",
+            "train_loss",
+            "val_accuracy",
+            "val_loss",
+            "best_val_accuracy",
+            "best_epoch",
+            "test_accuracy",
+            "test_loss",
+            "best_epoch_test_accuracy",
+            "test_is_validation",
+            "wall_seconds",
+            "images_per_sec",
+            "status",
+        ]
+        .map(String::from),
+    );
+    let rows = runs.iter().map(|(sweep, r)| {
+        let mut row = vec![
+            sweep.to_string(),
+            r.id.clone(),
+            r.config_id.clone(),
+            r.label.clone(),
+            r.params.to_string(),
+        ];
+        row.extend(settings_cells(&r.settings, &keys));
+        row.extend([
+            r.epochs_done.to_string(),
+            opt(r.train_accuracy),
+            opt(r.train_loss),
+            opt(r.val_accuracy),
+            opt(r.val_loss),
+            opt(r.best_val_accuracy),
+            r.best_epoch.map_or_else(String::new, |e| e.to_string()),
+            opt(r.test_accuracy),
+            opt(r.test_loss),
+            opt(r.best_epoch_test_accuracy),
+            r.test_is_validation.to_string(),
+            r.wall_seconds.to_string(),
+            opt(r.images_per_sec),
+            r.status.name().to_string(),
+        ]);
+        row
+    });
+    write(&headers, rows)
 }
 
 /// The tidy per-epoch CSV: one row per run x epoch.
 pub(crate) fn render_epochs(rows: &[EpochRow]) -> String {
+    let keys = crate::spec::settings::keys(rows.iter().map(|r| &r.settings));
+    let mut headers: Vec<String> = ["sweep", "run_id", "label"].map(String::from).to_vec();
+    headers.extend(keys.iter().cloned());
+    headers.extend(
+        [
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "test_loss",
+            "test_accuracy",
+            "seconds",
+            "images_per_sec",
+            "epoch_lr",
+        ]
+        .map(String::from),
+    );
+    let out = rows.iter().map(|r| {
+        let e = r.record;
+        let mut row = vec![
+            r.sweep.to_string(),
+            r.run_id.to_string(),
+            r.label.to_string(),
+        ];
+        row.extend(settings_cells(&r.settings, &keys));
+        row.extend([
+            e.epoch.to_string(),
+            e.train_loss.to_string(),
+            e.train_accuracy.to_string(),
+            e.val_loss.to_string(),
+            e.val_accuracy.to_string(),
+            opt(e.test_loss),
+            opt(e.test_accuracy),
+            e.seconds.to_string(),
+            e.images_per_sec.to_string(),
+            opt(e.lr),
+        ]);
+        row
+    });
+    write(&headers, out)
+}
+
+/// A run's value of each key, empty where it has none.
+fn settings_cells<'a>(s: &'a Settings, keys: &'a [String]) -> impl Iterator<Item = String> + 'a {
+    keys.iter()
+        .map(|k| s.get(k).map_or_else(String::new, |v| v.to_string()))
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |v| v.to_string())
+}
+
+fn write(headers: &[String], rows: impl Iterator<Item = Vec<String>>) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).expect("csv row");
+    w.write_record(headers).expect("csv header");
+    for row in rows {
+        w.write_record(&row).expect("csv row");
     }
     String::from_utf8(w.into_inner().expect("csv")).expect("utf-8")
 }

@@ -24,6 +24,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 pub use crate::spec::metric::Metric;
+pub use crate::spec::settings::Settings;
 
 /// One row of the runs table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,11 +34,10 @@ pub struct RunRow {
     pub label: String,
     pub model: String,
     pub params: usize,
-    pub optimizer: String,
-    pub lr: f64,
-    pub momentum: Option<f64>,
+    /// Every axis's value ([`crate::spec::plan::Run::settings`]): model, optimizer, its
+    /// parameters, epochs, batch size, seed, the model's own parameters.
+    pub settings: Settings,
     pub epochs: usize,
-    pub batch_size: usize,
     pub seed: u64,
     pub epochs_done: usize,
     pub train_accuracy: Option<f64>,
@@ -139,11 +139,9 @@ pub struct ConfigRow {
     pub config_id: String,
     pub label: String,
     pub model: String,
-    pub optimizer: String,
-    pub lr: f64,
-    pub momentum: Option<f64>,
+    /// Its runs' settings, without the seed.
+    pub settings: Settings,
     pub epochs: usize,
-    pub batch_size: usize,
     /// Runs with results (any epochs done).
     pub n: usize,
     /// Per metric, in [`Metric::ALL`] order.
@@ -222,6 +220,8 @@ pub struct Comparison {
 /// Everything a report shows for one sweep.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// The JSON report's layout ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
     pub sweep: String,
     pub runs: Vec<RunRow>,
     pub configs: Vec<ConfigRow>,
@@ -238,6 +238,10 @@ pub struct Report {
     #[serde(skip)]
     pub spec: ReportSpec,
 }
+
+/// The JSON report's layout. 2: a run's and a configuration's axis values are one map,
+/// `settings` (1 had `optimizer`, `lr`, `momentum` and `batch_size` fields).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The report's notes ([`Report::notes`]) for these runs.
 pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
@@ -436,11 +440,8 @@ pub fn run_row(l: &Loaded) -> RunRow {
         label: r.label.clone(),
         model: r.model.clone(),
         params: r.params,
-        optimizer: r.optimizer_name.clone(),
-        lr: r.optimizer.lr(),
-        momentum: r.optimizer.momentum(),
+        settings: r.settings(),
         epochs: r.epochs,
-        batch_size: r.batch_size,
         seed: r.seed,
         epochs_done: l.records.len(),
         train_accuracy: last.map(|e| e.train_accuracy),
@@ -484,6 +485,7 @@ pub fn build(sweep: &str, loaded: &[Loaded], spec: &ReportSpec, rank_by: Metric)
     let comparisons = comparisons(spec, &configs);
     let notes = notes(&runs, loaded);
     Ok(Report {
+        schema_version: SCHEMA_VERSION,
         sweep: sweep.to_string(),
         runs,
         configs,
@@ -736,53 +738,27 @@ fn all_sweeps(dir: &Path, manifest_report: &dyn Fn(&Path) -> ReportSpec) -> Resu
     Ok(out)
 }
 
-/// Tidy per-epoch rows of every run: one per run x epoch. The record's fields are repeated
-/// here rather than `#[serde(flatten)]`ed because the csv crate cannot serialize flattened maps.
-#[derive(Debug, Clone, Serialize)]
+/// Tidy per-epoch rows of every run: one per run x epoch.
+#[derive(Debug, Clone)]
 pub struct EpochRow<'a> {
     pub sweep: &'a str,
     pub run_id: &'a str,
     pub label: &'a str,
-    pub model: &'a str,
-    pub optimizer: &'a str,
-    pub lr: f64,
-    pub momentum: Option<f64>,
-    pub batch_size: usize,
-    pub seed: u64,
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub test_loss: Option<f64>,
-    pub test_accuracy: Option<f64>,
-    pub seconds: f64,
-    pub images_per_sec: f64,
+    pub settings: Settings,
+    pub record: &'a crate::results::record::EpochRecord,
 }
 
 pub fn epoch_rows<'a>(sweep: &'a str, loaded: &'a [Loaded]) -> Vec<EpochRow<'a>> {
     loaded
         .iter()
         .flat_map(|l| {
+            let settings = l.run.settings();
             l.records.iter().map(move |record| EpochRow {
                 sweep,
                 run_id: &l.run.id,
                 label: &l.run.label,
-                model: &l.run.model,
-                optimizer: &l.run.optimizer_name,
-                lr: l.run.optimizer.lr(),
-                momentum: l.run.optimizer.momentum(),
-                batch_size: l.run.batch_size,
-                seed: l.run.seed,
-                epoch: record.epoch,
-                train_loss: record.train_loss,
-                train_accuracy: record.train_accuracy,
-                val_loss: record.val_loss,
-                val_accuracy: record.val_accuracy,
-                test_loss: record.test_loss,
-                test_accuracy: record.test_accuracy,
-                seconds: record.seconds,
-                images_per_sec: record.images_per_sec,
+                settings: settings.clone(),
+                record,
             })
         })
         .collect()
@@ -1066,10 +1042,27 @@ mod tests {
     }
 
     #[test]
+    fn json_has_a_schema_version_and_settings_as_one_map() {
+        let (r, _) = fixture_report();
+        let v: serde_json::Value =
+            serde_json::from_str(&json::render(std::slice::from_ref(&r))).unwrap();
+        assert_eq!(v[0]["schema_version"], SCHEMA_VERSION);
+        let run = &v[0]["runs"][2];
+        assert_eq!(run["settings"]["optimizer"], "sgd_momentum");
+        assert_eq!(run["settings"]["lr"], 0.002);
+        assert_eq!(run["settings"]["momentum"], 0.5);
+        assert_eq!(run["settings"]["seed"], 1);
+        assert!(run.get("lr").is_none(), "no lr field outside the map");
+        let config = &v[0]["configs"][1];
+        assert_eq!(config["settings"]["lr"], 0.002);
+        assert!(config["settings"].get("seed").is_none());
+    }
+
+    #[test]
     fn csv_outputs_read_back_with_their_types() {
         let (r, loaded) = fixture_report();
         let (_, rows) = read_back(
-            &csv::render(&r),
+            &csv::render(std::slice::from_ref(&r)),
             &[
                 ("run_id", "string"),
                 ("label", "string"),
@@ -1096,8 +1089,12 @@ mod tests {
                 "label",
                 "model",
                 "optimizer",
+                "schedule",
                 "lr",
                 "momentum",
+                "weight_decay",
+                "nesterov",
+                "epochs",
                 "batch_size",
                 "seed",
                 "epoch",
@@ -1108,7 +1105,8 @@ mod tests {
                 "test_loss",
                 "test_accuracy",
                 "seconds",
-                "images_per_sec"
+                "images_per_sec",
+                "epoch_lr"
             ]
         );
     }

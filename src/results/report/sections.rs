@@ -102,24 +102,18 @@ fn versus_headers(m: Metric) -> [String; 3] {
     ]
 }
 
-fn num(v: f64) -> String {
-    // Shortest exact form: 0.001, 0.005, 0.5.
-    format!("{v}")
-}
-
 pub(crate) fn sections(r: &Report) -> Vec<Section> {
     let mut out = Vec::new();
-    out.push(Section {
-        title: "Runs".into(),
-        headers: [
-            "run",
-            "model",
+    // One column per axis the runs differ on (model and optimizer always); epochs and seed
+    // are columns of their own.
+    let axes =
+        crate::spec::settings::varying(r.runs.iter().map(|x| &x.settings), &["epochs", "seed"]);
+    let mut headers = vec!["run".to_string()];
+    headers.extend(axes.iter().cloned());
+    headers.extend(
+        [
             "params",
-            "optimizer",
-            "lr",
-            "momentum",
             "epochs",
-            "batch",
             "seed",
             "train acc",
             "train loss",
@@ -131,25 +125,24 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
             "images/s",
             "status",
         ]
-        .map(String::from)
-        .to_vec(),
+        .map(String::from),
+    );
+    out.push(Section {
+        title: "Runs".into(),
+        headers,
         rows: r
             .runs
             .iter()
             .map(|x| {
-                vec![
-                    x.label.clone(),
-                    x.model.clone(),
+                let mut row = vec![x.label.clone()];
+                row.extend(axes.iter().map(|k| x.settings.cell(k)));
+                row.extend([
                     crate::fmt::thousands(x.params as u64),
-                    x.optimizer.clone(),
-                    num(x.lr),
-                    x.momentum.map_or("-".into(), num),
                     if x.epochs_done < x.epochs {
                         format!("{}/{}", x.epochs_done, x.epochs)
                     } else {
                         x.epochs.to_string()
                     },
-                    x.batch_size.to_string(),
                     x.seed.to_string(),
                     opt(Metric::TrainAccuracy, x.train_accuracy),
                     opt(Metric::TrainLoss, x.train_loss),
@@ -163,7 +156,8 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
                     crate::fmt::duration(x.wall_seconds),
                     x.images_per_sec.map_or("-".into(), |v| format!("{v:.0}")),
                     x.status_text(),
-                ]
+                ]);
+                row
             })
             .collect(),
         plot: None,
