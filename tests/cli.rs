@@ -239,6 +239,30 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "empties",
         ),
         (
+            "batch norm momentum of 1",
+            format!(
+                "{HEAD}[models.m]\nlayers = [\n  {{ type = \"flatten\" }},\n  {{ type = \"batch_norm\", momentum = 1.0 }},\n  {{ type = \"dense\", units = 10, activation = \"softmax\" }},\n]\n{RUN}"
+            ),
+            "m.toml:8:3",
+            "batch_norm momentum 1 is outside [0, 1)",
+        ),
+        (
+            "batch norm epsilon of 0",
+            format!(
+                "{HEAD}[models.m]\nlayers = [\n  {{ type = \"flatten\" }},\n  {{ type = \"batch_norm\", epsilon = 0 }},\n  {{ type = \"dense\", units = 10, activation = \"softmax\" }},\n]\n{RUN}"
+            ),
+            "m.toml:8:3",
+            "batch_norm epsilon 0 is not a positive number",
+        ),
+        (
+            "batch norm with softmax inside the network",
+            format!(
+                "{HEAD}[models.m]\nlayers = [\n  {{ type = \"flatten\" }},\n  {{ type = \"batch_norm\", activation = \"softmax\" }},\n  {{ type = \"dense\", units = 10, activation = \"softmax\" }},\n]\n{RUN}"
+            ),
+            "m.toml:8:3",
+            "softmax",
+        ),
+        (
             "unknown layer type",
             format!("{HEAD}[models.m]\nlayers = [{{ type = \"lstm\" }}]\n{RUN}"),
             "m.toml:6:",

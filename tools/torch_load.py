@@ -32,6 +32,12 @@ for i, l in enumerate(meta["layers"]):
         shape = (shape[0], (shape[1] - size) // s + 1, (shape[2] - size) // s + 1)
     elif l["type"] == "flatten":
         mods.append(torch.nn.Flatten())
+        shape = (math.prod(shape),)
+    elif l["type"] == "batch_norm":  # Keras's BatchNormalization, with its moving statistics
+        bn = (torch.nn.BatchNorm2d if len(shape) == 3 else torch.nn.BatchNorm1d)(shape[0], eps=l["epsilon"])
+        bn.weight.data, bn.bias.data = tensors[f"layers.{i}.gamma"], tensors[f"layers.{i}.beta"]
+        bn.running_mean.data, bn.running_var.data = tensors[f"layers.{i}.moving_mean"], tensors[f"layers.{i}.moving_variance"]
+        mods.append(bn)
     elif l["type"] == "global_avg_pool":
         mods += [torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()]
         shape = (shape[0],)
@@ -39,6 +45,7 @@ for i, l in enumerate(meta["layers"]):
         lin = torch.nn.Linear(w.shape[0], w.shape[1])
         lin.weight.data, lin.bias.data = w.T.contiguous(), b  # sweep stores [in, out]
         mods.append(lin)
+        shape = (w.shape[1],)
     if act is not None and i < len(meta["layers"]) - 1:
         mods.append(act)  # (the last layer's softmax is left out: argmax needs the logits only)
 net = torch.nn.Sequential(*mods).eval()

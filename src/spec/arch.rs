@@ -63,10 +63,32 @@ pub enum Layer {
     Dropout {
         rate: f64,
     },
+    /// Keras's `BatchNormalization` over the channels of a feature map or the features of a
+    /// flat input: in training, each batch's own mean and (biased) variance normalize it and
+    /// move the statistics kept for inference (`moving = moving * momentum + batch * (1 -
+    /// momentum)`); in evaluation the moving ones do. Then `gamma * x + beta`, then
+    /// `activation` (default linear; `activation = "relu"` is Keras's BN-then-ReLU pair).
+    BatchNorm {
+        #[serde(default = "bn_momentum")]
+        momentum: f64,
+        #[serde(default = "bn_epsilon")]
+        epsilon: f64,
+        #[serde(default)]
+        activation: Activation,
+    },
 }
 
 fn one() -> usize {
     1
+}
+
+/// Keras's `BatchNormalization` defaults.
+fn bn_momentum() -> f64 {
+    0.99
+}
+
+fn bn_epsilon() -> f64 {
+    1e-3
 }
 
 impl Layer {
@@ -80,12 +102,15 @@ impl Layer {
             Layer::Flatten => "Flatten",
             Layer::GlobalAvgPool => "GlobalAveragePooling2D",
             Layer::Dropout { .. } => "Dropout",
+            Layer::BatchNorm { .. } => "BatchNormalization",
         }
     }
 
     pub fn activation(&self) -> Activation {
         match self {
-            Layer::Dense { activation, .. } | Layer::Conv2d { activation, .. } => *activation,
+            Layer::Dense { activation, .. }
+            | Layer::Conv2d { activation, .. }
+            | Layer::BatchNorm { activation, .. } => *activation,
             _ => Activation::Linear,
         }
     }
@@ -150,7 +175,10 @@ pub(crate) fn conv_out(
 pub struct LayerInfo {
     pub input: Shape,
     pub output: Shape,
+    /// Every parameter, as Keras's `Param #` counts them: trainable ones and the
+    /// [`LayerInfo::non_trainable`] ones (batch norm's moving statistics).
     pub params: usize,
+    pub non_trainable: usize,
     /// Forward FLOPs per example (multiply and add counted separately).
     pub forward_flops: u64,
 }
@@ -293,6 +321,35 @@ pub(crate) fn infer(layers: &[Layer], input: Shape) -> Result<Vec<LayerInfo>, Sh
                 }
                 (s, 0, 0)
             }
+            (
+                Layer::BatchNorm {
+                    momentum, epsilon, ..
+                },
+                s,
+            ) => {
+                if !(0.0..1.0).contains(momentum) {
+                    return Err(err(
+                        format!("batch_norm momentum {momentum} is outside [0, 1)"),
+                        "use a momentum such as 0.99 (Keras's default)",
+                    ));
+                }
+                if !(*epsilon > 0.0 && epsilon.is_finite()) {
+                    return Err(err(
+                        format!("batch_norm epsilon {epsilon} is not a positive number"),
+                        "use an epsilon such as 0.001 (Keras's default)",
+                    ));
+                }
+                let channels = match s {
+                    Shape::Image { c, .. } => c,
+                    Shape::Flat(n) => n,
+                };
+                // gamma, beta, moving mean and variance; subtract, scale, add per value.
+                (s, 4 * channels, 4 * s.numel() as u64)
+            }
+        };
+        let non_trainable = match (layer, output) {
+            (Layer::BatchNorm { .. }, Shape::Image { c, .. } | Shape::Flat(c)) => 2 * c,
+            _ => 0,
         };
         let act_flops = match layer.activation() {
             Activation::Linear => 0,
@@ -302,6 +359,7 @@ pub(crate) fn infer(layers: &[Layer], input: Shape) -> Result<Vec<LayerInfo>, Sh
             input: shape,
             output,
             params,
+            non_trainable,
             forward_flops: flops + act_flops,
         });
         shape = output;
@@ -314,7 +372,7 @@ pub(crate) fn training_flops_per_example(infos: &[LayerInfo]) -> u64 {
     3 * infos.iter().map(|i| i.forward_flops).sum::<u64>()
 }
 
-/// Total trainable parameters.
+/// Total parameters, trainable or not (Keras's `count_params()`).
 pub(crate) fn total_params(infos: &[LayerInfo]) -> usize {
     infos.iter().fold(0, |a, i| a.saturating_add(i.params))
 }
@@ -350,10 +408,13 @@ pub(crate) fn summary(name: &str, layers: &[Layer], infos: &[LayerInfo]) -> Stri
     for r in &rows {
         s.push_str(&format!("{:<w0$}  {:<w1$}  {:>w2$}\n", r[0], r[1], r[2]));
     }
-    let total = crate::fmt::thousands(total_params(infos) as u64);
+    let all = total_params(infos);
+    let frozen: usize = infos.iter().map(|i| i.non_trainable).sum();
+    let [total, trainable, frozen] =
+        [all, all - frozen, frozen].map(|n| crate::fmt::thousands(n as u64));
     s.push_str(&format!("{}\n", "═".repeat(width)));
     s.push_str(&format!(
-        "Total params: {total}\nTrainable params: {total}\nNon-trainable params: 0\n"
+        "Total params: {total}\nTrainable params: {trainable}\nNon-trainable params: {frozen}\n"
     ));
     s
 }
@@ -363,6 +424,7 @@ fn snake(kind: &str) -> String {
         "Conv2D" => "conv2d".into(),
         "MaxPooling2D" => "max_pooling2d".into(),
         "AveragePooling2D" => "average_pooling2d".into(),
+        "BatchNormalization" => "batch_normalization".into(),
         other => other.to_lowercase(),
     }
 }

@@ -336,10 +336,11 @@ impl burn::module::ModuleMapper for Decay {
     ) -> burn::module::Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         let require_grad = tensor.is_require_grad();
-        let mut decayed = Tensor::from_inner(tensor.inner().mul_scalar(self.0));
-        if require_grad {
-            decayed = decayed.require_grad();
+        // Trainable weights only, as Keras: batch norm's moving statistics are not.
+        if !require_grad {
+            return burn::module::Param::from_mapped_value(id, tensor, mapper);
         }
+        let decayed = Tensor::from_inner(tensor.inner().mul_scalar(self.0)).require_grad();
         burn::module::Param::from_mapped_value(id, decayed, mapper)
     }
 }

@@ -4,9 +4,10 @@
 
 use crate::results::weights;
 use crate::spec::arch::{self, Activation, Layer, Padding, Shape};
+use burn::module::RunningState;
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
-use burn::nn::{Linear, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, PaddingConfig2d};
 use burn::tensor::activation::{relu, sigmoid, tanh};
 use burn::tensor::module::{avg_pool2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
@@ -35,6 +36,9 @@ pub(crate) enum Op {
         rate: f64,
         features: usize,
     },
+    /// Batch normalization (parameters and moving statistics in `Network::norm`), then the
+    /// activation.
+    BatchNorm(Activation),
 }
 
 /// A feed-forward network built from a validated layer list.
@@ -42,6 +46,7 @@ pub(crate) enum Op {
 pub(crate) struct Network {
     dense: Vec<Linear>,
     conv: Vec<Conv2d>,
+    norm: Vec<BatchNorm>,
     #[module(skip)]
     ops: Vec<Op>,
     /// Tabular data: the input is a vector of features (given as [batch, features, 1, 1]).
@@ -65,6 +70,7 @@ impl Network {
         let infos = arch::infer(layers, input).expect("layers were validated");
         let mut dense = Vec::new();
         let mut conv = Vec::new();
+        let mut norm = Vec::new();
         let mut ops = Vec::new();
         for (layer, info) in layers.iter().zip(&infos) {
             match (layer, info.input) {
@@ -123,12 +129,36 @@ impl Network {
                     rate: *rate,
                     features: input.numel(),
                 }),
+                (
+                    Layer::BatchNorm {
+                        momentum,
+                        epsilon,
+                        activation,
+                    },
+                    input,
+                ) => {
+                    let channels = match input {
+                        Shape::Image { c, .. } => c,
+                        Shape::Flat(n) => n,
+                    };
+                    // Keras's momentum is the share of the old statistics that stays; burn's,
+                    // the share of the batch's that comes in. gamma = 1, beta = 0, moving
+                    // mean 0 and variance 1, as Keras starts them.
+                    norm.push(
+                        BatchNormConfig::new(channels)
+                            .with_momentum(1.0 - momentum)
+                            .with_epsilon(*epsilon)
+                            .init(device),
+                    );
+                    ops.push(Op::BatchNorm(*activation));
+                }
                 _ => unreachable!("shape inference accepted an impossible layer"),
             }
         }
         Network {
             dense,
             conv,
+            norm,
             ops,
             flat_input: matches!(input, Shape::Flat(_)),
         }
@@ -151,9 +181,17 @@ impl Network {
             }
         }
         let (mut d, mut c) = (self.dense.iter(), self.conv.iter());
+        let mut n = self.norm.iter();
         let mut out = Vec::new();
         for (i, layer) in layers.iter().enumerate() {
             let (w, b) = match layer {
+                Layer::BatchNorm { .. } => {
+                    let l = n.next().expect("one BatchNorm per batch_norm layer");
+                    for (param, t) in norm_tensors(l) {
+                        out.push(named(weights::tensor_name(i, param), t));
+                    }
+                    continue;
+                }
                 Layer::Dense { .. } => {
                     let l = d.next().expect("one Linear per dense layer");
                     out.push(named(weights::tensor_name(i, "weight"), l.weight.val()));
@@ -197,9 +235,22 @@ impl Network {
             used += 1;
             Ok(TensorData::new(t.values.clone(), t.shape.clone()))
         };
-        let (mut d, mut c) = (0, 0);
+        let (mut d, mut c, mut n) = (0, 0, 0);
         for (i, layer) in layers.iter().enumerate() {
             match layer {
+                Layer::BatchNorm { .. } => {
+                    let l = &mut self.norm[n];
+                    n += 1;
+                    let dims = l.gamma.val().dims();
+                    let mut load = |param: &str| -> Result<Tensor<1>, String> {
+                        let v = take(weights::tensor_name(i, param), &dims)?;
+                        Ok(Tensor::from_data(v, device))
+                    };
+                    l.gamma = Param::from_tensor(load("gamma")?);
+                    l.beta = Param::from_tensor(load("beta")?);
+                    l.running_mean = RunningState::new(load("moving_mean")?);
+                    l.running_var = RunningState::new(load("moving_variance")?);
+                }
                 Layer::Dense { .. } => {
                     let l = &mut self.dense[d];
                     d += 1;
@@ -260,7 +311,7 @@ impl Network {
         } else {
             X::Img(images)
         };
-        let (mut d, mut c, mut m) = (0, 0, 0);
+        let (mut d, mut c, mut m, mut n) = (0, 0, 0, 0);
         let last = self.ops.len() - 1;
         for (i, op) in self.ops.iter().enumerate() {
             x = match (op, x) {
@@ -330,6 +381,18 @@ impl Network {
                     m += 1;
                     X::Img(y)
                 }
+                // In training (an autodiff device) the batch's statistics, which also move the
+                // kept ones; in evaluation the kept ones.
+                (Op::BatchNorm(act), X::Img(t)) => {
+                    let y = normalize(&self.norm[n], t);
+                    n += 1;
+                    X::Img(activate(y, *act))
+                }
+                (Op::BatchNorm(act), X::Flat(t)) => {
+                    let y = normalize(&self.norm[n], t);
+                    n += 1;
+                    X::Flat(activate(y, *act))
+                }
                 _ => unreachable!("shape inference accepted an impossible layer"),
             };
         }
@@ -338,6 +401,28 @@ impl Network {
             X::Img(t) => t.flatten(1, 3),
         }
     }
+}
+
+/// `l` over `t`; in training, its moving statistics are then made current at once. burn keeps
+/// a training forward's update aside per thread until something syncs it, and a record (a
+/// checkpoint) reads the synced value: synced here, a checkpoint after any step holds the
+/// statistics of every step before it.
+fn normalize<const D: usize>(l: &BatchNorm, t: Tensor<D>) -> Tensor<D> {
+    let y = l.forward(t);
+    l.running_mean.value_sync();
+    l.running_var.value_sync();
+    y
+}
+
+/// A batch norm layer's tensors under Keras's names: `gamma`, `beta`, `moving_mean`,
+/// `moving_variance`.
+fn norm_tensors(l: &BatchNorm) -> [(&'static str, Tensor<1>); 4] {
+    [
+        ("gamma", l.gamma.val()),
+        ("beta", l.beta.val()),
+        ("moving_mean", l.running_mean.value()),
+        ("moving_variance", l.running_var.value()),
+    ]
 }
 
 /// Whether convolutions use our kernels ([`crate::train::conv`]) where the device allows: yes unless
@@ -415,7 +500,7 @@ mod tests {
         };
         let mut layers = Vec::new();
         for _ in 0..rng.random_range(0..5) {
-            layers.push(match rng.random_range(0..5) {
+            layers.push(match rng.random_range(0..6) {
                 0 | 1 => Layer::Conv2d {
                     filters: rng.random_range(1..20),
                     kernel: rng.random_range(1..6),
@@ -435,8 +520,13 @@ mod tests {
                     size: rng.random_range(1..4),
                     stride: None,
                 },
-                _ => Layer::Dropout {
+                4 => Layer::Dropout {
                     rate: rng.random_range(0.0..0.9),
+                },
+                _ => Layer::BatchNorm {
+                    momentum: 0.99,
+                    epsilon: 1e-3,
+                    activation: act(rng),
                 },
             });
         }
@@ -446,7 +536,13 @@ mod tests {
             layers.push(Layer::Flatten);
         }
         for _ in 0..rng.random_range(0..3) {
-            if rng.random() {
+            if rng.random_range(0..4) == 0 {
+                layers.push(Layer::BatchNorm {
+                    momentum: 0.9,
+                    epsilon: 1e-3,
+                    activation: act(rng),
+                });
+            } else if rng.random() {
                 layers.push(Layer::Dropout { rate: 0.3 });
             } else {
                 layers.push(Layer::Dense {
@@ -479,6 +575,172 @@ mod tests {
         );
         let got: Vec<f32> = y.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(got, [1.5, 5.5, 9.5, 13.5, 17.5, 21.5]);
+    }
+
+    /// Batch norm against its definition, worked in f64 here: in training each channel is
+    /// normalized by the batch's mean and biased variance, the moving statistics move by
+    /// Keras's rule, and the gradients are the textbook ones; in evaluation the moving
+    /// statistics normalize. Two steps, so the second starts from moved statistics.
+    #[test]
+    fn batch_norm_follows_its_definition_in_training_and_evaluation() {
+        let (c, h, w, n) = (2usize, 2usize, 3usize, 4usize);
+        let (momentum, eps) = (0.9, 1e-3);
+        let ad = Device::flex().autodiff();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let layer = Layer::BatchNorm {
+            momentum,
+            epsilon: eps,
+            activation: Activation::Linear,
+        };
+        let net = Network::new(&[layer.clone()], Shape::Image { c, h, w }, &mut rng, &ad);
+        let per = n * h * w;
+        // x[b, ch, i] at index (b * c + ch) * h * w + i.
+        let at = |b: usize, ch: usize, i: usize| (b * c + ch) * h * w + i;
+        let (mut mm, mut mv) = (vec![0.0f64; c], vec![1.0f64; c]);
+        for step in 0..2 {
+            let x: Vec<f32> = (0..n * c * h * w)
+                .map(|_| rng.random_range(-2.0..3.0f32) + step as f32)
+                .collect();
+            let r: Vec<f32> = (0..n * c * h * w)
+                .map(|_| rng.random_range(-1.0..1.0f32))
+                .collect();
+            let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c, h, w]), &ad)
+                .require_grad();
+            let y = net.forward(xt.clone(), None); // [n, c*h*w]
+            let rt = Tensor::<2>::from_data(TensorData::new(r.clone(), [n, c * h * w]), &ad);
+            let grads = (y.clone() * rt).sum().backward();
+            let y: Vec<f32> = y.into_data().convert::<f32>().try_into_vec().unwrap();
+            let dx: Vec<f32> = xt
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .unwrap();
+            for ch in 0..c {
+                let vals = |f: &dyn Fn(usize) -> f64| -> Vec<f64> {
+                    (0..n)
+                        .flat_map(|b| (0..h * w).map(move |i| (b, i)))
+                        .map(|(b, i)| f(at(b, ch, i)))
+                        .collect()
+                };
+                let xs = vals(&|k| x[k] as f64);
+                let mean = xs.iter().sum::<f64>() / per as f64;
+                let var = xs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / per as f64;
+                let inv = 1.0 / (var + eps).sqrt();
+                let xhat: Vec<f64> = xs.iter().map(|v| (v - mean) * inv).collect();
+                let dy = vals(&|k| r[k] as f64);
+                let sum_dy: f64 = dy.iter().sum();
+                let sum_dy_xhat: f64 = dy.iter().zip(&xhat).map(|(a, b)| a * b).sum();
+                let ys = vals(&|k| y[k] as f64);
+                let dxs = vals(&|k| dx[k] as f64);
+                for j in 0..per {
+                    assert!(
+                        (ys[j] - xhat[j]).abs() < 1e-4,
+                        "forward step {step} ch {ch}: {} vs {}",
+                        ys[j],
+                        xhat[j]
+                    );
+                    let want =
+                        inv / per as f64 * (per as f64 * dy[j] - sum_dy - xhat[j] * sum_dy_xhat);
+                    assert!(
+                        (dxs[j] - want).abs() < 1e-4,
+                        "dx step {step} ch {ch}: {} vs {want}",
+                        dxs[j]
+                    );
+                }
+                mm[ch] = mm[ch] * momentum + mean * (1.0 - momentum);
+                mv[ch] = mv[ch] * momentum + var * (1.0 - momentum);
+            }
+            // The kept statistics, as a weights file names them.
+            let layers = [layer.clone()];
+            let params = net.parameters(&layers);
+            let get = |name: &str| {
+                params
+                    .iter()
+                    .find(|p| p.name == weights::tensor_name(0, name))
+                    .unwrap()
+                    .values
+                    .clone()
+            };
+            for ch in 0..c {
+                assert!(
+                    (get("moving_mean")[ch] as f64 - mm[ch]).abs() < 1e-5,
+                    "moving mean"
+                );
+                assert!(
+                    (get("moving_variance")[ch] as f64 - mv[ch]).abs() < 1e-5,
+                    "moving variance"
+                );
+            }
+            assert_eq!(get("gamma"), vec![1.0; c]);
+            assert_eq!(get("beta"), vec![0.0; c]);
+        }
+        // Evaluation: the moving statistics, and nothing moves.
+        let cpu = Device::flex();
+        let x: Vec<f32> = (0..n * c * h * w).map(|i| i as f32 / 7.0).collect();
+        let valid = net.valid();
+        let y: Vec<f32> = valid
+            .forward(
+                Tensor::from_data(TensorData::new(x.clone(), [n, c, h, w]), &cpu),
+                None,
+            )
+            .into_data()
+            .try_to_vec()
+            .unwrap();
+        for b in 0..n {
+            for ch in 0..c {
+                for i in 0..h * w {
+                    let k = at(b, ch, i);
+                    let want = (x[k] as f64 - mm[ch]) / (mv[ch] + eps).sqrt();
+                    assert!(
+                        (y[k] as f64 - want).abs() < 1e-4,
+                        "inference {} vs {want}",
+                        y[k]
+                    );
+                }
+            }
+        }
+        let after = valid.parameters(&[layer]);
+        assert!(
+            (after[2].values[0] as f64 - mm[0]).abs() < 1e-5,
+            "evaluation moved nothing"
+        );
+    }
+
+    /// A checkpoint's record of a network (what `State::checkpoint` writes and `restore`
+    /// reads) carries batch norm's moving statistics as the last training step left them.
+    #[test]
+    fn batch_norm_statistics_survive_a_checkpoint() {
+        use burn::store::ModuleRecord;
+        use burn::tensor::Bytes;
+        let ad = Device::flex().autodiff();
+        let layers = [
+            Layer::BatchNorm {
+                momentum: 0.5,
+                epsilon: 1e-3,
+                activation: Activation::Relu,
+            },
+            Layer::Flatten,
+        ];
+        let input = Shape::Image { c: 3, h: 2, w: 2 };
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let net = Network::new(&layers, input, &mut rng, &ad);
+        for step in 0..3 {
+            let x: Vec<f32> = (0..5 * 12).map(|i| (i * (step + 2)) as f32 / 9.0).collect();
+            let _ = net.forward(
+                Tensor::from_data(TensorData::new(x, [5, 3, 2, 2]), &ad),
+                None,
+            );
+        }
+        let trained = net.parameters(&layers);
+        let bytes = net.clone().into_record().into_bytes().unwrap().to_vec();
+        let fresh = Network::new(&layers, input, &mut ChaCha8Rng::seed_from_u64(3), &ad);
+        assert_ne!(fresh.parameters(&layers), trained, "the statistics moved");
+        let restored = fresh
+            .try_load_record(ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).unwrap())
+            .unwrap();
+        assert_eq!(restored.parameters(&layers), trained);
     }
 
     /// Every stack that shape inference accepts builds and trains a batch (forward with dropout
