@@ -592,7 +592,12 @@ mod tests {
             epsilon: eps,
             activation: Activation::Linear,
         };
-        let net = Network::new(&[layer.clone()], Shape::Image { c, h, w }, &mut rng, &ad);
+        let net = Network::new(
+            std::slice::from_ref(&layer),
+            Shape::Image { c, h, w },
+            &mut rng,
+            &ad,
+        );
         let per = n * h * w;
         // x[b, ch, i] at index (b * c + ch) * h * w + i.
         let at = |b: usize, ch: usize, i: usize| (b * c + ch) * h * w + i;
