@@ -187,6 +187,42 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "neither an axis nor a parameter",
         ),
         (
+            "an optimizer field naming an axis as a parameter",
+            format!("{HEAD}[optimizers.a]\nkind = \"adam\"\nbeta2 = \"$lr\"\n{RUN}"),
+            "m.toml:7:9",
+            "`$lr` cannot name a parameter",
+        ),
+        (
+            "an optimizer field of the wrong type",
+            format!("{HEAD}[optimizers.a]\nkind = \"adam\"\nlr = \"fast\"\n{RUN}"),
+            "m.toml:7:6",
+            "lr: invalid type",
+        ),
+        (
+            "an optimizer's parameter the run does not set",
+            format!(
+                "{HEAD}[optimizers.a]\nkind = \"adam\"\nbeta2 = \"$b2\"\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"a\"\n"
+            ),
+            "m.toml:10:13",
+            "optimizer `a` takes parameter `b2`",
+        ),
+        (
+            "an optimizer's parameter out of range",
+            format!(
+                "{HEAD}[optimizers.a]\nkind = \"adam\"\nbeta2 = \"$b2\"\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"a\"]\nb2 = [1.5]\n"
+            ),
+            "m.toml:11:",
+            "beta2",
+        ),
+        (
+            "a schedule's parameter of the wrong type",
+            format!(
+                "{HEAD}[schedules.s]\nkind = \"exponential\"\ndecay_steps = \"$steps\"\ndecay_rate = 0.5\n[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nschedule = [\"s\"]\nsteps = [2.5]\n"
+            ),
+            "m.toml:13:",
+            "schedule `s`",
+        ),
+        (
             "a schedule of an unknown kind",
             format!("{HEAD}[schedules.s]\nkind = \"linear\"\ndecay_steps = 10\n{RUN}"),
             "m.toml:5:1",
@@ -1082,6 +1118,78 @@ fn a_schedule_trains_and_records_its_rate_per_epoch() {
     for (g, w) in got.iter().zip(want) {
         assert!((g - w).abs() < 1e-15, "{got:?} vs {want:?}");
     }
+}
+
+/// Parameters named by an optimizer (`momentum = "$mom"`) and a schedule (`decay_steps =
+/// "$steps"`), trained for real: each run's recorded rates follow its own decay_steps, and the
+/// report's settings and runs table carry the parameters.
+#[test]
+fn optimizer_and_schedule_parameters_train_as_axes() {
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        "[sweep]\nname = \"sched\"\ndataset = \"mnist\"\nepochs = 2\nbatch_size = 100\ntrain_subset = 300\ntest_subset = 100\n\
+         [optimizers.m]\nkind = \"sgd\"\nmomentum = \"$mom\"\n\
+         [schedules.halve]\nkind = \"exponential\"\ndecay_steps = \"$steps\"\ndecay_rate = 0.5\n\
+         [grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"m\"]\nmom = [0.5]\nschedule = [\"halve\"]\nsteps = [3, 6]\n",
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let out = sb
+        .sweep()
+        .args(["report", "results/sched", "--format", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = report[0]["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let settings = &run["settings"];
+        assert_eq!(settings["momentum"], 0.5);
+        assert_eq!(settings["mom"], 0.5);
+        let steps = settings["steps"].as_f64().unwrap();
+        let csv = std::fs::read_to_string(
+            sb.results()
+                .join("sched/runs")
+                .join(run["id"].as_str().unwrap())
+                .join("epochs.csv"),
+        )
+        .unwrap();
+        let i = csv
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .position(|h| h == "lr")
+            .unwrap();
+        let last: f64 = csv
+            .lines()
+            .nth(2)
+            .unwrap()
+            .split(',')
+            .nth(i)
+            .unwrap()
+            .parse()
+            .unwrap();
+        // The second epoch's last step is 5: 0.01 x 0.5^(5 / steps).
+        let want = 0.01 * 0.5f64.powf(5.0 / steps);
+        assert!(
+            (last - want).abs() < 1e-15,
+            "steps {steps}: {last} vs {want}"
+        );
+    }
+    let md = sb
+        .sweep()
+        .args(["report", "results/sched", "--format", "markdown"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(
+        md.contains("| run | model | optimizer | steps | params |"),
+        "{md}"
+    );
 }
 
 /// Weight decay as an axis, trained for real: it reaches training, and a run without it keeps

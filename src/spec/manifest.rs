@@ -373,14 +373,15 @@ struct RawModel {
 #[serde(deny_unknown_fields)]
 struct RawOptimizer {
     kind: Spanned<OptimizerKind>,
-    lr: Option<Spanned<f64>>,
-    momentum: Option<Spanned<f64>>,
-    nesterov: Option<Spanned<bool>>,
-    rho: Option<Spanned<f64>>,
-    beta1: Option<Spanned<f64>>,
-    beta2: Option<Spanned<f64>>,
-    epsilon: Option<Spanned<f64>>,
-    weight_decay: Option<Spanned<f64>>,
+    // A number (true / false for nesterov), or `"$name"`: a parameter.
+    lr: Option<Spanned<toml::Value>>,
+    momentum: Option<Spanned<toml::Value>>,
+    nesterov: Option<Spanned<toml::Value>>,
+    rho: Option<Spanned<toml::Value>>,
+    beta1: Option<Spanned<toml::Value>>,
+    beta2: Option<Spanned<toml::Value>>,
+    epsilon: Option<Spanned<toml::Value>>,
+    weight_decay: Option<Spanned<toml::Value>>,
 }
 
 /// A table whose keys and values keep their places in the file: a `[[runs]]` entry, a grid
@@ -455,8 +456,14 @@ pub struct Manifest {
     /// Built-ins first, then the manifest's own, each in file order.
     pub models: Vec<Model>,
     pub optimizers: BTreeMap<String, OptimizerSpec>,
-    /// Learning-rate schedules by name; `constant` (none) is built in.
+    /// The parameters optimizers name: optimizer -> its `(field, parameter)` pairs
+    /// (`beta2 = "$b2"`); the field keeps its default in [`Manifest::optimizers`].
+    pub optimizer_params: BTreeMap<String, Vec<(&'static str, String)>>,
+    /// Learning-rate schedules by name; `constant` (none) is built in. A schedule whose fields
+    /// name parameters is in [`Manifest::schedule_templates`] instead.
     pub schedules: BTreeMap<String, crate::spec::schedule::Schedule>,
+    /// Schedules whose fields name parameters, as written: made per configuration.
+    pub schedule_templates: BTreeMap<String, crate::spec::params::Knobs>,
     pub grid: Option<Grid>,
     pub runs: Vec<Entry>,
     pub report: ReportSpec,
@@ -636,6 +643,7 @@ fn parse_raw(
     }
 
     let mut optimizers = OptimizerSpec::builtins();
+    let mut optimizer_params = BTreeMap::new();
     for (name, opt) in &raw.optimizers {
         if optimizers.contains_key(name.get_ref()) {
             errors.push(at(
@@ -649,8 +657,11 @@ fn parse_raw(
             continue;
         }
         match validate_optimizer(opt.get_ref()) {
-            Ok(spec) => {
+            Ok((spec, refs)) => {
                 optimizers.insert(name.get_ref().clone(), spec);
+                if !refs.is_empty() {
+                    optimizer_params.insert(name.get_ref().clone(), refs);
+                }
             }
             Err((span, message, help)) => errors.push(at(span, message, Some(help))),
         }
@@ -794,8 +805,16 @@ fn parse_raw(
         .iter()
         .map(|r| parse_entry(r, &at, &mut errors))
         .collect();
-    check_params(&models, grid.as_ref(), &runs, &at, &mut errors);
-    let schedules = parse_schedules(&raw.schedules, &at, &mut errors);
+    let (schedules, schedule_templates) = parse_schedules(&raw.schedules, &at, &mut errors);
+    let named: std::collections::BTreeSet<&str> = models
+        .iter()
+        .filter_map(|m| m.template.as_ref())
+        .flat_map(|t| t.params.iter())
+        .chain(optimizer_params.values().flatten().map(|(_, p)| p))
+        .chain(schedule_templates.values().flat_map(|t| t.params.iter()))
+        .map(String::as_str)
+        .collect();
+    check_params(&named, grid.as_ref(), &runs, &at, &mut errors);
     let report = report_spec(raw.report, &at, &mut errors);
     let mut search = parse_search(raw.search.as_ref(), grid.as_ref(), &at, &mut errors);
     if let Some(h) = raw
@@ -823,7 +842,9 @@ fn parse_raw(
         sweep,
         models,
         optimizers,
+        optimizer_params,
         schedules,
+        schedule_templates,
         grid,
         search,
         runs,
@@ -846,9 +867,13 @@ fn parse_schedules(
     raw: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     at: &At,
     errors: &mut Vec<ManifestError>,
-) -> BTreeMap<String, crate::spec::schedule::Schedule> {
+) -> (
+    BTreeMap<String, crate::spec::schedule::Schedule>,
+    BTreeMap<String, crate::spec::params::Knobs>,
+) {
     use crate::spec::schedule::Schedule;
     let mut out = BTreeMap::new();
+    let mut templates = BTreeMap::new();
     for (name, value) in raw {
         if name.get_ref() == "constant" {
             errors.push(at(
@@ -857,6 +882,26 @@ fn parse_schedules(
                 Some("choose another name".into()),
             ));
             continue;
+        }
+        match crate::spec::params::Knobs::read(value.get_ref()) {
+            Ok(Some(t)) => {
+                // Typed now with every parameter at 1, so a typo is found even unused.
+                if let Err(e) = t.make::<Schedule>(&BTreeMap::new(), true) {
+                    errors.push(at(
+                        value.span(),
+                        format!("schedule `{}`: {e}", name.get_ref()),
+                        Some("see the schedule reference in docs/manifest.md".into()),
+                    ));
+                } else {
+                    templates.insert(name.get_ref().clone(), t);
+                }
+                continue;
+            }
+            Ok(None) => {}
+            Err((message, help)) => {
+                errors.push(at(value.span(), message, Some(help)));
+                continue;
+            }
         }
         match Schedule::deserialize(value.get_ref().clone()) {
             Ok(s) => match s.check() {
@@ -872,7 +917,7 @@ fn parse_schedules(
             )),
         }
     }
-    out
+    (out, templates)
 }
 
 /// Names of the built-in models, which a manifest cannot redefine.
@@ -1046,17 +1091,12 @@ fn axis_or_param(key: &str) -> Option<Axis> {
 /// Every parameter the grid, its entries or the runs set must be named by some model (a typo
 /// of an axis would otherwise be a silent new parameter).
 fn check_params(
-    models: &[Model],
+    named: &std::collections::BTreeSet<&str>,
     grid: Option<&Grid>,
     runs: &[Entry],
     at: &At,
     errors: &mut Vec<ManifestError>,
 ) {
-    let named: std::collections::BTreeSet<&str> = models
-        .iter()
-        .filter_map(|m| m.template.as_ref())
-        .flat_map(|t| t.params.iter().map(String::as_str))
-        .collect();
     let mut set: Vec<(Axis, Range<usize>)> = Vec::new();
     if let Some(g) = grid {
         set.extend(g.axis_spans.iter().map(|(a, s)| (*a, s.clone())));
@@ -1074,10 +1114,10 @@ fn check_params(
             errors.push(at(
                 span,
                 format!(
-                    "`{name}` is neither an axis nor a parameter any model names (\"${name}\")"
+                    "`{name}` is neither an axis nor a parameter any model, optimizer or schedule names (\"${name}\")"
                 ),
                 Some(format!(
-                    "axes: {}; a model names a parameter in a layer field, e.g. units = \"${name}\"",
+                    "axes: {}; a model names a parameter in a layer field, e.g. units = \"${name}\" (an optimizer or a schedule in one of its fields)",
                     grid::keys()
                 )),
             ));
@@ -1574,76 +1614,69 @@ fn validate_model(
     Ok(model(layers, infos, None))
 }
 
+/// An optimizer's declared fields: its spec (a field that names a parameter keeps its Keras
+/// default until a configuration sets the parameter) and the `(field, parameter)` pairs.
+type DeclaredOptimizer = (OptimizerSpec, Vec<(&'static str, String)>);
+
 fn validate_optimizer(
     raw: &RawOptimizer,
-) -> std::result::Result<OptimizerSpec, (Range<usize>, String, String)> {
+) -> std::result::Result<DeclaredOptimizer, (Range<usize>, String, String)> {
     let kind = *raw.kind.get_ref();
     let allowed = kind.parameters();
-    let given: [(&str, Option<Range<usize>>); 8] = [
-        ("weight_decay", raw.weight_decay.as_ref().map(|v| v.span())),
-        ("lr", raw.lr.as_ref().map(|v| v.span())),
-        ("momentum", raw.momentum.as_ref().map(|v| v.span())),
-        ("nesterov", raw.nesterov.as_ref().map(|v| v.span())),
-        ("rho", raw.rho.as_ref().map(|v| v.span())),
-        ("beta1", raw.beta1.as_ref().map(|v| v.span())),
-        ("beta2", raw.beta2.as_ref().map(|v| v.span())),
-        ("epsilon", raw.epsilon.as_ref().map(|v| v.span())),
-    ];
-    for (param, span) in given.clone() {
-        if let Some(span) = span
-            && !allowed.contains(&param)
-        {
-            return Err((
-                span,
-                format!("`{param}` is not a parameter of {}", kind.name()),
-                format!("{} takes: {}", kind.name(), allowed.join(", ")),
-            ));
-        }
-    }
-    let mut spec = OptimizerSpec::keras_default(kind);
-    let floats = [
+    let given: [(&'static str, &Option<Spanned<toml::Value>>); 8] = [
         ("weight_decay", &raw.weight_decay),
         ("lr", &raw.lr),
         ("momentum", &raw.momentum),
+        ("nesterov", &raw.nesterov),
         ("rho", &raw.rho),
         ("beta1", &raw.beta1),
         ("beta2", &raw.beta2),
         ("epsilon", &raw.epsilon),
     ];
-    for (param, v) in floats {
-        if let Some(v) = v {
-            spec.set(param, Param::Float(*v.get_ref())).map_err(|e| {
-                (
-                    v.span(),
-                    e,
-                    "see the optimizer reference in docs/manifest.md".into(),
-                )
-            })?;
+    let help = || "see the optimizer reference in docs/manifest.md".to_string();
+    let mut spec = OptimizerSpec::keras_default(kind);
+    let mut refs = Vec::new();
+    for (param, v) in given {
+        let Some(v) = v else { continue };
+        if !allowed.contains(&param) {
+            return Err((
+                v.span(),
+                format!("`{param}` is not a parameter of {}", kind.name()),
+                format!("{} takes: {}", kind.name(), allowed.join(", ")),
+            ));
         }
-    }
-    if let Some(v) = &raw.nesterov {
-        spec.set("nesterov", Param::Bool(*v.get_ref()))
-            .map_err(|e| {
-                (
+        if let Some(name) = v.get_ref().as_str().and_then(|s| s.strip_prefix('$')) {
+            if !crate::spec::params::can_name(name) {
+                return Err((
                     v.span(),
-                    e,
-                    "see the optimizer reference in docs/manifest.md".into(),
-                )
-            })?;
+                    format!("`${name}` cannot name a parameter"),
+                    "a parameter's name is letters, digits and _, not starting with a digit, and not an axis (lr, epochs, ...)".into(),
+                ));
+            }
+            refs.push((param, name.to_string()));
+            continue;
+        }
+        let kind_of = if param == "nesterov" {
+            grid::Kind::Bool
+        } else {
+            grid::Kind::Float
+        };
+        let value = match grid::Value::parse(kind_of, v.get_ref()) {
+            Ok(grid::Value::Bool(b)) => Param::Bool(b),
+            Ok(other) => Param::Float(other.as_float().unwrap_or_default()),
+            Err(e) => return Err((v.span(), format!("{param}: {e}"), help())),
+        };
+        spec.set(param, value).map_err(|e| (v.span(), e, help()))?;
     }
     spec.check().map_err(|(param, msg)| {
         let span = given
             .iter()
             .find(|(p, _)| *p == param)
-            .and_then(|(_, s)| s.clone())
+            .and_then(|(_, v)| v.as_ref().map(|v| v.span()))
             .unwrap_or(raw.kind.span());
-        (
-            span,
-            msg,
-            "see the optimizer reference in docs/manifest.md".to_string(),
-        )
+        (span, msg, help())
     })?;
-    Ok(spec)
+    Ok((spec, refs))
 }
 
 /// Turn a TOML/serde error into a located manifest error with a hint.

@@ -64,10 +64,62 @@ fn substitute(value: &toml::Value, values: &BTreeMap<Axis, Value>) -> Result<tom
 }
 
 /// Whether `p` can name a parameter: a key the grid, include entries and runs read as one.
-fn can_name(p: &str) -> bool {
+pub(crate) fn can_name(p: &str) -> bool {
     Axis::is_param_name(p)
         && Axis::from_key(p).is_none()
         && !["label", "include", "exclude"].contains(&p)
+}
+
+/// An optimizer's or a schedule's table whose fields name parameters, as written: typed per
+/// configuration ([`Knobs::make`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Knobs {
+    table: toml::Value,
+    /// The parameters it names.
+    pub params: BTreeSet<String>,
+}
+
+impl Knobs {
+    /// `value` as a template when it names parameters, `None` when it names none, or what is
+    /// wrong with a name (message, help).
+    pub(crate) fn read(value: &toml::Value) -> Result<Option<Knobs>, (String, String)> {
+        let mut params = BTreeSet::new();
+        refs(value, &mut params);
+        if let Some(bad) = params.iter().find(|p| !can_name(p)) {
+            return Err((
+                format!("`${bad}` cannot name a parameter"),
+                "a parameter's name is letters, digits and _, not starting with a digit, and not an axis (lr, epochs, ...)".into(),
+            ));
+        }
+        Ok((!params.is_empty()).then(|| Knobs {
+            table: value.clone(),
+            params,
+        }))
+    }
+
+    /// The table typed as `T` with the parameters' values in `values` (every parameter 1 when
+    /// `ones`: to type-check it before any configuration exists).
+    pub(crate) fn make<T: serde::de::DeserializeOwned>(
+        &self,
+        values: &BTreeMap<Axis, Value>,
+        ones: bool,
+    ) -> Result<T, String> {
+        let ones_map: BTreeMap<Axis, Value>;
+        let values = if ones {
+            ones_map = self
+                .params
+                .iter()
+                .map(|p| (Axis::param(p), Value::Int(1)))
+                .collect();
+            &ones_map
+        } else {
+            values
+        };
+        let table = substitute(&self.table, values).map_err(|p| {
+            format!("it takes parameter `{p}`, which this configuration does not set")
+        })?;
+        T::deserialize(table).map_err(|e| e.message().to_string())
+    }
 }
 
 /// One layer as written, typed.

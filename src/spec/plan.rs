@@ -388,16 +388,8 @@ pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
 fn applies(m: &Manifest, e: &Entry, axis: Axis) -> bool {
     let optimizer = e.name(Axis::Optimizer).and_then(|o| m.optimizers.get(o));
     match axis {
-        // A model's parameter, for the models that name it.
-        Axis::Param(p) => e
-            .name(Axis::Model)
-            .and_then(|n| m.model(n))
-            .is_none_or(|model| {
-                model
-                    .template
-                    .as_ref()
-                    .is_some_and(|t| t.params.contains(p))
-            }),
+        // A parameter, for the configurations whose model, optimizer or schedule names it.
+        Axis::Param(p) => e.name(Axis::Model).and_then(|n| m.model(n)).is_none() || names(m, e, p),
         // Nesterov changes nothing without momentum (in Keras as in burn).
         Axis::Nesterov => {
             let momentum = e
@@ -411,6 +403,25 @@ fn applies(m: &Manifest, e: &Entry, axis: Axis) -> bool {
             .optimizer_param
             .is_none_or(|param| optimizer.is_none_or(|o| o.kind().parameters().contains(&param))),
     }
+}
+
+/// Whether configuration `e` names parameter `p`: in its model's layers, or its optimizer's
+/// or its schedule's fields.
+fn names(m: &Manifest, e: &Entry, p: &str) -> bool {
+    let model = e
+        .name(Axis::Model)
+        .and_then(|n| m.model(n))
+        .and_then(|model| model.template.as_ref())
+        .is_some_and(|t| t.params.contains(p));
+    let optimizer = e
+        .name(Axis::Optimizer)
+        .and_then(|o| m.optimizer_params.get(o))
+        .is_some_and(|refs| refs.iter().any(|(_, q)| q == p));
+    let schedule = e
+        .name(Axis::Schedule)
+        .and_then(|s| m.schedule_templates.get(s))
+        .is_some_and(|t| t.params.contains(p));
+    model || optimizer || schedule
 }
 
 /// Conditional axes: a `[grid]` axis is dropped from the combinations whose optimizer does not
@@ -698,8 +709,27 @@ fn resolve(
             )),
         ));
     };
-    // The axes that set optimizer parameters, on the optimizer that takes them.
+    // The optimizer's own fields that name parameters, then the axes that set optimizer
+    // parameters (on the optimizer that takes them), as an axis overrides a declared value.
     let mut optimizer = base.clone();
+    for (field, p) in m.optimizer_params.get(opt_name).into_iter().flatten() {
+        let axis = Axis::param(p);
+        let value = match e.get(axis) {
+            Some(Value::Bool(b)) => Param::Bool(*b),
+            Some(Value::Float(f)) => Param::Float(*f),
+            Some(Value::Int(i)) => Param::Float(*i as f64),
+            Some(Value::Name(_)) | None => {
+                return Err(m.error_at(
+                    axis_span(Axis::Optimizer),
+                    format!("optimizer `{opt_name}` takes parameter `{p}` ({field} = \"${p}\"), which this configuration does not set"),
+                    Some(format!("give `{p}` values in [grid] (e.g. {p} = [0.9, 0.99]), or set it in this run")),
+                ));
+            }
+        };
+        optimizer
+            .set(field, value)
+            .map_err(|msg| m.error_at(axis_span(axis), format!("{p}: {msg}"), None))?;
+    }
     for def in AXES.iter() {
         let value = match e.get(def.axis) {
             Some(Value::Float(f)) => Param::Float(*f),
@@ -734,13 +764,43 @@ fn resolve(
             .map_err(|msg| m.error_at(axis_span(def.axis), msg, None))?;
     }
     if let Err((param, msg)) = optimizer.check() {
-        let axis = Axis::from_key(param).unwrap_or(Axis::Optimizer);
+        // The axis that set the field, else the parameter that did, else the optimizer.
+        let axis = Axis::from_key(param)
+            .filter(|a| e.get(*a).is_some())
+            .or_else(|| {
+                let refs = m.optimizer_params.get(opt_name)?;
+                refs.iter()
+                    .find(|(f, _)| *f == param)
+                    .map(|(_, p)| Axis::param(p))
+            })
+            .unwrap_or(Axis::Optimizer);
         return Err(m.error_at(axis_span(axis), msg, None));
     }
     let schedule = match e.name(Axis::Schedule) {
         None | Some("constant") => None,
+        Some(name) if m.schedule_templates.contains_key(name) => {
+            let t = &m.schedule_templates[name];
+            // A value that breaks the schedule is the parameter's fault: located there.
+            let span = t
+                .params
+                .iter()
+                .map(|p| Axis::param(p))
+                .find(|a| e.get(*a).is_some())
+                .map_or_else(|| axis_span(Axis::Schedule), &axis_span);
+            let made: Schedule = t.make(&e.values, false).map_err(|msg| {
+                m.error_at(span.clone(), format!("schedule `{name}`: {msg}"), None)
+            })?;
+            made.check()
+                .map_err(|msg| m.error_at(span, format!("schedule `{name}`: {msg}"), None))?;
+            Some(made)
+        }
         Some(name) => Some(m.schedules.get(name).cloned().ok_or_else(|| {
-            let mut known: Vec<&str> = m.schedules.keys().map(String::as_str).collect();
+            let mut known: Vec<&str> = m
+                .schedules
+                .keys()
+                .chain(m.schedule_templates.keys())
+                .map(String::as_str)
+                .collect();
             known.insert(0, "constant");
             m.error_at(
                 axis_span(Axis::Schedule),
@@ -793,19 +853,22 @@ fn resolve(
     };
     let label = e.label.clone().unwrap_or_else(|| label(m, e, from_grid));
     let data = DataSpec::of(m);
-    // A parameter set on a model that does not name it would change nothing but the label.
+    // A parameter set on a configuration that does not name it would change nothing but the
+    // label.
     for axis in e.values.keys() {
         if let Axis::Param(p) = axis
-            && !model
-                .template
-                .as_ref()
-                .is_some_and(|t| t.params.contains(*p))
+            && !names(m, e, p)
         {
             return Err(m.error_at(
                 axis_span(*axis),
-                format!("model `{}` does not take parameter `{p}`", model.name),
+                format!(
+                    "neither model `{}` nor optimizer `{opt_name}`{} takes parameter `{p}`",
+                    model.name,
+                    e.name(Axis::Schedule)
+                        .map_or_else(String::new, |s| format!(" nor schedule `{s}`"))
+                ),
                 Some(format!(
-                    "a model takes it by naming it in a layer field, e.g. units = \"${p}\""
+                    "a model takes it by naming it in a layer field, e.g. units = \"${p}\" (an optimizer or a schedule in one of its fields)"
                 )),
             ));
         }
@@ -1056,6 +1119,57 @@ mod tests {
         );
     }
 
+    /// Optimizers and schedules name parameters like models do; a parameter applies to the
+    /// configurations whose optimizer or schedule names it.
+    #[test]
+    fn a_parameter_in_an_optimizer_and_in_a_schedule() {
+        let src = format!(
+            "{HEAD}[optimizers.a]\nkind = \"adam\"\nbeta2 = \"$b2\"\n\
+             [schedules.decay]\nkind = \"exponential\"\ndecay_steps = \"$steps\"\ndecay_rate = 0.5\n\
+             [grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"a\", \"sgd\"]\nb2 = [0.99, 0.999]\n\
+             schedule = [\"decay\"]\nsteps = [10, 100]\n"
+        );
+        let runs = plan(&src).unwrap();
+        let got: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let steps = match r.schedule {
+                    Some(Schedule::Exponential { decay_steps, .. }) => decay_steps,
+                    _ => panic!("scheduled"),
+                };
+                let b2 = r.optimizer.get("beta2").map(|p| format!("{p:?}"));
+                format!("{} {b2:?} {steps}", r.optimizer_name)
+            })
+            .collect();
+        // b2 applies to `a` only: 2 x 2 Adam configurations, 2 SGD ones.
+        assert_eq!(
+            got,
+            [
+                "a Some(\"Float(0.99)\") 10",
+                "a Some(\"Float(0.99)\") 100",
+                "a Some(\"Float(0.999)\") 10",
+                "a Some(\"Float(0.999)\") 100",
+                "sgd None 10",
+                "sgd None 100",
+            ]
+        );
+        assert_eq!(runs[0].label, "simple_nn a b2=0.99 steps=10");
+        let ids: std::collections::BTreeSet<_> = runs.iter().map(|r| &r.id).collect();
+        assert_eq!(ids.len(), 6, "every value reaches the identity");
+        // The settings map carries the parameters.
+        let s = runs[3].settings();
+        assert_eq!(s.cell("b2"), "0.999");
+        assert_eq!(s.cell("beta2"), "0.999");
+        assert_eq!(s.cell("steps"), "100");
+        // An axis overrides the optimizer's own value, as for a number written there.
+        let runs = plan(&format!(
+            "{HEAD}[optimizers.a]\nkind = \"adam\"\nlr = \"$rate\"\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"a\"\nrate = 0.5\n[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"a\"\nrate = 0.5\nlr = 0.25\n"
+        ))
+        .unwrap();
+        assert_eq!(runs[0].optimizer.lr(), 0.5);
+        assert_eq!(runs[1].optimizer.lr(), 0.25);
+    }
+
     #[test]
     fn a_schedule_is_an_axis_and_constant_runs_keep_their_ids() {
         let plain = plan(&format!(
@@ -1137,7 +1251,10 @@ mod tests {
             "{HEAD}{WIDE}[[runs]]\nmodel = \"simple_nn\"\noptimizer = \"adam\"\nwidth = 4\n"
         ));
         let e = e.unwrap_err().to_string();
-        assert!(e.contains("does not take parameter `width`"), "{e}");
+        assert!(
+            e.contains("neither model `simple_nn` nor optimizer `adam` takes parameter `width`"),
+            "{e}"
+        );
         // Nesterov without momentum changes nothing: planned once.
         let runs = plan(&format!(
             "{HEAD}[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\"]\nmomentum = [0.0, 0.9]\nnesterov = [false, true]\n"
