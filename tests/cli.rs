@@ -223,6 +223,62 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "schedule `s`",
         ),
         (
+            "an unknown placeholder in a program's command",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\", \"t.py\", \"{{lr}}\", \"{{wdith}}\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
+            ),
+            "m.toml:6:11",
+            "unknown placeholder {wdith}",
+        ),
+        (
+            "a malformed placeholder",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\", \"{{a b}}\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
+            ),
+            "m.toml:6:11",
+            "in a placeholder",
+        ),
+        (
+            "a metric a program cannot report",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\", \"f1\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
+            ),
+            "m.toml:7:11",
+            "unknown metric `f1`",
+        ),
+        (
+            "a program's metrics without the required four",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"val_accuracy\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
+            ),
+            "m.toml:7:11",
+            "metrics must include `train_loss`",
+        ),
+        (
+            "a program's timeout that is not a duration",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\"]\ntimeout = \"soon\"\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
+            ),
+            "m.toml:8:11",
+            "timeout `soon` is not a duration",
+        ),
+        (
+            "an unknown program",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\"]\n[[runs]]\nprogram = \"q\"\noptimizer = \"sgd\"\n"
+            ),
+            "m.toml:9:11",
+            "unknown program `q`",
+        ),
+        (
+            "a placeholder a configuration has no value for",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\", \"{{momentum}}\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"adam\"\n"
+            ),
+            "m.toml:9:11",
+            "takes {momentum}, which this configuration does not set",
+        ),
+        (
             "a schedule of an unknown kind",
             format!("{HEAD}[schedules.s]\nkind = \"linear\"\ndecay_steps = 10\n{RUN}"),
             "m.toml:5:1",

@@ -171,13 +171,32 @@ pub(super) fn worker(a: WorkerArgs) -> Result<i32> {
         message: format!("not a run description: {e}"),
     })?;
     let stop = worker_stop_flag(supervised);
-    let data = crate::data::open(&run.data.dataset, &run.data.digest, data_dir.as_deref())?;
-    let device = crate::train::backend::device(&device)?;
     let report = if supervised {
         Report::Events
     } else {
         Report::Log
     };
+    // A program's run: the program trains (and reads its own data).
+    if let Some(program) = &run.program {
+        let threads = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1);
+        let exit = crate::exec::program::work(
+            &run,
+            program,
+            &results,
+            &device,
+            threads,
+            report,
+            retry_failed,
+            stop,
+            until,
+        )?;
+        return Ok(exit.code());
+    }
+    let data = crate::data::open(&run.data.dataset, &run.data.digest, data_dir.as_deref())?;
+    let device = crate::train::backend::device(&device)?;
     let exit = runner::work(
         &run,
         &results,

@@ -5,6 +5,7 @@
 
 pub(crate) mod halving;
 pub(crate) mod pending;
+pub(crate) mod program;
 pub(crate) mod protocol;
 pub(crate) mod runner;
 pub(crate) mod slurm;

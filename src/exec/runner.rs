@@ -127,7 +127,7 @@ pub(crate) fn work(
 /// What the files a run left before say about training it now: finished (and not to retry),
 /// already at the rung to stop at, or to train (files that disagree set aside as `.corrupt`; a
 /// failed or diverged run's summary and weights removed).
-fn settle_earlier_files(
+pub(crate) fn settle_earlier_files(
     results: &Path,
     run: &Run,
     dir: &Path,

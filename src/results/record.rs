@@ -31,6 +31,20 @@ pub struct EpochRecord {
 }
 
 impl EpochRecord {
+    /// The first of its metrics that is NaN or infinite (a diverged run's epoch), by name.
+    pub fn not_finite(&self) -> Option<(&'static str, f64)> {
+        [
+            ("train_loss", Some(self.train_loss)),
+            ("train_accuracy", Some(self.train_accuracy)),
+            ("val_loss", Some(self.val_loss)),
+            ("val_accuracy", Some(self.val_accuracy)),
+            ("test_loss", self.test_loss),
+            ("test_accuracy", self.test_accuracy),
+        ]
+        .into_iter()
+        .find_map(|(name, v)| v.filter(|v| !v.is_finite()).map(|v| (name, v)))
+    }
+
     /// This epoch's value of `m`, for the metrics one epoch has (the `best_*` ones need the
     /// epochs before it; test metrics only some epochs have).
     pub fn metric(&self, m: crate::spec::metric::Metric) -> Option<f64> {

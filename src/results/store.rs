@@ -130,6 +130,10 @@ pub struct Summary {
     /// Where successive halving stopped it, when it is [`RunState::Pruned`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruned: Option<PrunedAt>,
+    /// A program's run that failed: the last lines of its stderr (all of it is in the run
+    /// directory's `program.err`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stderr_tail: Vec<String>,
 }
 
 /// The rung (1-based) and epoch at which successive halving stopped a run.
@@ -595,6 +599,7 @@ pub(crate) fn summarize(
         peak_rss_bytes: None,
         estimated_peak_bytes: None,
         pruned: None,
+        stderr_tail: Vec::new(),
     }
 }
 

@@ -12,6 +12,9 @@ use std::ops::Range;
 /// A grid axis, in expansion order (the first is outermost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Axis {
+    /// An external training program (`[programs.<name>]`), for runs that are not built-in
+    /// layer stacks.
+    Program,
     Model,
     Optimizer,
     /// A learning-rate schedule, by name (`[schedules.<name>]`, or `constant`).
@@ -77,6 +80,13 @@ pub struct AxisDef {
 
 /// Every axis, in expansion order.
 pub(crate) const AXES: &[AxisDef] = &[
+    AxisDef {
+        axis: Axis::Program,
+        key: "program",
+        kind: Kind::Name,
+        optimizer_param: None,
+        label: Label::Head,
+    },
     AxisDef {
         axis: Axis::Model,
         key: "model",

@@ -94,6 +94,21 @@ struct RawManifest {
     /// Learning-rate schedules, by name ([`crate::spec::schedule::Schedule`]).
     #[serde(default)]
     schedules: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    /// External training programs, by name ([`crate::spec::program::Program`]).
+    #[serde(default)]
+    programs: BTreeMap<Spanned<String>, Spanned<RawProgram>>,
+}
+
+/// A `[programs.<name>]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProgram {
+    command: Spanned<Vec<String>>,
+    #[serde(default)]
+    env: Option<Spanned<BTreeMap<String, String>>>,
+    metrics: Spanned<Vec<String>>,
+    timeout: Option<Spanned<String>>,
+    memory: Option<Spanned<String>>,
 }
 
 /// A `[datasets.<name>]` table.
@@ -464,6 +479,8 @@ pub struct Manifest {
     pub schedules: BTreeMap<String, crate::spec::schedule::Schedule>,
     /// Schedules whose fields name parameters, as written: made per configuration.
     pub schedule_templates: BTreeMap<String, crate::spec::params::Knobs>,
+    /// External training programs by name (`[programs.<name>]`).
+    pub programs: BTreeMap<String, crate::spec::program::Program>,
     pub grid: Option<Grid>,
     pub runs: Vec<Entry>,
     pub report: ReportSpec,
@@ -598,6 +615,10 @@ pub(crate) fn parse_with(
         }
     };
     let mut m = parse_raw(raw, path, source, &data).map_err(Error::Manifest)?;
+    let dir = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+    for p in m.programs.values_mut() {
+        p.dir = dir.clone();
+    }
     m.datasets = datasets;
     m.data = data;
     Ok(m)
@@ -806,12 +827,15 @@ fn parse_raw(
         .map(|r| parse_entry(r, &at, &mut errors))
         .collect();
     let (schedules, schedule_templates) = parse_schedules(&raw.schedules, &at, &mut errors);
+    let programs = parse_programs(&raw.programs, grid.as_ref(), &runs, &at, &mut errors);
+    let placeholders: Vec<String> = programs.values().flat_map(|p| p.placeholders()).collect();
     let named: std::collections::BTreeSet<&str> = models
         .iter()
         .filter_map(|m| m.template.as_ref())
         .flat_map(|t| t.params.iter())
         .chain(optimizer_params.values().flatten().map(|(_, p)| p))
         .chain(schedule_templates.values().flat_map(|t| t.params.iter()))
+        .chain(placeholders.iter())
         .map(String::as_str)
         .collect();
     check_params(&named, grid.as_ref(), &runs, &at, &mut errors);
@@ -845,6 +869,7 @@ fn parse_raw(
         optimizer_params,
         schedules,
         schedule_templates,
+        programs,
         grid,
         search,
         runs,
@@ -918,6 +943,168 @@ fn parse_schedules(
         }
     }
     (out, templates)
+}
+
+/// `[programs.<name>]` tables: a command whose placeholders are axes, parameters the grid or
+/// the runs set, or the run-time ones; the metrics each epoch reports.
+fn parse_programs(
+    raw: &BTreeMap<Spanned<String>, Spanned<RawProgram>>,
+    grid: Option<&Grid>,
+    runs: &[Entry],
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> BTreeMap<String, crate::spec::program::Program> {
+    use crate::spec::program::{self, OPTIONAL, Program, REQUIRED, RUNTIME};
+    // The parameters something sets: a placeholder may name them.
+    let mut given: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let mut note = |axis: &Axis| {
+        if let Axis::Param(p) = axis {
+            given.insert(p);
+        }
+    };
+    if let Some(g) = grid {
+        g.axis_spans.keys().for_each(&mut note);
+        g.include
+            .iter()
+            .flat_map(|e| e.values.keys())
+            .for_each(&mut note);
+    }
+    runs.iter()
+        .flat_map(|e| e.values.keys())
+        .for_each(&mut note);
+    let mut out = BTreeMap::new();
+    for (name, p) in raw {
+        let p = p.get_ref();
+        let mut bad = |span: Range<usize>, message: String, help: &str| {
+            errors.push(at(
+                span,
+                format!("program `{}`: {message}", name.get_ref()),
+                Some(help.to_string()),
+            ))
+        };
+        if p.command.get_ref().is_empty() {
+            bad(
+                p.command.span(),
+                "an empty command".into(),
+                "command = [\"python3\", \"train.py\", \"--lr\", \"{lr}\"]",
+            );
+            continue;
+        }
+        let env = p
+            .env
+            .as_ref()
+            .map(|e| e.get_ref().clone())
+            .unwrap_or_default();
+        let templates = p
+            .command
+            .get_ref()
+            .iter()
+            .map(|t| (t, p.command.span()))
+            .chain(
+                env.values()
+                    .map(|t| (t, p.env.as_ref().map_or(0..0, |e| e.span()))),
+            );
+        let mut ok = true;
+        for (t, span) in templates {
+            match program::placeholders(t) {
+                Err(message) => {
+                    bad(
+                        span,
+                        message,
+                        "a placeholder is {name}; {{ and }} are literal braces",
+                    );
+                    ok = false;
+                }
+                Ok(names) => {
+                    for n in names {
+                        let known = Axis::from_key(&n).is_some()
+                            || RUNTIME.contains(&n.as_str())
+                            || given.contains(n.as_str());
+                        if !known {
+                            bad(
+                                span.clone(),
+                                format!("unknown placeholder {{{n}}}"),
+                                &format!(
+                                    "placeholders are axes ({}), parameters the grid or the runs set, and {}",
+                                    grid::keys(),
+                                    RUNTIME.join(", ")
+                                ),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+            }
+        }
+        let metrics = p.metrics.get_ref().clone();
+        for m in &metrics {
+            if !REQUIRED.contains(&m.as_str()) && !OPTIONAL.contains(&m.as_str()) {
+                bad(
+                    p.metrics.span(),
+                    format!("unknown metric `{m}`"),
+                    &format!(
+                        "a program reports {} and may report {}",
+                        REQUIRED.join(", "),
+                        OPTIONAL.join(", ")
+                    ),
+                );
+                ok = false;
+            }
+        }
+        if let Some(missing) = REQUIRED.iter().find(|r| !metrics.iter().any(|m| m == *r)) {
+            bad(
+                p.metrics.span(),
+                format!("metrics must include `{missing}`"),
+                &format!("a program reports {} each epoch", REQUIRED.join(", ")),
+            );
+            ok = false;
+        }
+        let timeout = match &p.timeout {
+            None => None,
+            Some(t) => match humantime::parse_duration(t.get_ref()) {
+                Ok(d) if d.as_secs() > 0 => Some(d.as_secs()),
+                Ok(_) | Err(_) => {
+                    bad(
+                        t.span(),
+                        format!("timeout `{}` is not a duration", t.get_ref()),
+                        "e.g. \"90s\", \"30m\", \"2h\"",
+                    );
+                    ok = false;
+                    None
+                }
+            },
+        };
+        let memory = match &p.memory {
+            None => None,
+            Some(m) => match m.get_ref().parse::<bytesize::ByteSize>() {
+                Ok(b) if b.as_u64() > 0 => Some(b.as_u64()),
+                Ok(_) | Err(_) => {
+                    bad(
+                        m.span(),
+                        format!("memory `{}` is not a size", m.get_ref()),
+                        "e.g. \"2GiB\" or \"500MB\"",
+                    );
+                    ok = false;
+                    None
+                }
+            },
+        };
+        if ok {
+            out.insert(
+                name.get_ref().clone(),
+                Program {
+                    name: name.get_ref().clone(),
+                    command: p.command.get_ref().clone(),
+                    env,
+                    metrics,
+                    timeout,
+                    memory,
+                    dir: PathBuf::new(),
+                },
+            );
+        }
+    }
+    out
 }
 
 /// Names of the built-in models, which a manifest cannot redefine.

@@ -52,6 +52,14 @@ pub(crate) fn example_bytes(data: &DataSpec) -> u64 {
 
 /// The estimate for `run`.
 pub(crate) fn estimate(run: &Run) -> Estimate {
+    // A program's run holds what it declares (`memory = "2GiB"`), else it is not counted.
+    if let Some(p) = &run.program {
+        return Estimate {
+            shared: 0,
+            parameters: 0,
+            activations: p.memory.unwrap_or(0),
+        };
+    }
     let infos =
         arch::infer(&run.layers, run.data.shape()).expect("a planned run's layers were validated");
     estimate_with(run, &infos)

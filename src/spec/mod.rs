@@ -11,5 +11,6 @@ pub(crate) mod metric;
 pub(crate) mod optim;
 pub(crate) mod params;
 pub(crate) mod plan;
+pub(crate) mod program;
 pub(crate) mod schedule;
 pub(crate) mod settings;

@@ -7,7 +7,8 @@ use crate::spec::arch::{self, Layer, Shape};
 use crate::spec::dataset::{Dtype, Preprocess};
 use crate::spec::grid::{AXES, Axis, Dist, Entry, Grid, Label, Method, Value};
 use crate::spec::manifest::{Dataset, Keep, Manifest, Validation};
-use crate::spec::optim::{OptimizerSpec, Param};
+use crate::spec::optim::{OptimizerKind, OptimizerSpec, Param};
+use crate::spec::program::Program;
 use crate::spec::schedule::Schedule;
 use crate::spec::settings::Settings;
 use serde::{Deserialize, Serialize};
@@ -179,6 +180,10 @@ pub struct Run {
     /// set) and the model's parameters (`filters = "$width"`). Read through [`Run::settings`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub named: BTreeMap<String, Value>,
+    /// The external program that trains it (`program = "..."`); none: the built-in trainer
+    /// trains `layers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<Program>,
 }
 
 /// A run's random streams ([`Run::stream_seed`]).
@@ -217,6 +222,19 @@ struct Identity<'a> {
     batch_size: usize,
     seed: u64,
     data: &'a DataSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    program: Option<ProgramIdentity<'a>>,
+}
+
+/// What of a program run reaches the program: its command, environment and metrics, the model
+/// name it is given and every named value (its directory is where it is, not what it is).
+#[derive(Serialize)]
+struct ProgramIdentity<'a> {
+    command: &'a [String],
+    env: &'a BTreeMap<String, String>,
+    metrics: &'a [String],
+    model: &'a str,
+    named: &'a BTreeMap<String, Value>,
 }
 
 /// 2: random streams shared across configurations (common random numbers, [`Stream`]).
@@ -234,6 +252,13 @@ impl Run {
             batch_size: self.batch_size,
             seed: self.seed,
             data: &self.data,
+            program: self.program.as_ref().map(|p| ProgramIdentity {
+                command: &p.command,
+                env: &p.env,
+                metrics: &p.metrics,
+                model: &self.model,
+                named: &self.named,
+            }),
         })
         .expect("identity serializes")
     }
@@ -290,8 +315,11 @@ impl Run {
         let mut out = Vec::new();
         for def in AXES.iter() {
             let value = match def.axis {
-                Axis::Model => Some(Value::Name(self.model.clone())),
-                Axis::Optimizer => Some(Value::Name(self.optimizer_name.clone())),
+                Axis::Program => self.program.as_ref().map(|p| Value::Name(p.name.clone())),
+                Axis::Model => (!self.model.is_empty()).then(|| Value::Name(self.model.clone())),
+                // A program run without an optimizer has none (its knobs are named values).
+                Axis::Optimizer => (!self.optimizer_name.is_empty())
+                    .then(|| Value::Name(self.optimizer_name.clone())),
                 Axis::Epochs => Some(Value::Int(self.epochs as u64)),
                 Axis::BatchSize => Some(Value::Int(self.batch_size as u64)),
                 Axis::Seed => Some(Value::Int(self.seed)),
@@ -303,6 +331,7 @@ impl Run {
                 ),
                 _ => def
                     .optimizer_param
+                    .filter(|_| !self.optimizer_name.is_empty())
                     .and_then(|p| self.optimizer.get(p))
                     .map(|p| match p {
                         Param::Float(f) => Value::Float(f),
@@ -388,8 +417,13 @@ pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
 fn applies(m: &Manifest, e: &Entry, axis: Axis) -> bool {
     let optimizer = e.name(Axis::Optimizer).and_then(|o| m.optimizers.get(o));
     match axis {
-        // A parameter, for the configurations whose model, optimizer or schedule names it.
-        Axis::Param(p) => e.name(Axis::Model).and_then(|n| m.model(n)).is_none() || names(m, e, p),
+        // A parameter, for the configurations whose model, optimizer, schedule or program
+        // names it.
+        Axis::Param(p) => {
+            let known = e.name(Axis::Program).is_some()
+                || e.name(Axis::Model).and_then(|n| m.model(n)).is_some();
+            !known || names(m, e, p)
+        }
         // Nesterov changes nothing without momentum (in Keras as in burn).
         Axis::Nesterov => {
             let momentum = e
@@ -421,7 +455,11 @@ fn names(m: &Manifest, e: &Entry, p: &str) -> bool {
         .name(Axis::Schedule)
         .and_then(|s| m.schedule_templates.get(s))
         .is_some_and(|t| t.params.contains(p));
-    model || optimizer || schedule
+    let program = e
+        .name(Axis::Program)
+        .and_then(|n| m.programs.get(n))
+        .is_some_and(|prog| prog.placeholders().iter().any(|q| q == p));
+    model || optimizer || schedule || program
 }
 
 /// Conditional axes: a `[grid]` axis is dropped from the combinations whose optimizer does not
@@ -674,108 +712,54 @@ fn resolve(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let Some(model_name) = e.name(Axis::Model) else {
-        return Err(m.error_at(
-            e.span.clone(),
-            "no model given for this run",
-            Some(format!("set model = one of: {}", model_names())),
-        ));
-    };
-    let Some(model) = m.model(model_name) else {
-        return Err(m.error_at(
-            axis_span(Axis::Model),
-            format!("unknown model `{model_name}`"),
-            Some(format!(
-                "defined models: {}; declare others under [models.<name>]",
-                model_names()
-            )),
-        ));
-    };
-    let opt_names = || m.optimizers.keys().cloned().collect::<Vec<_>>().join(", ");
-    let Some(opt_name) = e.name(Axis::Optimizer) else {
-        return Err(m.error_at(
-            e.span.clone(),
-            "no optimizer given for this run",
-            Some(format!("set optimizer = one of: {}", opt_names())),
-        ));
-    };
-    let Some(base) = m.optimizers.get(opt_name) else {
-        return Err(m.error_at(
-            axis_span(Axis::Optimizer),
-            format!("unknown optimizer `{opt_name}`"),
-            Some(format!(
-                "defined optimizers: {}; declare others under [optimizers.<name>]",
-                opt_names()
-            )),
-        ));
-    };
-    // The optimizer's own fields that name parameters, then the axes that set optimizer
-    // parameters (on the optimizer that takes them), as an axis overrides a declared value.
-    let mut optimizer = base.clone();
-    for (field, p) in m.optimizer_params.get(opt_name).into_iter().flatten() {
-        let axis = Axis::param(p);
-        let value = match e.get(axis) {
-            Some(Value::Bool(b)) => Param::Bool(*b),
-            Some(Value::Float(f)) => Param::Float(*f),
-            Some(Value::Int(i)) => Param::Float(*i as f64),
-            Some(Value::Name(_)) | None => {
-                return Err(m.error_at(
-                    axis_span(Axis::Optimizer),
-                    format!("optimizer `{opt_name}` takes parameter `{p}` ({field} = \"${p}\"), which this configuration does not set"),
-                    Some(format!("give `{p}` values in [grid] (e.g. {p} = [0.9, 0.99]), or set it in this run")),
-                ));
-            }
-        };
-        optimizer
-            .set(field, value)
-            .map_err(|msg| m.error_at(axis_span(axis), format!("{p}: {msg}"), None))?;
-    }
-    for def in AXES.iter() {
-        let value = match e.get(def.axis) {
-            Some(Value::Float(f)) => Param::Float(*f),
-            Some(Value::Bool(b)) => Param::Bool(*b),
-            _ => continue,
-        };
-        let Some(param) = def.optimizer_param else {
-            continue;
-        };
-        if !base.kind().parameters().contains(&param) {
-            let takers: Vec<&str> = crate::spec::optim::OptimizerKind::ALL
-                .iter()
-                .filter(|k| k.parameters().contains(&param))
-                .map(|k| k.name())
-                .collect();
-            return Err(m.error_at(
-                axis_span(def.axis),
-                format!(
-                    "{} does not apply to optimizer `{opt_name}` ({})",
-                    def.key,
-                    base.kind().name()
-                ),
+    // A program's run: the program trains; `model` (optional) is a name passed to it.
+    let program = match e.name(Axis::Program) {
+        None => None,
+        Some(name) => Some(m.programs.get(name).ok_or_else(|| {
+            m.error_at(
+                axis_span(Axis::Program),
+                format!("unknown program `{name}`"),
                 Some(format!(
-                    "{} applies to {}; use grid.exclude to skip this combination",
-                    def.key,
-                    takers.join(" and ")
+                    "declared programs: {}; declare others under [programs.<name>]",
+                    m.programs.keys().cloned().collect::<Vec<_>>().join(", ")
                 )),
-            ));
+            )
+        })?),
+    };
+    let model = match program {
+        Some(_) => None,
+        None => {
+            let Some(model_name) = e.name(Axis::Model) else {
+                return Err(m.error_at(
+                    e.span.clone(),
+                    "no model given for this run",
+                    Some(format!("set model = one of: {}", model_names())),
+                ));
+            };
+            let Some(model) = m.model(model_name) else {
+                return Err(m.error_at(
+                    axis_span(Axis::Model),
+                    format!("unknown model `{model_name}`"),
+                    Some(format!(
+                        "defined models: {}; declare others under [models.<name>]",
+                        model_names()
+                    )),
+                ));
+            };
+            Some(model)
         }
-        optimizer
-            .set(param, value)
-            .map_err(|msg| m.error_at(axis_span(def.axis), msg, None))?;
-    }
-    if let Err((param, msg)) = optimizer.check() {
-        // The axis that set the field, else the parameter that did, else the optimizer.
-        let axis = Axis::from_key(param)
-            .filter(|a| e.get(*a).is_some())
-            .or_else(|| {
-                let refs = m.optimizer_params.get(opt_name)?;
-                refs.iter()
-                    .find(|(f, _)| *f == param)
-                    .map(|(_, p)| Axis::param(p))
-            })
-            .unwrap_or(Axis::Optimizer);
-        return Err(m.error_at(axis_span(axis), msg, None));
-    }
+    };
+    let model_name = match (model, program) {
+        (Some(model), _) => model.name.clone(),
+        // A program given no model: none (an empty name, left out of its settings).
+        (None, Some(_)) => e.name(Axis::Model).unwrap_or_default().to_string(),
+        (None, None) => unreachable!("a run is a model's or a program's"),
+    };
+    let (opt_name, optimizer) = match (program, e.name(Axis::Optimizer)) {
+        // A program without an optimizer: its knobs are plain values (in `named`).
+        (Some(_), None) => ("", OptimizerSpec::keras_default(OptimizerKind::Sgd)),
+        _ => optimizer_of(m, e, &axis_span)?,
+    };
     let schedule = match e.name(Axis::Schedule) {
         None | Some("constant") => None,
         Some(name) if m.schedule_templates.contains_key(name) => {
@@ -862,8 +846,7 @@ fn resolve(
             return Err(m.error_at(
                 axis_span(*axis),
                 format!(
-                    "neither model `{}` nor optimizer `{opt_name}`{} takes parameter `{p}`",
-                    model.name,
+                    "neither model `{model_name}` nor optimizer `{opt_name}`{} takes parameter `{p}`",
                     e.name(Axis::Schedule)
                         .map_or_else(String::new, |s| format!(" nor schedule `{s}`"))
                 ),
@@ -874,9 +857,10 @@ fn resolve(
         }
     }
     // A model that names parameters is made for this configuration's values.
-    let (layers, infos) = match &model.template {
-        None => (model.layers.clone(), model.infos.clone()),
-        Some(t) => t
+    let (layers, infos) = match model.map(|model| (model, &model.template)) {
+        None => (Vec::new(), Vec::new()),
+        Some((model, None)) => (model.layers.clone(), model.infos.clone()),
+        Some((model, Some(t))) => t
             .instantiate(&model.name, &e.values, m.data.shape, m.data.classes)
             .map_err(|(span, message, help)| {
                 m.error_at(
@@ -902,14 +886,24 @@ fn resolve(
     {
         named.insert(Axis::Schedule.def().key.to_string(), name.clone());
     }
-    Ok(seeds
+    // A program without an optimizer takes its optimizer's knobs (lr, ...) as plain values.
+    if program.is_some() && opt_name.is_empty() {
+        for def in AXES.iter().filter(|d| d.optimizer_param.is_some()) {
+            if let Some(v) = e.get(def.axis) {
+                named.insert(def.key.to_string(), v.clone());
+            }
+        }
+    }
+
+    let runs: Vec<Run> = seeds
         .into_iter()
         .map(|seed| {
             let mut run = Run {
                 id: String::new(),
                 label: label.clone(),
                 sweep: m.sweep.name.clone(),
-                model: model.name.clone(),
+                model: model_name.clone(),
+                program: program.cloned(),
                 layers: layers.clone(),
                 params,
                 optimizer_name: opt_name.to_string(),
@@ -927,7 +921,121 @@ fn resolve(
             run.id = run.compute_id();
             run
         })
-        .collect())
+        .collect();
+    // Every placeholder of a program has a value in this configuration.
+    if let (Some(p), Some(first)) = (program, runs.first()) {
+        let settings = first.settings();
+        for name in p.placeholders() {
+            if !crate::spec::program::RUNTIME.contains(&name.as_str())
+                && settings.get(&name).is_none()
+            {
+                return Err(m.error_at(
+                    axis_span(Axis::Program),
+                    format!(
+                        "program `{}` takes {{{name}}}, which this configuration does not set",
+                        p.name
+                    ),
+                    Some(format!("give `{name}` a value in [grid] or in this run")),
+                ));
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// The optimizer configuration `e` names, with its own parameter fields and the axes that set
+/// optimizer parameters applied.
+fn optimizer_of<'m>(
+    m: &'m Manifest,
+    e: &Entry,
+    axis_span: &dyn Fn(Axis) -> Range<usize>,
+) -> std::result::Result<(&'m str, OptimizerSpec), ManifestError> {
+    let opt_names = || m.optimizers.keys().cloned().collect::<Vec<_>>().join(", ");
+    let Some(opt_name) = e.name(Axis::Optimizer) else {
+        return Err(m.error_at(
+            e.span.clone(),
+            "no optimizer given for this run",
+            Some(format!("set optimizer = one of: {}", opt_names())),
+        ));
+    };
+    let Some((opt_name, base)) = m.optimizers.get_key_value(opt_name) else {
+        return Err(m.error_at(
+            axis_span(Axis::Optimizer),
+            format!("unknown optimizer `{opt_name}`"),
+            Some(format!(
+                "defined optimizers: {}; declare others under [optimizers.<name>]",
+                opt_names()
+            )),
+        ));
+    };
+    // The optimizer's own fields that name parameters, then the axes that set optimizer
+    // parameters (on the optimizer that takes them), as an axis overrides a declared value.
+    let mut optimizer = base.clone();
+    for (field, p) in m.optimizer_params.get(opt_name).into_iter().flatten() {
+        let axis = Axis::param(p);
+        let value = match e.get(axis) {
+            Some(Value::Bool(b)) => Param::Bool(*b),
+            Some(Value::Float(f)) => Param::Float(*f),
+            Some(Value::Int(i)) => Param::Float(*i as f64),
+            Some(Value::Name(_)) | None => {
+                return Err(m.error_at(
+                    axis_span(Axis::Optimizer),
+                    format!("optimizer `{opt_name}` takes parameter `{p}` ({field} = \"${p}\"), which this configuration does not set"),
+                    Some(format!("give `{p}` values in [grid] (e.g. {p} = [0.9, 0.99]), or set it in this run")),
+                ));
+            }
+        };
+        optimizer
+            .set(field, value)
+            .map_err(|msg| m.error_at(axis_span(axis), format!("{p}: {msg}"), None))?;
+    }
+    for def in AXES.iter() {
+        let value = match e.get(def.axis) {
+            Some(Value::Float(f)) => Param::Float(*f),
+            Some(Value::Bool(b)) => Param::Bool(*b),
+            _ => continue,
+        };
+        let Some(param) = def.optimizer_param else {
+            continue;
+        };
+        if !base.kind().parameters().contains(&param) {
+            let takers: Vec<&str> = crate::spec::optim::OptimizerKind::ALL
+                .iter()
+                .filter(|k| k.parameters().contains(&param))
+                .map(|k| k.name())
+                .collect();
+            return Err(m.error_at(
+                axis_span(def.axis),
+                format!(
+                    "{} does not apply to optimizer `{opt_name}` ({})",
+                    def.key,
+                    base.kind().name()
+                ),
+                Some(format!(
+                    "{} applies to {}; use grid.exclude to skip this combination",
+                    def.key,
+                    takers.join(" and ")
+                )),
+            ));
+        }
+        optimizer
+            .set(param, value)
+            .map_err(|msg| m.error_at(axis_span(def.axis), msg, None))?;
+    }
+    if let Err((param, msg)) = optimizer.check() {
+        // The axis that set the field, else the parameter that did, else the optimizer.
+        let axis = Axis::from_key(param)
+            .filter(|a| e.get(*a).is_some())
+            .or_else(|| {
+                let refs = m.optimizer_params.get(opt_name)?;
+                refs.iter()
+                    .find(|(f, _)| *f == param)
+                    .map(|(_, p)| Axis::param(p))
+            })
+            .unwrap_or(Axis::Optimizer);
+        return Err(m.error_at(axis_span(axis), msg, None));
+    }
+    Ok((opt_name.as_str(), optimizer))
 }
 
 /// A configuration's default label, from the axis table: `model optimizer` then ` lr=...` and

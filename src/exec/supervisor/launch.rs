@@ -148,7 +148,8 @@ impl Launch for Worker {
     fn prepare(&self, runs: &[&Run]) -> Result<()> {
         // Prepare and verify the data before anything is written, so bad data leaves results/
         // untouched; the workers map the prepared file.
-        if let Some(first) = runs.first() {
+        // A program reads its own data: only the built-in trainer's runs need it here.
+        if let Some(first) = runs.iter().find(|r| r.program.is_none()) {
             let d = &first.data;
             let dir = match d.dataset.is_builtin() {
                 true => Some(self.data_dir(&d.dataset)?),
@@ -169,10 +170,12 @@ impl Launch for Worker {
             .arg(dir.join("run.json"))
             .arg("--results")
             .arg(&self.results)
-            .args(match job.run.data.dataset.is_builtin() {
-                true => vec!["--data-dir".into(), self.data_dir(&job.run.data.dataset)?],
-                false => Vec::new(),
-            })
+            .args(
+                match job.run.data.dataset.is_builtin() && job.run.program.is_none() {
+                    true => vec!["--data-dir".into(), self.data_dir(&job.run.data.dataset)?],
+                    false => Vec::new(),
+                },
+            )
             .arg("--device")
             .arg(&job.slot.device)
             .arg("--supervised")

@@ -84,7 +84,7 @@ pub(crate) fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
                 .collect();
             let images = Metric::ALL
                 .iter()
-                .filter_map(|&m| first.images(m).map(|n| (m, n)))
+                .filter_map(|&m| first.images(m).filter(|n| *n > 0).map(|n| (m, n)))
                 .collect();
             ConfigRow {
                 config_id: first.config_id.clone(),

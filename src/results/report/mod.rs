@@ -454,9 +454,22 @@ pub fn run_row(l: &Loaded) -> RunRow {
         test_loss,
         best_epoch_test_accuracy,
         test_is_validation: r.data.validation == crate::spec::manifest::Validation::Test,
-        train_images: r.data.train_examples(),
-        val_images: r.data.val_examples(),
-        test_images: r.data.test_examples(),
+        // A program chooses its own images: not known here (no binomial intervals).
+        train_images: if r.program.is_some() {
+            0
+        } else {
+            r.data.train_examples()
+        },
+        val_images: if r.program.is_some() {
+            0
+        } else {
+            r.data.val_examples()
+        },
+        test_images: if r.program.is_some() {
+            0
+        } else {
+            r.data.test_examples()
+        },
         problem: l.problem.clone(),
         wall_seconds: l.summary.as_ref().map_or_else(
             || l.records.iter().map(|e| e.seconds).sum(),

@@ -1,0 +1,380 @@
+//! External training programs, end to end with real processes: the standard-library Python
+//! program (`examples/programs/stdlib/train.py`, softmax regression on real MNIST) run by the
+//! real `sweep` binary. Grids with seeds, kill -9 and resume, successive halving, every failure
+//! kind, and arguments that survive any characters.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// A manifest running the stdlib program; `extra` goes at the end of its command, `rest` after
+/// the program table.
+fn manifest(name: &str, extra: &str, rest: &str) -> String {
+    format!(
+        "[sweep]\nname = \"{name}\"\ndataset = \"mnist\"\nepochs = 3\nseeds = [1, 2]\n\n\
+         [programs.py]\ncommand = [\"python3\", \"{prog}\", \"--data\", \"{data}\", \"--lr\", \"{{lr}}\", \"--epochs\", \"{{epochs}}\", \"--seed\", \"{{seed}}\"{extra}]\n\
+         metrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\"]\n\n{rest}",
+        prog = repo("examples/programs/stdlib/train.py").display(),
+        data = data_dir().join("mnist").display(),
+    )
+}
+
+const GRID: &str = "[grid]\nprogram = [\"py\"]\noptimizer = [\"sgd\"]\nlr = [0.5, 0.1]\n";
+
+fn summary(results: &Path, sweep: &str, id: &str) -> Value {
+    let p = results
+        .join(sweep)
+        .join("runs")
+        .join(id)
+        .join("summary.json");
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn summaries(results: &Path, sweep: &str) -> Vec<Value> {
+    epochs_by_run(results, sweep)
+        .into_iter()
+        .map(|(id, _)| summary(results, sweep, &id))
+        .collect()
+}
+
+/// A grid of the program with seeds: every run done with three epochs of real numbers, the
+/// same whether one or two run at once, and the program's stdout/stderr kept.
+#[test]
+fn a_grid_of_a_program_with_seeds_trains_and_jobs_do_not_matter() {
+    let a = Sandbox::new();
+    a.write("m.toml", &manifest("p", "", GRID));
+    a.sweep()
+        .args(["run", "m.toml", "--quiet", "--jobs", "2"])
+        .assert()
+        .success();
+    let b = Sandbox::new();
+    b.write("m.toml", &manifest("p", "", GRID));
+    b.sweep()
+        .args(["run", "m.toml", "--quiet", "--jobs", "1"])
+        .assert()
+        .success();
+    let runs = epochs_by_run(&a.results(), "p");
+    assert_eq!(runs.len(), 4, "2 learning rates x 2 seeds");
+    assert_eq!(runs, epochs_by_run(&b.results(), "p"));
+    for s in summaries(&a.results(), "p") {
+        assert_eq!(s["status"], "done", "{s}");
+        assert_eq!(s["epochs_completed"], 3);
+        let acc = s["last"]["val_accuracy"].as_f64().unwrap();
+        assert!(acc > 0.3, "it learns: {s}");
+    }
+    let id = &runs[0].0;
+    let dir = a.results().join("p/runs").join(id);
+    assert!(dir.join("program.out").exists() && dir.join("program.err").exists());
+    assert!(
+        !dir.join("checkpoint").exists(),
+        "a finished run's checkpoint is removed"
+    );
+    // The report reads them as any runs: a configuration per learning rate, two seeds each.
+    let out = a
+        .sweep()
+        .args(["report", "results/p", "--format", "json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let configs = report[0]["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
+    assert_eq!(configs[0]["settings"]["program"], "py");
+    assert_eq!(configs[0]["n"], 2);
+}
+
+/// Metrics on stdout after `sweep:` are read as from the file.
+#[test]
+fn metrics_on_stdout_are_read_too() {
+    let sb = Sandbox::new();
+    let file = Sandbox::new();
+    sb.write("m.toml", &manifest("p", ", \"--report\", \"stdout\"", GRID));
+    file.write("m.toml", &manifest("p", "", GRID));
+    for s in [&sb, &file] {
+        s.sweep()
+            .args(["run", "m.toml", "--quiet"])
+            .assert()
+            .success();
+    }
+    // The same epochs, though the run ids differ (the command does).
+    let values = |s: &Sandbox| {
+        let mut v: Vec<String> = epochs_by_run(&s.results(), "p")
+            .into_iter()
+            .map(|(_, csv)| csv)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(values(&sb), values(&file));
+}
+
+/// kill -9 of `sweep run` in the middle of an epoch, then of the program itself: the sweep
+/// resumes from the program's checkpoints to the same epochs as an uninterrupted one.
+#[test]
+fn killed_sweeps_and_killed_programs_resume_to_the_same_numbers() {
+    // Slow epochs (0.4 s each), so a kill lands inside one.
+    // A marker in the command, so that only this test's programs are killed.
+    let m = manifest(
+        "k",
+        ", \"--sleep\", \"0.4\", \"--echo-arg\", \"kill-test-marker\"",
+        GRID,
+    )
+    .replace("epochs = 3", "epochs = 5");
+    let reference = trained_locally(&m);
+    let sb = Sandbox::new();
+    sb.write("m.toml", &m);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sweep"))
+        .current_dir(sb.path())
+        .env("SWEEP_DATA_DIR", data_dir())
+        .args(["run", "m.toml", "--quiet", "--jobs", "2"])
+        .spawn()
+        .unwrap();
+    let runs = sb.results().join("k/runs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let epochs_done = || -> usize {
+        std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("epochs.csv")).ok())
+            .map(|s| s.lines().count().saturating_sub(1))
+            .sum()
+    };
+    while epochs_done() < 3 {
+        assert!(Instant::now() < deadline, "no epochs in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL to sweep; its workers and programs are left to die or run
+    child.wait().unwrap();
+    // Kill -9 every program still running too (the worker that started it is gone).
+    let _ = std::process::Command::new("pkill")
+        .args(["-9", "-f", "kill-test-marker"])
+        .status();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = sb
+        .sweep()
+        .args(["run", "m.toml"])
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("resumes after epoch"),
+        "nothing resumed: {text}"
+    );
+    assert_eq!(
+        epochs_by_run(&sb.results(), "k"),
+        epochs_by_run(&reference.results(), "k")
+    );
+    for s in summaries(&sb.results(), "k") {
+        assert_eq!(s["status"], "done");
+    }
+}
+
+/// Successive halving through `$SWEEP_UNTIL_EPOCH`, with a program that stops there itself
+/// and with one that ignores it (stopped by SIGTERM after reporting the rung's epoch): the
+/// same decisions, and every run trained exactly to its rung.
+#[test]
+fn halving_stops_programs_at_their_rung_whether_they_listen_or_not() {
+    let grid = "[grid]\nprogram = [\"py\"]\noptimizer = [\"sgd\"]\nlr = [0.5, 0.2, 0.05, 0.01]\n\
+                [search.halving]\nmetric = \"val_accuracy\"\nrungs = [1, 3]\nkeep_fraction = 0.5\n";
+    let listens = manifest("h", "", grid).replace("epochs = 3\n", "");
+    let ignores = manifest("h", ", \"--ignore-until\", \"--sleep\", \"0.2\"", grid)
+        .replace("epochs = 3\n", "");
+    let mut outcomes = Vec::new();
+    for m in [&listens, &ignores] {
+        let sb = Sandbox::new();
+        sb.write("m.toml", m);
+        sb.sweep()
+            .args(["run", "m.toml", "--quiet", "--jobs", "2"])
+            .assert()
+            .success();
+        let mut states: Vec<(String, usize)> = summaries(&sb.results(), "h")
+            .into_iter()
+            .map(|s| {
+                (
+                    format!("{} {} {}", s["label"], s["status"], s["pruned"]),
+                    s["epochs_completed"].as_u64().unwrap() as usize,
+                )
+            })
+            .collect();
+        states.sort();
+        let pruned = states.iter().filter(|s| s.0.contains("pruned")).count();
+        assert_eq!(pruned, 4, "4 -> 2 configurations of 2 seeds: {states:?}");
+        for (what, epochs) in &states {
+            let want = if what.contains("pruned") { 1 } else { 3 };
+            assert_eq!(*epochs, want, "{what}");
+        }
+        outcomes.push(states);
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+}
+
+/// Each way a program's run can go wrong is a state with its reason and the end of its stderr.
+#[test]
+fn every_failure_is_a_state_with_a_reason_and_the_stderr_tail() {
+    let cases: [(&str, &str, &str, &str); 5] = [
+        (
+            "exit",
+            ", \"--fail-at\", \"2\"",
+            "failed",
+            "exited with exit status: 3 after reporting 1 of 3 epochs",
+        ),
+        (
+            "nan",
+            ", \"--nan-at\", \"2\"",
+            "diverged",
+            "epoch 2 reported val_loss = NaN",
+        ),
+        (
+            "garbled",
+            ", \"--garble-at\", \"2\"",
+            "failed",
+            "reported line 2 is not an epoch (not JSON",
+        ),
+        (
+            "none",
+            ", \"--epochs\", \"0\"",
+            "failed",
+            "exited 0 without reporting an epoch",
+        ),
+        (
+            "timeout",
+            ", \"--sleep\", \"5\"",
+            "failed",
+            "timed out after",
+        ),
+    ];
+    for (name, extra, state, reason) in cases {
+        let rest = "[[runs]]\nprogram = \"py\"\noptimizer = \"sgd\"\nseed = 1\n";
+        let mut m = manifest(name, extra, rest);
+        if name == "timeout" {
+            m = m.replace("metrics = [", "timeout = \"2s\"\nmetrics = [");
+        }
+        let sb = Sandbox::new();
+        sb.write("m.toml", &m);
+        let code = if state == "done" { 0 } else { 1 };
+        sb.sweep()
+            .args(["run", "m.toml", "--quiet"])
+            .assert()
+            .code(code);
+        let s = &summaries(&sb.results(), name)[0];
+        assert_eq!(s["status"], state, "{name}: {s}");
+        if state == "done" {
+            continue;
+        }
+        let why = s["reason"].as_str().unwrap();
+        assert!(why.contains(reason), "{name}: {why}");
+        if name == "exit" {
+            let tail: Vec<&str> = s["stderr_tail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l.as_str().unwrap())
+                .collect();
+            assert!(
+                tail.iter().any(|l| l.contains("failing at epoch 2")),
+                "{tail:?}"
+            );
+        }
+        // `sweep status` shows the reason.
+        let out = sb.sweep().args(["status", "m.toml"]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains(state), "{name}: {text}");
+    }
+}
+
+/// A program killed by a signal (kill -9, after its first epoch) is a failed run that says
+/// which signal; `--retry-failed` goes on from its checkpoint to the numbers of a run never
+/// killed.
+#[test]
+fn a_program_killed_by_a_signal_is_failed_and_retried_from_its_checkpoint() {
+    let rest = "[[runs]]\nprogram = \"py\"\noptimizer = \"sgd\"\nseed = 1\n";
+    let m = manifest(
+        "sig",
+        ", \"--sleep\", \"1\", \"--echo-arg\", \"signal-test-marker\"",
+        rest,
+    );
+    let reference = trained_locally(&m);
+    let sb = Sandbox::new();
+    sb.write("m.toml", &m);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sweep"))
+        .current_dir(sb.path())
+        .env("SWEEP_DATA_DIR", data_dir())
+        .args(["run", "m.toml", "--quiet"])
+        .spawn()
+        .unwrap();
+    // After the first epoch is recorded, kill the program (not sweep).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let recorded = || -> usize {
+        std::fs::read_dir(sb.results().join("sig/runs"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("epochs.csv")).ok())
+            .map(|s| s.lines().count().saturating_sub(1))
+            .sum()
+    };
+    while recorded() < 1 {
+        assert!(Instant::now() < deadline, "no epoch in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("pkill")
+        .args(["-9", "-f", "signal-test-marker"])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let s = &summaries(&sb.results(), "sig")[0];
+    assert_eq!(s["status"], "failed");
+    let why = s["reason"].as_str().unwrap();
+    assert!(
+        why.contains("signal: 9") && why.contains("after reporting 1 of 3"),
+        "{why}"
+    );
+    let out = sb
+        .sweep()
+        .args(["run", "m.toml", "--retry-failed"])
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("resumes after epoch 1")
+    );
+    assert_eq!(
+        epochs_by_run(&sb.results(), "sig"),
+        epochs_by_run(&reference.results(), "sig")
+    );
+}
+
+/// A value holding spaces, quotes, a `$(...)` and braces reaches the program as one argument,
+/// exactly (the argv is never a shell string), and a model name passes through the same way.
+#[test]
+fn a_placeholder_with_any_characters_arrives_as_one_argument() {
+    let nasty = "a b 'c' \\\"d\\\" $(touch pwned) {lr} ;|&";
+    let rest =
+        format!("[[runs]]\nprogram = \"py\"\nmodel = \"{nasty}\"\noptimizer = \"sgd\"\nseed = 1\n");
+    let sb = Sandbox::new();
+    sb.write(
+        "m.toml",
+        &manifest("q", ", \"--echo-arg\", \"{model}\"", &rest),
+    );
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet"])
+        .assert()
+        .success();
+    let (id, _) = &epochs_by_run(&sb.results(), "q")[0];
+    let err =
+        std::fs::read_to_string(sb.results().join("q/runs").join(id).join("program.err")).unwrap();
+    assert!(
+        err.contains("echo-arg: a b 'c' \"d\" $(touch pwned) {lr} ;|&"),
+        "{err}"
+    );
+    assert!(!sb.path().join("pwned").exists());
+}
