@@ -378,3 +378,53 @@ fn a_placeholder_with_any_characters_arrives_as_one_argument() {
     );
     assert!(!sb.path().join("pwned").exists());
 }
+
+/// `sweep verify` trains finished runs again: a built-in sweep and a deterministic program give
+/// identical numbers (exit 0); a program that adds noise does not (exit 1, with the largest
+/// difference).
+#[test]
+fn verify_says_identical_for_deterministic_runs_and_shows_the_difference_otherwise() {
+    let builtin = trained_locally(
+        "[sweep]\nname = \"b\"\ndataset = \"mnist\"\nepochs = 2\ntrain_subset = 600\ntest_subset = 200\n\
+         [grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\n",
+    );
+    let out = builtin
+        .sweep()
+        .args(["verify", "results/b", "--runs", "2", "--quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.matches("identical: every metric of 2 epoch(s)")
+            .count(),
+        2,
+        "{text}"
+    );
+
+    let steady = trained_locally(&manifest("p", "", GRID));
+    let out = steady
+        .sweep()
+        .args(["verify", "results/p", "--runs", "4", "--quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("4 run(s) trained again to the same numbers"),
+        "{text}"
+    );
+
+    let noisy = trained_locally(&manifest("n", ", \"--noise\"", GRID));
+    let out = noisy
+        .sweep()
+        .args(["verify", "results/n", "--runs", "1", "--quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("differs: largest difference") && text.contains("in val_accuracy"),
+        "{text}"
+    );
+}

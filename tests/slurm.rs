@@ -165,6 +165,37 @@ fn a_sweep_on_slurm_equals_the_same_sweep_run_locally() {
         .success();
 }
 
+/// A sweep of an external program (the standard-library example) submitted to Slurm trains to
+/// the numbers of the same sweep run locally.
+#[test]
+fn a_program_sweep_on_slurm_equals_the_same_sweep_run_locally() {
+    if !slurm_or_skip("a_program_sweep_on_slurm_equals_the_same_sweep_run_locally") {
+        return;
+    }
+    let m = format!(
+        "[sweep]\nname = \"s\"\ndataset = \"mnist\"\nepochs = 2\nseeds = [1, 2]\n\
+         [programs.py]\ncommand = [\"python3\", \"{}\", \"--data\", \"{}\", \"--lr\", \"{{lr}}\", \"--epochs\", \"{{epochs}}\", \"--seed\", \"{{seed}}\"]\n\
+         metrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\"]\n\
+         [grid]\nprogram = [\"py\"]\noptimizer = [\"sgd\"]\nlr = [0.5, 0.1]\n",
+        repo("examples/programs/stdlib/train.py").display(),
+        data_dir().join("mnist").display()
+    );
+    let local = trained_locally(&m);
+    let sb = Sandbox::new();
+    sb.write("m.toml", &m);
+    let (_, stderr, code) = submit(&sb, &["--cpus-per-task", "1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("submitted 4 run(s)"), "{stderr}");
+    wait(&sb);
+    let st = status(&sb);
+    assert!(st.contains("4 runs: 4 done"), "{st}\n{}", logs(&sb));
+    assert_eq!(
+        epochs_by_run(&sb.results(), "s"),
+        epochs_by_run(&local.results(), "s"),
+        "Slurm tasks and a local sweep must train the program to the same numbers"
+    );
+}
+
 #[test]
 fn a_cancelled_task_resumes_from_its_checkpoint_when_submitted_again() {
     if !slurm_or_skip("a_cancelled_task_resumes_from_its_checkpoint_when_submitted_again") {

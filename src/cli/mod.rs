@@ -17,6 +17,7 @@ mod describe;
 mod models;
 mod results;
 mod train;
+mod verify;
 
 pub use describe::{PLAN_TABLE_ROWS, plan_table};
 
@@ -156,6 +157,13 @@ Examples:
         after_help = "Examples:\n  sweep diff results-before/ci results/ci\n  sweep diff results/paper-seeds results/fashion --metric test_accuracy"
     )]
     Diff(results::DiffArgs),
+    /// Train finished runs again in a scratch directory: are their numbers the same?
+    ///
+    /// Picks --runs finished runs spread over the sweep (built-in or program runs), trains each
+    /// again from scratch, and compares every metric of every epoch bit for bit with what was
+    /// recorded. Exit 0 when all are identical, 1 when any differs (with the largest
+    /// difference, its metric and epoch).
+    Verify(verify::VerifyArgs),
     /// Evaluate kept weights on a dataset: accuracy, loss and the confusion matrix.
     ///
     /// PATH is a run directory (results/<sweep>/runs/<id>; its best validation epoch's weights
@@ -300,7 +308,11 @@ pub enum PlanFormat {
 pub fn run(cli: Cli) -> Result<i32> {
     if matches!(
         cli.command,
-        Command::Run(_) | Command::Worker(_) | Command::Bench { .. } | Command::Eval(_)
+        Command::Run(_)
+            | Command::Worker(_)
+            | Command::Bench { .. }
+            | Command::Eval(_)
+            | Command::Verify(_)
     ) {
         // A bad SWEEP_ISA is a usage error here, before any run starts.
         crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
@@ -324,6 +336,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Eval(a) => models::eval(a),
         Command::Export(a) => models::export(a),
         Command::Diff(a) => results::diff(a),
+        Command::Verify(a) => verify::verify(a),
         Command::Bench {
             command:
                 BenchCommand::Report {

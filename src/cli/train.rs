@@ -182,11 +182,19 @@ pub(super) fn worker(a: WorkerArgs) -> Result<i32> {
             .ok()
             .and_then(|t| t.parse().ok())
             .unwrap_or(1);
+        // {data_dir}: the built-in dataset's folder, as sweep located it.
+        let data = match run.data.dataset.is_builtin() {
+            true => crate::data::locate(&run.data.dataset, data_dir.as_deref())
+                .ok()
+                .map(|d| d.join(run.data.dataset.name())),
+            false => None,
+        };
         let exit = crate::exec::program::work(
             &run,
             program,
             &results,
             &device,
+            data.as_deref(),
             threads,
             report,
             retry_failed,

@@ -51,6 +51,7 @@ pub(crate) fn work(
     program: &Program,
     results: &Path,
     device: &str,
+    data_dir: Option<&Path>,
     threads: usize,
     report: Report,
     retry: bool,
@@ -90,8 +91,18 @@ pub(crate) fn work(
     let resumed_from = records.len();
     let metrics_path = dir.join(METRICS);
     store::write_atomic(&metrics_path, b"")?;
-    let (mut child, stdout_lines, tail) =
-        spawn(run, program, &dir, device, threads, resumed_from, until)?;
+    let (mut child, stdout_lines, tail) = spawn(
+        run,
+        program,
+        &dir,
+        Runtime {
+            device,
+            data_dir,
+            threads,
+        },
+        resumed_from,
+        until,
+    )?;
     emit(
         report,
         &Event::Started {
@@ -353,8 +364,7 @@ fn spawn(
     run: &Run,
     program: &Program,
     dir: &Path,
-    device: &str,
-    threads: usize,
+    rt: Runtime,
     resumed_from: usize,
     until: Option<usize>,
 ) -> Result<(
@@ -367,15 +377,20 @@ fn spawn(
     let value = |name: &str| -> Option<String> {
         match name {
             "run_dir" => Some(abs.display().to_string()),
-            "threads" => Some(threads.to_string()),
-            "device" => Some(device.to_string()),
+            "threads" => Some(rt.threads.to_string()),
+            "device" => Some(rt.device.to_string()),
+            "data_dir" => rt.data_dir.map(|d| d.display().to_string()),
+            "optimizer_kind" => {
+                (!run.optimizer_name.is_empty()).then(|| run.optimizer.kind().name().to_string())
+            }
             _ => settings.get(name).map(ToString::to_string),
         }
     };
+    let threads = rt.threads;
     let render = |t: &String| {
         program::render(t, &value).map_err(|name| {
             Error::Worker(format!(
-                "program {}: {{{name}}} has no value for run {}",
+                "program {}: {{{name}}} has no value for run {} ({{data_dir}} is a built-in dataset's folder)",
                 program.name, run.id
             ))
         })
@@ -469,6 +484,15 @@ fn die_with_this_process(cmd: &mut Command) {
 
 #[cfg(not(target_os = "linux"))]
 fn die_with_this_process(_: &mut Command) {}
+
+/// What a program's placeholders may name besides its run's settings.
+#[derive(Clone, Copy)]
+struct Runtime<'a> {
+    device: &'a str,
+    /// The built-in dataset's folder (`{data_dir}`).
+    data_dir: Option<&'a Path>,
+    threads: usize,
+}
 
 /// New complete lines of the metrics file since `offset`.
 fn read_new(f: &mut std::fs::File, offset: &mut u64, pending: &mut String, out: &mut Vec<String>) {

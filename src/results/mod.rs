@@ -10,4 +10,5 @@ pub(crate) mod record;
 pub mod report;
 pub(crate) mod stats;
 pub(crate) mod store;
+pub(crate) mod verify;
 pub(crate) mod weights;

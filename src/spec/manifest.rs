@@ -1016,7 +1016,7 @@ fn parse_programs(
                     ok = false;
                 }
                 Ok(names) => {
-                    for n in names {
+                    for (n, _) in names {
                         let known = Axis::from_key(&n).is_some()
                             || RUNTIME.contains(&n.as_str())
                             || given.contains(n.as_str());

@@ -925,7 +925,7 @@ fn resolve(
     // Every placeholder of a program has a value in this configuration.
     if let (Some(p), Some(first)) = (program, runs.first()) {
         let settings = first.settings();
-        for name in p.placeholders() {
+        for name in p.required() {
             if !crate::spec::program::RUNTIME.contains(&name.as_str())
                 && settings.get(&name).is_none()
             {

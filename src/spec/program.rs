@@ -31,7 +31,9 @@ pub struct Program {
 }
 
 /// Placeholders a template may name besides the run's settings: known only when it starts.
-pub(crate) const RUNTIME: [&str; 3] = ["run_dir", "threads", "device"];
+/// `optimizer_kind` is the optimizer's family (`sgd` for a declared `sgd_modified`).
+pub(crate) const RUNTIME: [&str; 5] =
+    ["run_dir", "threads", "device", "data_dir", "optimizer_kind"];
 
 /// The metrics every program reports each epoch: what the built-in trainer records.
 pub(crate) const REQUIRED: [&str; 4] = ["train_loss", "train_accuracy", "val_loss", "val_accuracy"];
@@ -42,7 +44,8 @@ pub(crate) const OPTIONAL: [&str; 2] = ["test_loss", "test_accuracy"];
 #[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Text(String),
-    Name(String),
+    /// `{name}`, or `{name|default}`: the default where the run has no such value.
+    Name(String, Option<String>),
 }
 
 fn pieces(t: &str) -> Result<Vec<Piece>, String> {
@@ -61,9 +64,12 @@ fn pieces(t: &str) -> Result<Vec<Piece>, String> {
             }
             '{' => {
                 let mut name = String::new();
+                let mut default: Option<String> = None;
                 loop {
                     match chars.next() {
                         Some('}') => break,
+                        Some(c) if default.is_some() => default.get_or_insert_default().push(c),
+                        Some('|') => default = Some(String::new()),
                         Some(c) if c.is_ascii_alphanumeric() || c == '_' => name.push(c),
                         Some(c) => {
                             return Err(format!(
@@ -83,7 +89,7 @@ fn pieces(t: &str) -> Result<Vec<Piece>, String> {
                 if !text.is_empty() {
                     out.push(Piece::Text(std::mem::take(&mut text)));
                 }
-                out.push(Piece::Name(name));
+                out.push(Piece::Name(name, default));
             }
             '}' => {
                 return Err(format!(
@@ -99,12 +105,13 @@ fn pieces(t: &str) -> Result<Vec<Piece>, String> {
     Ok(out)
 }
 
-/// The placeholders `t` names, in order, or what is wrong with it.
-pub(crate) fn placeholders(t: &str) -> Result<Vec<String>, String> {
+/// The placeholders `t` names, in order, each with whether it has a default, or what is wrong
+/// with it.
+pub(crate) fn placeholders(t: &str) -> Result<Vec<(String, bool)>, String> {
     Ok(pieces(t)?
         .into_iter()
         .filter_map(|p| match p {
-            Piece::Name(n) => Some(n),
+            Piece::Name(n, d) => Some((n, d.is_some())),
             Piece::Text(_) => None,
         })
         .collect())
@@ -117,7 +124,7 @@ pub(crate) fn render(t: &str, value: &dyn Fn(&str) -> Option<String>) -> Result<
     for p in pieces(t)? {
         match p {
             Piece::Text(s) => out.push_str(&s),
-            Piece::Name(n) => out.push_str(&value(&n).ok_or(n)?),
+            Piece::Name(n, d) => out.push_str(&value(&n).or(d).ok_or(n)?),
         }
     }
     Ok(out)
@@ -127,14 +134,34 @@ impl Program {
     /// Every placeholder of its command and environment.
     pub fn placeholders(&self) -> Vec<String> {
         let mut out: Vec<String> = self
-            .command
-            .iter()
-            .chain(self.env.values())
-            .flat_map(|t| placeholders(t).unwrap_or_default())
+            .required()
+            .into_iter()
+            .chain(
+                self.templates()
+                    .flat_map(|t| placeholders(t).unwrap_or_default())
+                    .map(|p| p.0),
+            )
             .collect();
         out.sort();
         out.dedup();
         out
+    }
+
+    /// The placeholders without a default: every run needs a value for each.
+    pub fn required(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .templates()
+            .flat_map(|t| placeholders(t).unwrap_or_default())
+            .filter(|(_, default)| !default)
+            .map(|p| p.0)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn templates(&self) -> impl Iterator<Item = &String> {
+        self.command.iter().chain(self.env.values())
     }
 }
 
@@ -154,7 +181,12 @@ mod tests {
         assert_eq!(render("{label}", &v).unwrap(), "a b \"c\" $(rm -rf /) {x}");
         assert_eq!(render("{{lr}} {lr}", &v).unwrap(), "{lr} 0.001");
         assert_eq!(render("{nope}", &v).unwrap_err(), "nope");
-        assert_eq!(placeholders("{a}-{b}{{c}}").unwrap(), ["a", "b"]);
+        assert_eq!(
+            placeholders("{a}-{b|0}{{c}}").unwrap(),
+            [("a".to_string(), false), ("b".to_string(), true)]
+        );
+        assert_eq!(render("{momentum|0} {lr|1}", &v).unwrap(), "0 0.001");
+        assert_eq!(render("{x|}", &v).unwrap(), "");
         for bad in ["{", "{a", "}", "{}", "{a b}"] {
             assert!(placeholders(bad).is_err(), "{bad}");
         }

@@ -170,12 +170,10 @@ impl Launch for Worker {
             .arg(dir.join("run.json"))
             .arg("--results")
             .arg(&self.results)
-            .args(
-                match job.run.data.dataset.is_builtin() && job.run.program.is_none() {
-                    true => vec!["--data-dir".into(), self.data_dir(&job.run.data.dataset)?],
-                    false => Vec::new(),
-                },
-            )
+            .args(match job.run.data.dataset.is_builtin() {
+                true => vec!["--data-dir".into(), self.data_dir(&job.run.data.dataset)?],
+                false => Vec::new(),
+            })
             .arg("--device")
             .arg(&job.slot.device)
             .arg("--supervised")
