@@ -124,6 +124,15 @@ pub(crate) fn terminal_table<S: AsRef<str>>(
     t.to_string()
 }
 
+/// A run's parameter count for tables: `-` for a program's run (its model is the program's).
+pub(crate) fn params(n: usize) -> String {
+    if n == 0 {
+        "-".into()
+    } else {
+        thousands(n as u64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

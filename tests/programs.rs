@@ -428,3 +428,71 @@ fn verify_says_identical_for_deterministic_runs_and_shows_the_difference_otherwi
         "{text}"
     );
 }
+
+/// Ctrl-C (SIGINT to `sweep run`): each program is stopped after its next epoch and the sweep
+/// exits 130; run again, it resumes from the programs' checkpoints to the numbers of a sweep
+/// never interrupted.
+#[test]
+fn ctrl_c_stops_programs_after_an_epoch_and_the_sweep_resumes_exactly() {
+    let m = manifest("c", ", \"--sleep\", \"0.3\"", GRID).replace("epochs = 3", "epochs = 4");
+    let reference = trained_locally(&m);
+    let sb = Sandbox::new();
+    sb.write("m.toml", &m);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sweep"))
+        .current_dir(sb.path())
+        .env("SWEEP_DATA_DIR", data_dir())
+        .args(["run", "m.toml", "--quiet", "--jobs", "2"])
+        .spawn()
+        .unwrap();
+    let runs = sb.results().join("c/runs");
+    let recorded = || -> usize {
+        std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("epochs.csv")).ok())
+            .map(|s| s.lines().count().saturating_sub(1))
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while recorded() < 1 {
+        assert!(Instant::now() < deadline, "no epoch in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "interrupted");
+    let done = summaries_present(&sb.results(), "c");
+    assert!(done < 4, "the interrupt came too late to stop anything");
+    let out = sb
+        .sweep()
+        .args(["run", "m.toml"])
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("resumes after epoch")
+    );
+    assert_eq!(
+        epochs_by_run(&sb.results(), "c"),
+        epochs_by_run(&reference.results(), "c")
+    );
+}
+
+/// How many runs of `sweep` have a summary (finished).
+fn summaries_present(results: &Path, sweep: &str) -> usize {
+    std::fs::read_dir(results.join(sweep).join("runs"))
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().join("summary.json").exists())
+        })
+        .count()
+}

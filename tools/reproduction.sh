@@ -56,6 +56,24 @@ MD
   "$bin" report experiments/paper.toml experiments/paper-seeds.toml experiments/fashion.toml \
     --results results --across --rank-by test_accuracy \
     --format markdown
+  if [ -d results/paper-keras/runs ]; then
+    cat <<'MD'
+
+## The same protocol in Keras, under `sweep`
+
+`experiments/paper-keras.toml` trains the `paper-seeds` protocol with Keras 3 / TensorFlow
+itself (`examples/programs/keras/train.py`: Keras's initialisers, optimizers and loss, batch 32,
+the last tenth of the training set held out, three seeds), run by `sweep` as an external
+program, so both frameworks go through the same plan, statistics and tests. Per configuration,
+the test accuracy at the best validation epoch: ours (A) and Keras's (B), the difference with
+its 95% interval, and whether it exceeds the noise of the seeds (Welch's t-test over seeds).
+Configurations Keras has not finished yet show as `only in A`; `sweep status
+experiments/paper-keras.toml` says what is left.
+
+MD
+    "$bin" diff results/paper-seeds results/paper-keras --metric best_epoch_test_accuracy \
+      --format markdown | sed '1,2d'
+  fi
   cat <<'MD'
 
 ## Where and why we differ from the paper

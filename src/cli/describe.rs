@@ -302,7 +302,7 @@ pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
             let mut row = vec![r.id.clone(), r.label.clone()];
             row.extend(axes.iter().map(|k| s.cell(k)));
             row.extend([
-                crate::fmt::thousands(r.params as u64),
+                crate::fmt::params(r.params),
                 r.epochs.to_string(),
                 r.seed.to_string(),
                 human_bytes(*p),

@@ -137,7 +137,7 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
                 let mut row = vec![x.label.clone()];
                 row.extend(axes.iter().map(|k| x.settings.cell(k)));
                 row.extend([
-                    crate::fmt::thousands(x.params as u64),
+                    crate::fmt::params(x.params),
                     if x.epochs_done < x.epochs {
                         format!("{}/{}", x.epochs_done, x.epochs)
                     } else {
