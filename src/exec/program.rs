@@ -148,6 +148,10 @@ pub(crate) fn work(
         }
         let mut ended = None;
         for line in lines {
+            // All its epochs are in: anything after them is not this run's.
+            if watch.records.len() >= run.epochs {
+                break;
+            }
             match watch.take(&line) {
                 Ok(None) => {}
                 Ok(Some(record)) => {

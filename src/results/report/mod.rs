@@ -9,6 +9,7 @@ pub(crate) mod csv;
 #[doc(hidden)]
 pub mod fixture;
 pub(crate) mod html;
+pub(crate) mod importance;
 pub(crate) mod json;
 pub(crate) mod markdown;
 pub(crate) mod plot;

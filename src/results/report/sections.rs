@@ -285,6 +285,9 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
             .map(|(_, p)| p.clone()),
         note: floor_note(r),
     });
+    if let Some(s) = importance_section(r) {
+        out.push(s);
+    }
     for cmp in &r.comparisons {
         // Each column, followed by the published values of it when the manifest gives any.
         let referenced: Vec<bool> = cmp
@@ -335,6 +338,43 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
         });
     }
     out
+}
+
+/// What each parameter the configurations differ on explains of the rank metric
+/// ([`super::importance`]), when there are three configurations or more.
+fn importance_section(r: &Report) -> Option<Section> {
+    let m = r.rank_by;
+    let rows = super::importance::importance(&r.configs, m);
+    if rows.is_empty() {
+        return None;
+    }
+    Some(Section {
+        title: format!("What each parameter explains ({})", m.heading()),
+        headers: [
+            "parameter",
+            "groups",
+            "share of variance",
+            "best value (mean)",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: rows
+            .iter()
+            .map(|x| {
+                vec![
+                    x.key.clone(),
+                    x.groups.to_string(),
+                    format!("{:.0}%", x.share * 100.0),
+                    format!("{} ({})", x.best.0, m.format(x.best.1)),
+                ]
+            })
+            .collect(),
+        plot: None,
+        note: Some(format!(
+            "The share of the variance of the {} configurations' means that each parameter's own means account for (one-way analysis of variance; more than six distinct values are grouped into quartiles). Parameters swept together are not independent, so the shares need not add up to 100%, and with few configurations they are rough.",
+            r.configs.iter().filter(|c| c.stat(m).is_some()).count()
+        )),
+    })
 }
 
 /// Configurations side by side across sweeps (`sweep report A B C --across`), by each report's
