@@ -141,9 +141,7 @@ fn section(out: &mut String, s: &Section, svg: &dyn Fn(&str) -> Option<String>) 
     if let Some(n) = &s.note {
         out.push_str(&format!("<p class=\"note\">{}</p>\n", text(n)));
     }
-    if let Some(p) = &s.plot
-        && let Some(svg) = svg(p)
-    {
+    for svg in s.plots.iter().filter_map(|p| svg(p)) {
         out.push_str(&format!("<figure>{}</figure>\n", inline_svg(&svg)));
     }
     out.push_str("</section>\n");
@@ -168,7 +166,7 @@ mod tests {
             title: "a <b> & c".into(),
             headers: vec!["config".into(), "val acc".into()],
             rows: vec![vec!["<script>x</script>".into(), "98.91 ± 0.19%".into()]],
-            plot: Some("p.svg".into()),
+            plots: vec!["p.svg".into()],
             note: Some("n & m".into()),
         };
         section(&mut out, &s, &|p| {

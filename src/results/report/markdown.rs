@@ -38,7 +38,7 @@ pub(crate) fn render_sections(sections: &[Section]) -> String {
         if let Some(n) = &s.note {
             out.push_str(&format!("\n{n}\n"));
         }
-        if let Some(p) = &s.plot {
+        for p in &s.plots {
             out.push_str(&format!("\n![{}]({p})\n", escape(&s.title)));
         }
     }

@@ -838,6 +838,43 @@ pub fn write_plots(
         )?;
         plots.push((title, rel(&path)));
     }
+    // The rank metric against each numeric parameter the configurations differ on.
+    let m = report.rank_by;
+    for row in importance::importance(&report.configs, m) {
+        let points: Vec<plot::Point> = report
+            .configs
+            .iter()
+            .filter_map(|c| {
+                let x = match c.settings.get(&row.key)? {
+                    crate::spec::grid::Value::Float(f) => *f,
+                    crate::spec::grid::Value::Int(i) => *i as f64,
+                    _ => return None,
+                };
+                let s = c.stat(m)?;
+                Some((x, s.mean, s.ci95))
+            })
+            .collect();
+        let mut distinct: Vec<f64> = points.iter().map(|p| p.0).collect();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        if distinct.len() < 3 {
+            continue;
+        }
+        let title = format!("{}{}", sections::response_prefix(report), row.key);
+        let path = plots_dir.join(format!(
+            "parameter-{}.svg",
+            slug(&row.key, "").trim_end_matches('-')
+        ));
+        let svg = plot::response(
+            &title,
+            &row.key,
+            &points,
+            m.higher_is_better(),
+            m.is_accuracy(),
+        );
+        store::write_atomic(&path, svg.as_bytes())?;
+        plots.push((title, rel(&path)));
+    }
     report.plots = plots;
     Ok(())
 }

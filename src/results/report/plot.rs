@@ -293,3 +293,133 @@ pub(crate) fn strip(title: &str, rows: &[StripRow], percent: bool) -> String {
     }
     svg
 }
+
+/// One configuration on a parameter-response plot: the parameter's value, the metric's mean
+/// over seeds and its 95% interval.
+pub(crate) type Point = (f64, f64, Option<[f64; 2]>);
+
+/// The metric against one parameter: every configuration's seed mean with its 95% interval as
+/// a bar, the best ringed. The x axis is logarithmic when every value is positive and they span
+/// a factor of 20 or more (a learning rate sampled log-uniformly).
+pub(crate) fn response(
+    title: &str,
+    key: &str,
+    points: &[Point],
+    higher: bool,
+    percent: bool,
+) -> String {
+    let mut svg = String::new();
+    let scale = if percent { 100.0 } else { 1.0 };
+    let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    let (xmin, xmax) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(*x), b.max(*x))
+        });
+    let log = xmin > 0.0 && xmax / xmin >= 20.0;
+    let at = |x: f64| if log { x.log10() } else { x };
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let ys: Vec<f64> = points
+            .iter()
+            .flat_map(|(_, y, ci)| std::iter::once(*y).chain(ci.iter().flatten().copied()))
+            .map(|v| v * scale)
+            .filter(|v| v.is_finite())
+            .collect();
+        let (lo, hi) = bounds(&ys);
+        // The x range padded by its own width (a learning rate's values are far below 1e-3).
+        let (a, b) = {
+            let (l, h) = (at(xmin), at(xmax));
+            let pad = if h > l {
+                (h - l) * 0.08
+            } else {
+                l.abs().max(1e-12) * 0.1
+            };
+            (l - pad, h + pad)
+        };
+        let best = points
+            .iter()
+            .max_by(|p, q| {
+                let (x, y) = if higher { (p.1, q.1) } else { (q.1, p.1) };
+                x.total_cmp(&y)
+            })
+            .copied();
+        if let Ok(mut chart) = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(a..b, lo..hi)
+        {
+            let _ = chart
+                .configure_mesh()
+                .x_labels(6)
+                .x_label_formatter(&|x| {
+                    let v = if log { 10f64.powf(*x) } else { *x };
+                    format!("{}", (v * 1e4).round() / 1e4)
+                })
+                .x_desc(if log {
+                    format!("{key} (log scale)")
+                } else {
+                    key.to_string()
+                })
+                .y_desc(if percent { "%" } else { "" })
+                .draw();
+            for (x, _, ci) in points {
+                if let Some([l, h]) = ci {
+                    let (l, h) = if percent {
+                        (l.max(0.0), h.min(1.0))
+                    } else {
+                        (*l, *h)
+                    };
+                    let _ = chart.draw_series(std::iter::once(PathElement::new(
+                        [(at(*x), l * scale), (at(*x), h * scale)],
+                        TRAIN.mix(0.6).stroke_width(2),
+                    )));
+                }
+            }
+            let _ = chart.draw_series(
+                points
+                    .iter()
+                    .map(|(x, y, _)| Circle::new((at(*x), y * scale), 4, TRAIN.filled())),
+            );
+            if let Some((x, y, _)) = best {
+                let _ = chart.draw_series(std::iter::once(Circle::new(
+                    (at(x), y * scale),
+                    9,
+                    VAL.stroke_width(2),
+                )));
+            }
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_plot_marks_every_configuration_and_rings_the_best() {
+        let points = [
+            (0.0001, 0.90, Some([0.88, 0.92])),
+            (0.001, 0.95, Some([0.94, 0.96])),
+            (0.01, 0.93, None),
+        ];
+        let svg = response("val acc against lr", "lr", &points, true, true);
+        assert!(svg.contains("val acc against lr"));
+        assert!(svg.contains("lr (log scale)"), "a factor of 100: log axis");
+        // Three dots and one ring.
+        assert_eq!(svg.matches("<circle").count(), 4, "{svg}");
+        let linear = response(
+            "t",
+            "width",
+            &[(8.0, 0.5, None), (16.0, 0.6, None), (32.0, 0.4, None)],
+            false,
+            false,
+        );
+        assert!(!linear.contains("log scale"));
+    }
+}

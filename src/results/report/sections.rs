@@ -10,8 +10,8 @@ pub(crate) struct Section {
     pub title: String,
     pub headers: Vec<String>,
     pub rows: Vec<Vec<String>>,
-    /// Plot to show under the table (a path relative to the report).
-    pub plot: Option<String>,
+    /// Plots to show under the table (paths relative to the report).
+    pub plots: Vec<String>,
     /// A line to read under the table.
     pub note: Option<String>,
 }
@@ -21,7 +21,11 @@ pub(crate) struct Section {
 pub(crate) fn curve_plots(r: &Report) -> Vec<&(String, String)> {
     r.plots
         .iter()
-        .filter(|(t, _)| !r.comparisons.iter().any(|c| &c.title == t) && *t != ranking_title(r))
+        .filter(|(t, _)| {
+            !r.comparisons.iter().any(|c| &c.title == t)
+                && *t != ranking_title(r)
+                && !t.starts_with(&response_prefix(r))
+        })
         .collect()
 }
 
@@ -160,7 +164,7 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
                 row
             })
             .collect(),
-        plot: None,
+        plots: Vec::new(),
         note: None,
     });
     if r.configs.iter().any(|c| c.n > 1) {
@@ -201,7 +205,7 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
                     row
                 })
                 .collect(),
-            plot: None,
+            plots: Vec::new(),
             note: None,
         });
     }
@@ -278,11 +282,12 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
                 row
             })
             .collect(),
-        plot: r
+        plots: r
             .plots
             .iter()
-            .find(|(t, _)| *t == ranking_title(r))
-            .map(|(_, p)| p.clone()),
+            .filter(|(t, _)| *t == ranking_title(r))
+            .map(|(_, p)| p.clone())
+            .collect(),
         note: floor_note(r),
     });
     if let Some(s) = importance_section(r) {
@@ -329,15 +334,22 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
                     cells
                 })
                 .collect(),
-            plot: r
+            plots: r
                 .plots
                 .iter()
-                .find(|(t, _)| *t == cmp.title)
-                .map(|(_, p)| p.clone()),
+                .filter(|(t, _)| *t == cmp.title)
+                .map(|(_, p)| p.clone())
+                .collect(),
             note: None,
         });
     }
     out
+}
+
+/// The start of the titles of the plots of the rank metric against each parameter (in
+/// [`Report::plots`], shown under the importance table).
+pub(crate) fn response_prefix(r: &Report) -> String {
+    format!("{} against ", r.rank_by.heading())
 }
 
 /// What each parameter the configurations differ on explains of the rank metric
@@ -369,7 +381,12 @@ fn importance_section(r: &Report) -> Option<Section> {
                 ]
             })
             .collect(),
-        plot: None,
+        plots: r
+            .plots
+            .iter()
+            .filter(|(t, _)| t.starts_with(&response_prefix(r)))
+            .map(|(_, p)| p.clone())
+            .collect(),
         note: Some(format!(
             "The share of the variance of the {} configurations' means that each parameter's own means account for (one-way analysis of variance; more than six distinct values are grouped into quartiles). Parameters swept together are not independent, so the shares need not add up to 100%, and with few configurations they are rough.",
             r.configs.iter().filter(|c| c.stat(m).is_some()).count()
@@ -450,7 +467,7 @@ pub(crate) fn across(reports: &[Report]) -> Vec<Section> {
         title: format!("Across sweeps: {} ({})", m.heading(), m.epoch_rule()),
         headers,
         rows,
-        plot: None,
+        plots: Vec::new(),
         note: None,
     };
 
@@ -513,7 +530,7 @@ pub(crate) fn across(reports: &[Report]) -> Vec<Section> {
         title: format!("Ranks by {} across sweeps", m.heading()),
         headers,
         rows,
-        plot: None,
+        plots: Vec::new(),
         note: (!holds.is_empty()).then(|| holds.join(". ") + "."),
     };
     vec![values, ranks]
