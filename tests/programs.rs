@@ -284,6 +284,23 @@ fn every_failure_is_a_state_with_a_reason_and_the_stderr_tail() {
         let text = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
         assert!(text.contains(state), "{name}: {text}");
+        assert!(text.contains(reason), "status says why: {text}");
+        let md = sb
+            .sweep()
+            .args(["report", &format!("results/{name}"), "--format", "markdown"])
+            .output()
+            .unwrap();
+        let md = String::from_utf8_lossy(&md.stdout).to_string();
+        assert!(
+            md.contains("failed or diverged") && md.contains(reason),
+            "the report says why: {md}"
+        );
+        if name == "exit" {
+            assert!(
+                text.contains("| RuntimeError: failing at epoch 2 as asked"),
+                "{text}"
+            );
+        }
     }
 }
 

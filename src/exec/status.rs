@@ -27,6 +27,8 @@ pub(crate) struct Row {
     pub last_epoch_seconds: Option<f64>,
     /// Where successive halving stopped it, when pruned.
     pub pruned: Option<store::PrunedAt>,
+    /// Why it failed or diverged, and the last lines of a program's stderr.
+    pub why: Option<(String, Vec<String>)>,
 }
 
 /// The manifest and results directory a `status`/`wait` PATH names: a manifest (its sweep under
@@ -87,6 +89,14 @@ pub(crate) fn collect(
                     .filter(|l| l.state == RunState::Pruned)
                     .and_then(|l| l.summary.as_ref())
                     .and_then(|s| s.pruned),
+                why: loaded
+                    .as_ref()
+                    .filter(|l| matches!(l.state, RunState::Failed | RunState::Diverged))
+                    .and_then(|l| l.summary.as_ref())
+                    .and_then(|s| {
+                        let tail = s.stderr_tail.iter().rev().take(3).rev().cloned().collect();
+                        s.reason.clone().map(|r| (r, tail))
+                    }),
             })
         })
         .collect()
@@ -312,7 +322,29 @@ pub(crate) fn render(sweep: &str, rows: &[Row]) -> String {
                 .map(|p| format!("corrupt {}: {p}\n", r.id))
         })
         .collect();
-    format!("sweep `{sweep}`\n{table}\n{problems}{}\n", summary(rows))
+    // Why runs failed: the reason, and the end of a program's stderr (all of it is in the
+    // run's program.err, the last 20 lines in its summary.json).
+    let why: String = rows
+        .iter()
+        .filter_map(|r| {
+            let (reason, tail) = r.why.as_ref()?;
+            let mut s = format!(
+                "{} {} ({} seed={}): {reason}\n",
+                r.state.name(),
+                r.id,
+                r.label,
+                r.seed
+            );
+            for l in tail {
+                s.push_str(&format!("  | {l}\n"));
+            }
+            Some(s)
+        })
+        .collect();
+    format!(
+        "sweep `{sweep}`\n{table}\n{problems}{why}{}\n",
+        summary(rows)
+    )
 }
 
 #[cfg(test)]
@@ -332,6 +364,7 @@ mod tests {
             problem: None,
             last_epoch_seconds: None,
             pruned: None,
+            why: None,
         }
     }
 

@@ -259,6 +259,27 @@ pub fn notes(runs: &[RunRow], loaded: &[Loaded]) -> Vec<String> {
                 .join("; ")
         ));
     }
+    // Why runs failed or diverged, as their summaries say.
+    let why: Vec<String> = loaded
+        .iter()
+        .filter(|l| matches!(l.state, RunState::Failed | RunState::Diverged))
+        .filter_map(|l| {
+            let reason = l.summary.as_ref()?.reason.as_ref()?;
+            Some(format!(
+                "{} ({}) {}: {reason}",
+                l.run.display_label(),
+                l.run.id,
+                l.state.name()
+            ))
+        })
+        .collect();
+    if !why.is_empty() {
+        out.push(format!(
+            "{} run(s) failed or diverged (`sweep status` shows the end of a program's stderr; `sweep run --retry-failed` trains failed ones again): {}",
+            why.len(),
+            why.join("; ")
+        ));
+    }
     let pruned: Vec<&RunRow> = runs.iter().filter(|r| r.pruned.is_some()).collect();
     if !pruned.is_empty() {
         let configs: std::collections::BTreeSet<&str> =
