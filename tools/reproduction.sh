@@ -14,6 +14,8 @@ else
   bin=target/release/sweep
 fi
 sweeps=(paper paper-seeds fashion)
+# The same protocol trained by Keras (an external program), when its results are committed.
+[ -d results/paper-keras/runs ] && sweeps+=(paper-keras)
 for s in "${sweeps[@]}"; do
   mkdir -p "results/$s"
   rm -rf "results/$s/plots"

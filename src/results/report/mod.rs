@@ -176,12 +176,19 @@ impl ConfigRow {
     }
 
     /// This configuration's and `other`'s values of `m` paired by seed, when the two can be
-    /// compared seed by seed: the same architecture (so seed s gave both the same initial
-    /// weights and the same data order: common random numbers) and the same two or more
+    /// compared seed by seed: the same architecture and trainer (so seed s gave both the same
+    /// initial weights and the same data order: common random numbers) and the same two or more
     /// finished seeds. `None` otherwise.
     pub fn paired_with(&self, other: &ConfigRow, m: Metric) -> Option<(Vec<f64>, Vec<f64>)> {
         let (sa, sb) = (self.seeds(m), other.seeds(m));
-        if self.model != other.model || sa.len() < 2 || sa.len() != sb.len() {
+        // Common random numbers need the same trainer too: a program's seed s (Keras's) draws
+        // nothing in common with the built-in trainer's seed s.
+        let trainer = |c: &ConfigRow| c.settings.get("program").cloned();
+        if self.model != other.model
+            || trainer(self) != trainer(other)
+            || sa.len() < 2
+            || sa.len() != sb.len()
+        {
             return None;
         }
         let (va, vb) = (self.values(m), other.values(m));
