@@ -124,26 +124,8 @@ fn killed_sweeps_and_killed_programs_resume_to_the_same_numbers() {
     let reference = trained_locally(&m);
     let sb = Sandbox::new();
     sb.write("m.toml", &m);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sweep"))
-        .current_dir(sb.path())
-        .env("SWEEP_DATA_DIR", data_dir())
-        .args(["run", "m.toml", "--quiet", "--jobs", "2"])
-        .spawn()
-        .unwrap();
-    let runs = sb.results().join("k/runs");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let epochs_done = || -> usize {
-        std::fs::read_dir(&runs)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("epochs.csv")).ok())
-            .map(|s| s.lines().count().saturating_sub(1))
-            .sum()
-    };
-    while epochs_done() < 3 {
-        assert!(Instant::now() < deadline, "no epochs in time");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = spawn_run(&sb, &["--jobs", "2"]);
+    wait_for_epochs(&sb, "k", 3);
     child.kill().unwrap(); // SIGKILL to sweep; its workers and programs are left to die or run
     child.wait().unwrap();
     // Kill -9 every program still running too (the worker that started it is gone).
@@ -151,23 +133,7 @@ fn killed_sweeps_and_killed_programs_resume_to_the_same_numbers() {
         .args(["-9", "-f", "kill-test-marker"])
         .status();
     std::thread::sleep(Duration::from_millis(300));
-    let out = sb
-        .sweep()
-        .args(["run", "m.toml"])
-        .assert()
-        .success()
-        .get_output()
-        .stderr
-        .clone();
-    let text = String::from_utf8(out).unwrap();
-    assert!(
-        text.contains("resumes after epoch"),
-        "nothing resumed: {text}"
-    );
-    assert_eq!(
-        epochs_by_run(&sb.results(), "k"),
-        epochs_by_run(&reference.results(), "k")
-    );
+    resumes_to_the_reference(&sb, &reference, "k", &[], "resumes after epoch");
     for s in summaries(&sb.results(), "k") {
         assert_eq!(s["status"], "done");
     }
@@ -318,26 +284,9 @@ fn a_program_killed_by_a_signal_is_failed_and_retried_from_its_checkpoint() {
     let reference = trained_locally(&m);
     let sb = Sandbox::new();
     sb.write("m.toml", &m);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sweep"))
-        .current_dir(sb.path())
-        .env("SWEEP_DATA_DIR", data_dir())
-        .args(["run", "m.toml", "--quiet"])
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&sb, &[]);
     // After the first epoch is recorded, kill the program (not sweep).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let recorded = || -> usize {
-        std::fs::read_dir(sb.results().join("sig/runs"))
-            .into_iter()
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("epochs.csv")).ok())
-            .map(|s| s.lines().count().saturating_sub(1))
-            .sum()
-    };
-    while recorded() < 1 {
-        assert!(Instant::now() < deadline, "no epoch in time");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_epochs(&sb, "sig", 1);
     std::process::Command::new("pkill")
         .args(["-9", "-f", "signal-test-marker"])
         .status()
@@ -351,22 +300,12 @@ fn a_program_killed_by_a_signal_is_failed_and_retried_from_its_checkpoint() {
         why.contains("signal: 9") && why.contains("after reporting 1 of 3"),
         "{why}"
     );
-    let out = sb
-        .sweep()
-        .args(["run", "m.toml", "--retry-failed"])
-        .assert()
-        .success()
-        .get_output()
-        .stderr
-        .clone();
-    assert!(
-        String::from_utf8(out)
-            .unwrap()
-            .contains("resumes after epoch 1")
-    );
-    assert_eq!(
-        epochs_by_run(&sb.results(), "sig"),
-        epochs_by_run(&reference.results(), "sig")
+    resumes_to_the_reference(
+        &sb,
+        &reference,
+        "sig",
+        &["--retry-failed"],
+        "resumes after epoch 1",
     );
 }
 
@@ -455,26 +394,8 @@ fn ctrl_c_stops_programs_after_an_epoch_and_the_sweep_resumes_exactly() {
     let reference = trained_locally(&m);
     let sb = Sandbox::new();
     sb.write("m.toml", &m);
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sweep"))
-        .current_dir(sb.path())
-        .env("SWEEP_DATA_DIR", data_dir())
-        .args(["run", "m.toml", "--quiet", "--jobs", "2"])
-        .spawn()
-        .unwrap();
-    let runs = sb.results().join("c/runs");
-    let recorded = || -> usize {
-        std::fs::read_dir(&runs)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("epochs.csv")).ok())
-            .map(|s| s.lines().count().saturating_sub(1))
-            .sum()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while recorded() < 1 {
-        assert!(Instant::now() < deadline, "no epoch in time");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = spawn_run(&sb, &["--jobs", "2"]);
+    wait_for_epochs(&sb, "c", 1);
     std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -483,23 +404,7 @@ fn ctrl_c_stops_programs_after_an_epoch_and_the_sweep_resumes_exactly() {
     assert_eq!(status.code(), Some(130), "interrupted");
     let done = summaries_present(&sb.results(), "c");
     assert!(done < 4, "the interrupt came too late to stop anything");
-    let out = sb
-        .sweep()
-        .args(["run", "m.toml"])
-        .assert()
-        .success()
-        .get_output()
-        .stderr
-        .clone();
-    assert!(
-        String::from_utf8(out)
-            .unwrap()
-            .contains("resumes after epoch")
-    );
-    assert_eq!(
-        epochs_by_run(&sb.results(), "c"),
-        epochs_by_run(&reference.results(), "c")
-    );
+    resumes_to_the_reference(&sb, &reference, "c", &[], "resumes after epoch");
 }
 
 /// How many runs of `sweep` have a summary (finished).
@@ -512,4 +417,62 @@ fn summaries_present(results: &Path, sweep: &str) -> usize {
                 .is_ok_and(|e| e.path().join("summary.json").exists())
         })
         .count()
+}
+
+/// `sweep run m.toml --quiet EXTRA` started in the sandbox, not waited for.
+fn spawn_run(sb: &Sandbox, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("sweep"))
+        .current_dir(sb.path())
+        .env("SWEEP_DATA_DIR", data_dir())
+        .args(["run", "m.toml", "--quiet"])
+        .args(extra)
+        .spawn()
+        .unwrap()
+}
+
+/// Wait (a minute at most) until the runs of `sweep` have recorded `n` epochs in all.
+fn wait_for_epochs(sb: &Sandbox, sweep: &str, n: usize) {
+    let runs = sb.results().join(sweep).join("runs");
+    let recorded = || -> usize {
+        std::fs::read_dir(&runs)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("epochs.csv")).ok())
+            .map(|s| s.lines().count().saturating_sub(1))
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while recorded() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{n} epoch(s) not recorded in time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `sweep run m.toml EXTRA` again: it says `said` (a resume), and every run's epochs are the
+/// uninterrupted `reference`'s.
+fn resumes_to_the_reference(
+    sb: &Sandbox,
+    reference: &Sandbox,
+    sweep: &str,
+    extra: &[&str],
+    said: &str,
+) {
+    let out = sb
+        .sweep()
+        .args(["run", "m.toml"])
+        .args(extra)
+        .assert()
+        .success()
+        .get_output()
+        .stderr
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains(said), "nothing resumed: {text}");
+    assert_eq!(
+        epochs_by_run(&sb.results(), sweep),
+        epochs_by_run(&reference.results(), sweep)
+    );
 }

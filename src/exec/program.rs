@@ -11,8 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::exec::protocol::{Event, WorkerExit};
-use crate::exec::runner::{Report, settle_earlier_files};
-use crate::results::lock;
+use crate::exec::runner::{Report, take};
 use crate::results::record::EpochRecord;
 use crate::results::store::{self, RunState};
 use crate::spec::plan::Run;
@@ -58,17 +57,10 @@ pub(crate) fn work(
     stop: &AtomicBool,
     until: Option<usize>,
 ) -> Result<WorkerExit> {
-    let dir = store::run_dir(results, run);
-    let what = format!("training run {}", run.id);
-    let _lock = match lock::try_lock_patiently(&dir.join(".lock"), &what)? {
-        Ok(l) => l,
-        Err(holder) => return Ok(WorkerExit::Busy(holder)),
+    let (_lock, dir) = match take(results, run, retry, until)? {
+        Ok(taken) => taken,
+        Err(exit) => return Ok(exit),
     };
-    store::remove_stale_temps(&dir);
-    if let Some(exit) = settle_earlier_files(results, run, &dir, retry, until)? {
-        return Ok(exit);
-    }
-    store::write_run(&dir, run)?;
     let ckpt = dir.join(CHECKPOINT_DIR);
     let mut records = match dir.join("epochs.csv").exists() {
         true => store::read_epochs(&dir.join("epochs.csv"))?,

@@ -44,18 +44,10 @@ pub(crate) fn work(
     stop: &AtomicBool,
     until: Option<usize>,
 ) -> Result<WorkerExit> {
-    let dir = store::run_dir(results, run);
-    let what = format!("training run {}", run.id);
-    let _lock = match lock::try_lock_patiently(&dir.join(".lock"), &what)? {
-        Ok(l) => l,
-        Err(holder) => return Ok(WorkerExit::Busy(holder)),
+    let (_lock, dir) = match take(results, run, retry, until)? {
+        Ok(taken) => taken,
+        Err(exit) => return Ok(exit),
     };
-    // Held by us now: a temporary file here is a write killed mid-way, never a live one.
-    store::remove_stale_temps(&dir);
-    if let Some(exit) = settle_earlier_files(results, run, &dir, retry, until)? {
-        return Ok(exit);
-    }
-    store::write_run(&dir, run)?;
     let (train_split, val_split, test_split) = crate::data::into_splits(data, &run.data);
     let ad = device.clone().autodiff();
     let state = restore(run, &dir, &ad)?;
@@ -124,10 +116,34 @@ pub(crate) fn work(
     Ok(WorkerExit::Finished(status))
 }
 
+/// Take `run` to train it (built-in or a program's): its lock, stale temporary files removed,
+/// the files it left before settled, its run.json written; the lock and the run's directory.
+/// `Err`: nothing to train now (another process holds it, it is finished, or at its rung).
+pub(crate) fn take(
+    results: &Path,
+    run: &Run,
+    retry: bool,
+    until: Option<usize>,
+) -> Result<std::result::Result<(lock::Lock, std::path::PathBuf), WorkerExit>> {
+    let dir = store::run_dir(results, run);
+    let what = format!("training run {}", run.id);
+    let held = match lock::try_lock_patiently(&dir.join(".lock"), &what)? {
+        Ok(l) => l,
+        Err(holder) => return Ok(Err(WorkerExit::Busy(holder))),
+    };
+    // Held by us now: a temporary file here is a write killed mid-way, never a live one.
+    store::remove_stale_temps(&dir);
+    if let Some(exit) = settle_earlier_files(results, run, &dir, retry, until)? {
+        return Ok(Err(exit));
+    }
+    store::write_run(&dir, run)?;
+    Ok(Ok((held, dir)))
+}
+
 /// What the files a run left before say about training it now: finished (and not to retry),
 /// already at the rung to stop at, or to train (files that disagree set aside as `.corrupt`; a
 /// failed or diverged run's summary and weights removed).
-pub(crate) fn settle_earlier_files(
+fn settle_earlier_files(
     results: &Path,
     run: &Run,
     dir: &Path,
