@@ -239,12 +239,44 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "in a placeholder",
         ),
         (
-            "a metric a program cannot report",
+            "a metric a program cannot report (a name that is no name)",
             format!(
-                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\", \"f1\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\", \"2fast\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
             ),
             "m.toml:7:11",
-            "unknown metric `f1`",
+            "`2fast` is not a metric name",
+        ),
+        (
+            "a direction on a built-in metric",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\", \"-val_loss\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
+            ),
+            "m.toml:7:11",
+            "`val_loss` is a built-in metric: its direction is fixed",
+        ),
+        (
+            "a metric sweep computes itself",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\", \"best_val_accuracy\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n"
+            ),
+            "m.toml:7:11",
+            "computed by sweep from the epochs",
+        ),
+        (
+            "two programs declaring a metric both ways",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\", \"-score\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n[programs.q]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\", \"+score\"]\n"
+            ),
+            "m.toml:13:11",
+            "`+score` is declared the other way round by program `p`",
+        ),
+        (
+            "a halving metric no program reports",
+            format!(
+                "{HEAD}[programs.p]\ncommand = [\"python3\"]\nmetrics = [\"train_loss\", \"train_accuracy\", \"val_loss\", \"val_accuracy\", \"val_f1\"]\n[[runs]]\nprogram = \"p\"\noptimizer = \"sgd\"\n[search.halving]\nmetric = \"val_f2\"\nrungs = [1]\n"
+            ),
+            "m.toml:12:10",
+            "unknown metric `val_f2`",
         ),
         (
             "a program's metrics without the required four",

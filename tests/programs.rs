@@ -476,3 +476,185 @@ fn resumes_to_the_reference(
         epochs_by_run(&reference.results(), sweep)
     );
 }
+
+/// A program's own metrics (`val_macro_f1`, inferred to be maximized, and `val_brier`,
+/// declared to be minimized) are recorded, shown, ranked, compared, gated on and used by
+/// successive halving, each the way it improves.
+#[test]
+fn a_programs_own_metrics_rank_compare_gate_and_halve_the_way_they_improve() {
+    let own = |name: &str, rest: &str| {
+        manifest(name, "", rest).replace(
+            "\"val_accuracy\"]",
+            "\"val_accuracy\", \"val_macro_f1\", \"-val_brier\"]",
+        )
+    };
+    let sb = Sandbox::new();
+    sb.write("m.toml", &own("own", GRID));
+    sb.sweep()
+        .args(["run", "m.toml", "--quiet", "--jobs", "2"])
+        .assert()
+        .success();
+    // Recorded: columns of epochs.csv (verified like any run) and the summary's last epoch.
+    let runs = epochs_by_run(&sb.results(), "own");
+    assert_eq!(runs.len(), 4);
+    let header = runs[0].1.lines().next().unwrap().to_string();
+    assert!(header.ends_with(",val_brier,val_macro_f1"), "{header}");
+    let s = summary(&sb.results(), "own", &runs[0].0);
+    let brier = s["last"]["extra"]["val_brier"].as_f64().unwrap();
+    assert!(brier > 0.0 && brier < 1.0, "{s}");
+
+    // Ranked each its own way: the best by Brier score has the lowest mean, by F1 the highest.
+    let ranking = |metric: &str| -> Vec<f64> {
+        let out = sb
+            .sweep()
+            .args([
+                "report",
+                "results/own",
+                "--format",
+                "json",
+                "--rank-by",
+                metric,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let name = metric.trim_start_matches(['+', '-']);
+        assert_eq!(r[0]["rank_by"], name);
+        r[0]["ranking"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                let c = &r[0]["configs"][x["config"].as_u64().unwrap() as usize];
+                let m = c["metrics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m[0] == name);
+                m.unwrap()[1]["mean"].as_f64().unwrap()
+            })
+            .collect()
+    };
+    let by_brier = ranking("val_brier");
+    assert_eq!(by_brier.len(), 2);
+    assert!(by_brier[0] < by_brier[1], "lower Brier first: {by_brier:?}");
+    let by_f1 = ranking("val_macro_f1");
+    assert!(by_f1[0] > by_f1[1], "higher F1 first: {by_f1:?}");
+    // `-` on the command line turns the order round.
+    let reversed = ranking("+val_brier");
+    assert!(reversed[0] > reversed[1], "{reversed:?}");
+
+    // Shown: a column of the tables and of both CSVs.
+    let md = sb.stdout_of(&["report", "results/own", "--format", "markdown"]);
+    assert!(
+        md.contains("val_brier") && md.contains("val_macro_f1"),
+        "{md}"
+    );
+    let csv = sb.stdout_of(&["report", "results/own", "--format", "csv"]);
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .contains(",val_brier,val_macro_f1,"),
+        "{csv}"
+    );
+    let epochs = sb.stdout_of(&["report", "results/own", "--epochs"]);
+    assert!(
+        epochs
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",val_brier,val_macro_f1"),
+        "{epochs}"
+    );
+
+    // Compared and gated on: the same results against themselves are within tolerance.
+    let diff = sb.stdout_of(&[
+        "diff",
+        "results/own",
+        "results/own",
+        "--metric",
+        "val_brier",
+        "--format",
+        "markdown",
+    ]);
+    assert!(diff.contains("val_brier"), "{diff}");
+    sb.sweep()
+        .args(["check", "results/own", "--save-baseline", "base.json"])
+        .assert()
+        .success();
+    let check = sb.stdout_of(&[
+        "check",
+        "results/own",
+        "--baseline",
+        "base.json",
+        "--metric",
+        "val_brier",
+        "--metric",
+        "val_macro_f1",
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(check.matches("| within tolerance |").count(), 4, "{check}");
+    // A baseline whose Brier scores were far lower: the current ones regressed (higher is worse).
+    let mut base: Value =
+        serde_json::from_slice(&std::fs::read(sb.path().join("base.json")).unwrap()).unwrap();
+    for c in base["configs"].as_array_mut().unwrap() {
+        c["metrics"]["val_brier"]["mean"] = 0.1.into();
+    }
+    sb.write("lower.json", &base.to_string());
+    let out = sb
+        .sweep()
+        .args([
+            "check",
+            "results/own",
+            "--baseline",
+            "lower.json",
+            "--metric",
+            "val_brier",
+        ])
+        .args(["--format", "markdown"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let check = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(check.matches("| **REGRESSED** |").count(), 2, "{check}");
+
+    // A metric no run reports is an error naming the ones they do.
+    let e = sb.stderr_of(&["report", "results/own", "--rank-by", "val_f2"], 2);
+    assert!(
+        e.contains("no run in")
+            && e.contains("reports `val_f2`")
+            && e.contains("val_brier, val_macro_f1"),
+        "{e}"
+    );
+
+    // Halving decides on the Brier score, lower first: the configuration kept at rung 1 is the
+    // one whose seeds' mean Brier score after epoch 1 is the lowest.
+    let grid = "[grid]\nprogram = [\"py\"]\noptimizer = [\"sgd\"]\nlr = [0.5, 0.01]\n\
+                [search.halving]\nmetric = \"val_brier\"\nrungs = [1, 2]\nkeep_fraction = 0.5\n";
+    let h = Sandbox::new();
+    h.write("m.toml", &own("h", grid).replace("epochs = 3\n", ""));
+    h.sweep()
+        .args(["run", "m.toml", "--quiet", "--jobs", "2"])
+        .assert()
+        .success();
+    let mut first_epoch: Vec<(f64, bool)> = epochs_by_run(&h.results(), "h")
+        .iter()
+        .map(|(id, csv)| {
+            let row = csv.lines().nth(1).unwrap();
+            let brier: f64 = row.split(',').rev().nth(1).unwrap().parse().unwrap(); // val_brier, val_macro_f1 last
+            let s = summary(&h.results(), "h", id);
+            (brier, s["status"] == "pruned")
+        })
+        .collect();
+    first_epoch.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let kept: Vec<bool> = first_epoch.iter().map(|(_, pruned)| !pruned).collect();
+    assert_eq!(kept, [true, true, false, false], "{first_epoch:?}");
+}

@@ -55,8 +55,8 @@ pub struct ExportArgs {
     /// A run id (or a unique prefix of one) instead.
     #[arg(long)]
     run: Option<String>,
-    /// The metric --best ranks by.
-    #[arg(long, value_enum, default_value = "val_accuracy")]
+    /// The metric --best ranks by. Built-in: train_accuracy, train_loss, val_accuracy, val_loss, best_val_accuracy, test_accuracy, test_loss, best_epoch_test_accuracy; or a metric a program reports (`f1`; `-name` ranks lower first, `+name` higher first, else as declared or by its name: `loss`, `error`, ... lower).
+    #[arg(long, value_parser = Metric::from_arg, default_value = "val_accuracy")]
     metric: Metric,
     /// Which weights (default: the epoch the metric is measured at: best for best_* metrics,
     /// final otherwise; best for --run).

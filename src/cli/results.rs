@@ -1,6 +1,7 @@
 //! `sweep report` and `sweep check`: tables and the regression gate, from results alone.
 
 use super::*;
+use crate::spec::metric::Metric;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -17,9 +18,9 @@ pub struct ReportArgs {
     /// Write to FILE instead of stdout. With markdown, plots go to plots/ beside it.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Metric the ranking table orders by.
-    #[arg(long, value_enum, default_value = "val_accuracy")]
-    rank_by: crate::results::report::Metric,
+    /// Metric the ranking table orders by. Built-in: train_accuracy, train_loss, val_accuracy, val_loss, best_val_accuracy, test_accuracy, test_loss, best_epoch_test_accuracy; or a metric a program reports (`f1`; `-name` ranks lower first, `+name` higher first, else as declared or by its name: `loss`, `error`, ... lower).
+    #[arg(long, value_parser = Metric::from_arg, default_value = "val_accuracy")]
+    rank_by: Metric,
     /// Instead of tables: the tidy per-epoch CSV (one row per run x epoch; --format csv or none).
     #[arg(long)]
     epochs: bool,
@@ -36,9 +37,9 @@ pub struct DiffArgs {
     a: PathBuf,
     /// The sweep after.
     b: PathBuf,
-    /// The metric compared.
-    #[arg(long, value_enum, default_value = "val_accuracy")]
-    metric: crate::results::report::Metric,
+    /// The metric compared. Built-in: train_accuracy, train_loss, val_accuracy, val_loss, best_val_accuracy, test_accuracy, test_loss, best_epoch_test_accuracy; or a metric a program reports (`f1`; `-name` ranks lower first, `+name` higher first, else as declared or by its name: `loss`, `error`, ... lower).
+    #[arg(long, value_parser = Metric::from_arg, default_value = "val_accuracy")]
+    metric: Metric,
     /// Output format (default: table on a terminal, markdown otherwise).
     #[arg(long, value_enum)]
     format: Option<CheckFormat>,
@@ -59,15 +60,15 @@ pub struct CheckArgs {
     /// Allowed accuracy drop, in percentage points.
     #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_TOLERANCE_PP)]
     tolerance: f64,
-    /// Allowed loss increase, in loss units.
+    /// Allowed change for the worse of a loss, or of a program's own metric, in its units.
     #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_LOSS_TOLERANCE)]
     loss_tolerance: f64,
     /// With seed repeats, a change within k x the baseline's std is noise too.
     #[arg(value_parser = non_negative, long, default_value_t = crate::results::check::DEFAULT_K)]
     k: f64,
-    /// Metrics to gate on (repeatable). Default: val_accuracy.
-    #[arg(long = "metric", value_enum)]
-    metrics: Vec<crate::results::report::Metric>,
+    /// Metrics to gate on (repeatable). Default: val_accuracy. Built-in: train_accuracy, train_loss, val_accuracy, val_loss, best_val_accuracy, test_accuracy, test_loss, best_epoch_test_accuracy; or a metric a program reports (`f1`; `-name` ranks lower first, `+name` higher first, else as declared or by its name: `loss`, `error`, ... lower).
+    #[arg(long = "metric", value_parser = Metric::from_arg)]
+    metrics: Vec<Metric>,
     /// Output format (default: table on a terminal, markdown otherwise).
     #[arg(long, value_enum)]
     format: Option<CheckFormat>,
@@ -145,6 +146,9 @@ pub(super) fn report(a: ReportArgs) -> Result<i32> {
         if epochs {
             per_epoch.push((name.as_str(), loaded));
             continue;
+        }
+        if !loaded.is_empty() {
+            crate::results::report::check_reported(dir, &loaded, rank_by)?;
         }
         let mut report = crate::results::report::build(name, &loaded, cfg, rank_by)?;
         let plots_dir = plots.clone().or_else(|| {
@@ -263,12 +267,8 @@ pub(super) fn check(a: CheckArgs) -> Result<i32> {
             ),
         });
     }
-    let report = crate::results::report::build(
-        name,
-        &loaded,
-        &Default::default(),
-        crate::results::report::Metric::ValAccuracy,
-    )?;
+    let report =
+        crate::results::report::build(name, &loaded, &Default::default(), Metric::ValAccuracy)?;
     if let Some(path) = save_baseline {
         let b = crate::results::check::baseline(name, &report.configs);
         let json = serde_json::to_string_pretty(&b).expect("baseline serializes") + "\n";
@@ -282,10 +282,13 @@ pub(super) fn check(a: CheckArgs) -> Result<i32> {
     }
     let base = crate::results::check::load(&baseline.expect("clap requires it"))?;
     let metrics = if metrics.is_empty() {
-        vec![crate::results::report::Metric::ValAccuracy]
+        vec![Metric::ValAccuracy]
     } else {
         metrics
     };
+    for &m in &metrics {
+        crate::results::report::check_reported(dir, &loaded, m)?;
+    }
     let tol = crate::results::check::Tolerance {
         accuracy_pp: tolerance,
         loss: loss_tolerance,
@@ -331,6 +334,7 @@ pub(super) fn diff(a: DiffArgs) -> Result<i32> {
             // As the report's warning: a corrupt run is left out of both sides' means.
             eprintln!("warning: a corrupt run is left out: {problem}");
         }
+        crate::results::report::check_reported(dir, &loaded, metric)?;
         let report = crate::results::report::build(name, &loaded, &Default::default(), metric)?;
         Ok((p.display().to_string(), report.configs))
     };

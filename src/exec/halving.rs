@@ -620,6 +620,7 @@ mod tests {
                 seconds: 1.0,
                 images_per_sec: 1.0,
                 lr: None,
+                extra: Default::default(),
             };
             store::write_epochs(&d, &[r]).unwrap();
             std::fs::write(checkpoint::path(&d), b"ck").unwrap();
@@ -655,6 +656,7 @@ mod tests {
             seconds: 1.0,
             images_per_sec: 1.0,
             lr: None,
+            extra: Default::default(),
         };
         let r = [rec(1, 0.8), rec(2, 0.7), rec(3, 0.9)];
         assert_eq!(value_at(Metric::BestValAccuracy, &r, 2), Some(0.8));

@@ -41,6 +41,8 @@ struct Watch {
     /// Lines read from the metrics file (for error messages).
     lines: usize,
     last_epoch_at: Instant,
+    /// The program's own metrics ([`Program::custom_metrics`]), recorded when reported.
+    custom: Vec<String>,
 }
 
 /// Train `run` (a program's) into `results`; as [`crate::exec::runner::work`] for built-in runs.
@@ -118,6 +120,10 @@ pub(crate) fn work(
         resumed_from,
         lines: 0,
         last_epoch_at: Instant::now(),
+        custom: program
+            .custom_metrics()
+            .map(|(name, _)| name.to_string())
+            .collect(),
     };
     let mut metrics = std::fs::File::open(&metrics_path).map_err(|source| Error::Read {
         path: metrics_path.clone(),
@@ -347,6 +353,15 @@ impl Watch {
             seconds,
             images_per_sec: metric("images_per_sec")?.unwrap_or(0.0),
             lr: metric("lr")?,
+            extra: self
+                .custom
+                .iter()
+                .filter_map(|name| {
+                    metric(name)
+                        .transpose()
+                        .map(|v| v.map(|v| (name.clone(), v)))
+                })
+                .collect::<std::result::Result<_, _>>()?,
         };
         self.records.push(record.clone());
         Ok(Some(record))

@@ -3,6 +3,7 @@
 //! depending on the trainer.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// One epoch's metrics: a row of `epochs.csv`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,11 +29,15 @@ pub struct EpochRecord {
     /// otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
+    /// A program's own metrics ([`crate::spec::metric::Metric::Custom`]), by name: columns
+    /// after the others in `epochs.csv` (written by [`crate::results::store`], not serde's CSV).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
 }
 
 impl EpochRecord {
     /// The first of its metrics that is NaN or infinite (a diverged run's epoch), by name.
-    pub fn not_finite(&self) -> Option<(&'static str, f64)> {
+    pub fn not_finite(&self) -> Option<(&str, f64)> {
         [
             ("train_loss", Some(self.train_loss)),
             ("train_accuracy", Some(self.train_accuracy)),
@@ -42,6 +47,7 @@ impl EpochRecord {
             ("test_accuracy", self.test_accuracy),
         ]
         .into_iter()
+        .chain(self.extra.iter().map(|(k, v)| (k.as_str(), Some(*v))))
         .find_map(|(name, v)| v.filter(|v| !v.is_finite()).map(|v| (name, v)))
     }
 
@@ -57,6 +63,7 @@ impl EpochRecord {
             Metric::TestAccuracy => self.test_accuracy,
             Metric::TestLoss => self.test_loss,
             Metric::BestValAccuracy | Metric::BestEpochTestAccuracy => None,
+            Metric::Custom(name) => self.extra.get(name).copied(),
         }
     }
 }

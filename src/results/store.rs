@@ -298,11 +298,46 @@ pub(crate) fn run_dir(results: &Path, run: &Run) -> PathBuf {
     sweep_dir(results, &run.sweep).join("runs").join(&run.id)
 }
 
-/// Serialize epoch records as CSV. (Numbers into memory: this cannot fail.)
+/// Serialize epoch records as CSV: serde's columns, then one per custom metric any epoch has
+/// (by name; empty where an epoch has none). (Numbers into memory: this cannot fail.)
 pub(crate) fn epochs_csv(records: &[EpochRecord]) -> Vec<u8> {
+    let extra: std::collections::BTreeSet<&str> = records
+        .iter()
+        .flat_map(|r| r.extra.keys().map(String::as_str))
+        .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in records {
-        w.serialize(r).expect("an epoch record serializes as CSV");
+        if extra.is_empty() {
+            w.serialize(r).expect("an epoch record serializes as CSV");
+        } else {
+            w.serialize(EpochRecord {
+                extra: Default::default(),
+                ..r.clone()
+            })
+            .expect("an epoch record serializes as CSV");
+        }
+    }
+    let plain = w.into_inner().expect("writing to memory cannot fail");
+    if extra.is_empty() {
+        return plain;
+    }
+    // Append the custom columns to serde's rows.
+    let mut reader = csv::Reader::from_reader(plain.as_slice());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = reader.headers().expect("written just above").clone();
+    extra.iter().for_each(|name| header.push_field(name));
+    w.write_record(&header)
+        .expect("writing to memory cannot fail");
+    for (row, r) in reader.records().zip(records) {
+        let mut row = row.expect("written just above");
+        for name in &extra {
+            row.push_field(
+                &r.extra
+                    .get(*name)
+                    .map_or_else(String::new, |v| v.to_string()),
+            );
+        }
+        w.write_record(&row).expect("writing to memory cannot fail");
     }
     w.into_inner().expect("writing to memory cannot fail")
 }
@@ -318,14 +353,55 @@ pub(crate) fn read_epochs(path: &Path) -> Result<Vec<EpochRecord>> {
 
 /// Parse the bytes of `epochs.csv` (read from `path`, named in errors).
 fn parse_epochs(path: &Path, bytes: &[u8]) -> Result<Vec<EpochRecord>> {
-    csv::Reader::from_reader(bytes)
-        .deserialize()
-        .collect::<std::result::Result<Vec<EpochRecord>, _>>()
-        .map_err(|e| Error::Results {
-            path: path.to_path_buf(),
-            message: e.to_string(),
+    let bad = |message: String| Error::Results {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
+    // Columns serde does not know are a program's own metrics.
+    let extra: Vec<(usize, &str)> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !EPOCH_COLUMNS.contains(h))
+        .collect();
+    reader
+        .records()
+        .map(|row| {
+            let row = row.map_err(|e| bad(e.to_string()))?;
+            let mut r: EpochRecord = row
+                .deserialize(Some(&header))
+                .map_err(|e| bad(e.to_string()))?;
+            for &(i, name) in &extra {
+                let cell = row.get(i).unwrap_or_default();
+                if !cell.is_empty() {
+                    let v = cell.parse::<f64>().map_err(|_| {
+                        bad(format!(
+                            "epoch {}: `{name}` = `{cell}` is not a number",
+                            r.epoch
+                        ))
+                    })?;
+                    r.extra.insert(name.to_string(), v);
+                }
+            }
+            Ok(r)
         })
+        .collect()
 }
+
+/// The columns serde writes for an [`EpochRecord`].
+const EPOCH_COLUMNS: [&str; 10] = [
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "seconds",
+    "images_per_sec",
+    "lr",
+];
 
 /// Write the resolved run config (before training starts).
 pub(crate) fn write_run(dir: &Path, run: &Run) -> Result<()> {
@@ -517,6 +593,9 @@ fn load_with(dir: &Path, planned: Option<&Run>) -> Result<Option<Loaded>> {
             });
         }
     };
+    if let Some(p) = &run.program {
+        p.declare_metrics();
+    }
     let csv_path = dir.join("epochs.csv");
     let csv = match std::fs::read(&csv_path) {
         Ok(b) => Some(b),
@@ -667,8 +746,54 @@ mod tests {
             seconds: 1.0,
             images_per_sec: 10.0,
             lr: None,
+            extra: Default::default(),
         }];
         write_epochs(d.path(), &recs).unwrap();
         assert_eq!(read_epochs(&d.path().join("epochs.csv")).unwrap(), recs);
+    }
+
+    #[test]
+    fn a_programs_own_metrics_are_columns_after_the_others() {
+        let d = tempfile::tempdir().unwrap();
+        let rec = |epoch: usize, extra: &[(&str, f64)]| EpochRecord {
+            epoch,
+            train_loss: 0.5,
+            train_accuracy: 0.9,
+            val_loss: 0.4,
+            val_accuracy: 0.91,
+            test_loss: None,
+            test_accuracy: None,
+            seconds: 1.0,
+            images_per_sec: 10.0,
+            lr: None,
+            extra: extra.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        };
+        // Epoch 2 lacks `f1`: an empty cell, read back as absent.
+        let recs = vec![
+            rec(1, &[("val_f1", 0.5), ("perplexity", 12.25)]),
+            rec(2, &[("perplexity", 9.5)]),
+        ];
+        write_epochs(d.path(), &recs).unwrap();
+        let text = std::fs::read_to_string(d.path().join("epochs.csv")).unwrap();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "epoch,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,seconds,images_per_sec,perplexity,val_f1"
+        );
+        assert!(text.ends_with("10.0,9.5,\n"), "{text}");
+        assert_eq!(read_epochs(&d.path().join("epochs.csv")).unwrap(), recs);
+        // Without custom metrics the file is what serde writes, byte for byte.
+        let plain = vec![rec(1, &[])];
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(&plain[0]).unwrap();
+        assert_eq!(epochs_csv(&plain), w.into_inner().unwrap());
+        // A custom cell that is not a number names the file, the epoch and the column.
+        std::fs::write(d.path().join("epochs.csv"), text.replace("9.5", "much")).unwrap();
+        let e = read_epochs(&d.path().join("epochs.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("epochs.csv") && e.contains("epoch 2: `perplexity` = `much`"),
+            "{e}"
+        );
     }
 }

@@ -112,6 +112,7 @@ mod tests {
             seconds: epoch as f64,
             images_per_sec: 1000.0 * epoch as f64,
             lr: None,
+            extra: Default::default(),
         }
     }
 

@@ -214,13 +214,43 @@ impl ReportSpec {
     }
 }
 
-fn report_spec(raw: Option<RawReport>, at: &At, errors: &mut Vec<ManifestError>) -> ReportSpec {
+/// A metric named in the manifest: a built-in one, or one a declared program reports.
+fn named_metric(
+    name: &str,
+    programs: &BTreeMap<String, crate::spec::program::Program>,
+) -> Option<Metric> {
+    Metric::parse(name).or_else(|| {
+        programs
+            .values()
+            .flat_map(|p| p.custom_metrics())
+            .find(|(n, _)| *n == name)
+            .and_then(|(n, goal)| Metric::custom(n, goal).ok())
+    })
+}
+
+/// The metrics a manifest may name, for error messages.
+fn metric_names(programs: &BTreeMap<String, crate::spec::program::Program>) -> String {
+    let mut names: Vec<&str> = Metric::ALL.map(|m| m.name()).to_vec();
+    for (n, _) in programs.values().flat_map(|p| p.custom_metrics()) {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    names.join(", ")
+}
+
+fn report_spec(
+    raw: Option<RawReport>,
+    programs: &BTreeMap<String, crate::spec::program::Program>,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) -> ReportSpec {
     let Some(raw) = raw else {
         return ReportSpec::default();
     };
-    let names = || Metric::ALL.map(|m| m.name()).join(", ");
+    let names = || metric_names(programs);
     let metric = |s: &Spanned<String>, errors: &mut Vec<ManifestError>| {
-        let m = Metric::parse(s.get_ref());
+        let m = named_metric(s.get_ref(), programs);
         if m.is_none() {
             errors.push(at(
                 s.span(),
@@ -294,7 +324,11 @@ fn report_spec(raw: Option<RawReport>, at: &At, errors: &mut Vec<ManifestError>)
                         Some(x) if m.is_accuracy() && (0.0..=100.0).contains(&x) => {
                             values.push((m, x / 100.0))
                         }
-                        Some(x) if !m.is_accuracy() && x.is_finite() && x >= 0.0 => {
+                        Some(x)
+                            if !m.is_accuracy()
+                                && x.is_finite()
+                                && (x >= 0.0 || matches!(m, Metric::Custom(_))) =>
+                        {
                             values.push((m, x))
                         }
                         _ => errors.push(at(
@@ -839,7 +873,7 @@ fn parse_raw(
         .map(String::as_str)
         .collect();
     check_params(&named, grid.as_ref(), &runs, &at, &mut errors);
-    let report = report_spec(raw.report, &at, &mut errors);
+    let report = report_spec(raw.report, &programs, &at, &mut errors);
     let mut search = parse_search(raw.search.as_ref(), grid.as_ref(), &at, &mut errors);
     if let Some(h) = raw
         .search
@@ -850,6 +884,7 @@ fn parse_raw(
             h,
             raw.sweep.get_ref().epochs.as_ref(),
             grid.as_ref(),
+            &programs,
             &at,
             &mut errors,
         );
@@ -973,6 +1008,8 @@ fn parse_programs(
         .flat_map(|e| e.values.keys())
         .for_each(&mut note);
     let mut out = BTreeMap::new();
+    // Declared directions of custom metrics, and which program declared each.
+    let mut goals: BTreeMap<String, (crate::spec::metric::Goal, &str)> = BTreeMap::new();
     for (name, p) in raw {
         let p = p.get_ref();
         let mut bad = |span: Range<usize>, message: String, help: &str| {
@@ -1038,12 +1075,36 @@ fn parse_programs(
         }
         let metrics = p.metrics.get_ref().clone();
         for m in &metrics {
-            if !REQUIRED.contains(&m.as_str()) && !OPTIONAL.contains(&m.as_str()) {
+            let (metric, goal) = crate::spec::metric::split_goal(m);
+            let builtin = REQUIRED.contains(&metric) || OPTIONAL.contains(&metric);
+            let declared_before = goal.and_then(|g| {
+                goals
+                    .insert(metric.to_string(), (g, name.get_ref().as_str()))
+                    .filter(|(other, _)| *other != g)
+            });
+            let problem = if builtin && goal.is_some() {
+                Some(format!(
+                    "`{metric}` is a built-in metric: its direction is fixed"
+                ))
+            } else if !builtin && Metric::parse(metric).is_some() {
+                Some(format!(
+                    "`{metric}` is computed by sweep from the epochs, not reported by a program"
+                ))
+            } else if builtin {
+                None
+            } else if let Some((_, by)) = declared_before {
+                Some(format!(
+                    "`{m}` is declared the other way round by program `{by}`"
+                ))
+            } else {
+                Metric::custom(metric, goal).err()
+            };
+            if let Some(problem) = problem {
                 bad(
                     p.metrics.span(),
-                    format!("unknown metric `{m}`"),
+                    problem,
                     &format!(
-                        "a program reports {} and may report {}",
+                        "a program reports {}, may report {}, and any metric of its own (a name; `-name` when lower is better, `+name` when higher is, inferred from the name otherwise)",
                         REQUIRED.join(", "),
                         OPTIONAL.join(", ")
                     ),
@@ -1639,6 +1700,7 @@ fn parse_halving(
     raw: &Spanned<RawHalving>,
     sweep_epochs: Option<&Spanned<usize>>,
     grid: Option<&Grid>,
+    programs: &BTreeMap<String, crate::spec::program::Program>,
     at: &At,
     errors: &mut Vec<ManifestError>,
 ) -> Option<grid::Halving> {
@@ -1647,7 +1709,7 @@ fn parse_halving(
     let before = errors.len();
     let metric = match &r.metric {
         None => Metric::ValAccuracy,
-        Some(m) => match Metric::parse(m.get_ref()) {
+        Some(m) => match named_metric(m.get_ref(), programs) {
             Some(x) if x.measured_on() == Some(MeasuredOn::Test) || x == Metric::TestLoss => {
                 errors.push(at(
                     m.span(),
@@ -1668,6 +1730,12 @@ fn parse_halving(
                             .filter(|x| x.measured_on() != Some(MeasuredOn::Test)
                                 && **x != Metric::TestLoss)
                             .map(|x| x.name())
+                            .chain(
+                                programs
+                                    .values()
+                                    .flat_map(|p| p.custom_metrics())
+                                    .map(|(n, _)| n)
+                            )
                             .collect::<Vec<_>>()
                             .join(", ")
                     )),

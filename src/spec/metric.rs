@@ -1,13 +1,17 @@
 //! The metrics a report shows, ranks by, compares, or a baseline gates on: their names (as in
-//! manifests, flags and CSV columns), headings and formatting. Plain data, so the manifest can
-//! check the names it is given and the reporter and the gate share them.
+//! manifests, flags and CSV columns), headings, formatting and direction. Plain data, so the
+//! manifest can check the names it is given and the reporter and the gate share them.
+//!
+//! Besides the built-in eight, a training program may report metrics of its own (`f1`,
+//! `val_error`): [`Metric::Custom`], whose direction is declared (`"-perplexity"` in a
+//! program's `metrics`, or on the command line) or inferred from its name ([`Goal`]).
 
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// A metric a report can show, rank by, or a baseline can gate on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
     TrainAccuracy,
     TrainLoss,
@@ -20,6 +24,69 @@ pub enum Metric {
     TestLoss,
     /// On the test set, with the weights of the best validation epoch.
     BestEpochTestAccuracy,
+    /// A program's own metric, by name (interned: [`Metric::custom`]), its final epoch's value.
+    Custom(&'static str),
+}
+
+impl Serialize for Metric {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goal {
+    Maximize,
+    Minimize,
+}
+
+/// Name parts that mark a metric to minimize when its direction is not declared.
+const LOWER_IS_BETTER: [&str; 14] = [
+    "loss",
+    "error",
+    "err",
+    "mse",
+    "mae",
+    "rmse",
+    "nll",
+    "perplexity",
+    "ppl",
+    "wer",
+    "cer",
+    "seconds",
+    "time",
+    "latency",
+];
+
+impl Goal {
+    /// A custom metric's direction when none is declared: minimize when a `_`-separated part
+    /// of its name is `loss`, `error`, `mse`, `perplexity`, `seconds`, ... (`val_error`,
+    /// `test_mse`), maximize otherwise (`f1`, `val_auc`).
+    pub fn inferred(name: &str) -> Goal {
+        let lower = name.to_ascii_lowercase();
+        if lower.split('_').any(|part| LOWER_IS_BETTER.contains(&part)) {
+            Goal::Minimize
+        } else {
+            Goal::Maximize
+        }
+    }
+}
+
+/// Custom metric names, interned so that a [`Metric`] stays `Copy`, and their declared goals.
+static CUSTOM: Mutex<BTreeMap<&'static str, Option<Goal>>> = Mutex::new(BTreeMap::new());
+
+/// What may follow `epoch` in a program's report without being a metric of its own.
+const RESERVED: [&str; 5] = ["epoch", "seconds", "images_per_sec", "lr", "epochs"];
+
+/// A metric as written in a program's `metrics` or on the command line: a name, with `-`
+/// (lower is better) or `+` (higher is better) before it to declare its direction.
+pub(crate) fn split_goal(written: &str) -> (&str, Option<Goal>) {
+    match written.as_bytes().first() {
+        Some(b'-') => (&written[1..], Some(Goal::Minimize)),
+        Some(b'+') => (&written[1..], Some(Goal::Maximize)),
+        _ => (written, None),
+    }
 }
 
 impl Metric {
@@ -34,6 +101,79 @@ impl Metric {
         Metric::BestEpochTestAccuracy,
     ];
 
+    /// The custom metric `name`, with its direction when declared. What a manifest or a
+    /// recorded run declares fills in only what nothing said before: a direction given on the
+    /// command line ([`Metric::from_arg`]) stays. `Err` says why `name` cannot be a metric's
+    /// name.
+    pub fn custom(name: &str, goal: Option<Goal>) -> Result<Metric, String> {
+        Metric::intern(name, goal, false)
+    }
+
+    fn intern(name: &str, goal: Option<Goal>, overwrite: bool) -> Result<Metric, String> {
+        if Metric::parse(name).is_some() {
+            return match goal {
+                None => Ok(Metric::parse(name).expect("just found")),
+                Some(_) => Err(format!(
+                    "`{name}` is a built-in metric: its direction is fixed (no `+` or `-` before it)"
+                )),
+            };
+        }
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "`{name}` is not a metric name (letters, digits and _, not starting with a digit)"
+            ));
+        }
+        if RESERVED.contains(&name) {
+            return Err(format!(
+                "`{name}` is not a metric: {} are read from a program's report as timing and schedule",
+                RESERVED[1..4].join(", ")
+            ));
+        }
+        let mut known = CUSTOM.lock().unwrap_or_else(|e| e.into_inner());
+        let interned = match known.get_key_value(name) {
+            Some((k, _)) => *k,
+            None => Box::leak(name.to_string().into_boxed_str()),
+        };
+        let entry = known.entry(interned).or_insert(None);
+        if goal.is_some() && (overwrite || entry.is_none()) {
+            *entry = goal;
+        }
+        Ok(Metric::Custom(interned))
+    }
+
+    /// A metric as written on the command line: a built-in name, or a custom one with an
+    /// optional `+`/`-` ([`split_goal`]), which overrides what the manifest and the runs declare.
+    pub fn from_arg(written: &str) -> Result<Metric, String> {
+        let (name, goal) = split_goal(written);
+        Metric::intern(name, goal, true).map_err(|e| {
+            format!(
+                "{e}; built-in metrics: {}",
+                Metric::ALL.map(|m| m.name()).join(", ")
+            )
+        })
+    }
+
+    /// Which way it improves: accuracies up, losses down, a custom metric as declared or
+    /// inferred from its name ([`Goal::inferred`]).
+    pub fn goal(self) -> Goal {
+        match self {
+            Metric::TrainLoss | Metric::ValLoss | Metric::TestLoss => Goal::Minimize,
+            Metric::Custom(name) => CUSTOM
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(name)
+                .copied()
+                .flatten()
+                .unwrap_or_else(|| Goal::inferred(name)),
+            _ => Goal::Maximize,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Metric::TrainAccuracy => "train_accuracy",
@@ -44,9 +184,11 @@ impl Metric {
             Metric::TestAccuracy => "test_accuracy",
             Metric::TestLoss => "test_loss",
             Metric::BestEpochTestAccuracy => "best_epoch_test_accuracy",
+            Metric::Custom(name) => name,
         }
     }
 
+    /// A built-in metric by name.
     pub fn parse(s: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == s)
     }
@@ -62,19 +204,29 @@ impl Metric {
             Metric::TestAccuracy => "test acc",
             Metric::TestLoss => "test loss",
             Metric::BestEpochTestAccuracy => "test acc at best val",
+            Metric::Custom(name) => name,
         }
     }
 
-    /// Accuracies go up when things get better; losses go down.
+    /// Accuracies go up when things get better; losses go down; custom metrics as [`Self::goal`].
     pub fn higher_is_better(self) -> bool {
-        !matches!(self, Metric::TrainLoss | Metric::ValLoss | Metric::TestLoss)
+        self.goal() == Goal::Maximize
     }
 
+    /// A fraction of images right: shown in percent, clipped to [0, 1], with a binomial floor.
     pub fn is_accuracy(self) -> bool {
-        self.higher_is_better()
+        matches!(
+            self,
+            Metric::TrainAccuracy
+                | Metric::ValAccuracy
+                | Metric::BestValAccuracy
+                | Metric::TestAccuracy
+                | Metric::BestEpochTestAccuracy
+        )
     }
 
-    /// Format a value as a reader expects: accuracies in percent with 2 decimals, losses with 4.
+    /// Format a value as a reader expects: accuracies in percent with 2 decimals, losses and
+    /// custom metrics with 4.
     pub fn format(self, v: f64) -> String {
         if self.is_accuracy() {
             format!("{:.2}%", v * 100.0)
@@ -90,7 +242,7 @@ impl Metric {
             Metric::TrainAccuracy => Some(MeasuredOn::Train),
             Metric::ValAccuracy | Metric::BestValAccuracy => Some(MeasuredOn::Validation),
             Metric::TestAccuracy | Metric::BestEpochTestAccuracy => Some(MeasuredOn::Test),
-            Metric::TrainLoss | Metric::ValLoss | Metric::TestLoss => None,
+            Metric::TrainLoss | Metric::ValLoss | Metric::TestLoss | Metric::Custom(_) => None,
         }
     }
 
@@ -119,4 +271,56 @@ pub enum MeasuredOn {
     Train,
     Validation,
     Test,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_custom_metric_goes_the_way_its_name_or_its_sign_says() {
+        let f1 = Metric::from_arg("test_metric_f1").unwrap();
+        assert_eq!(f1.name(), "test_metric_f1");
+        assert!(f1.higher_is_better() && !f1.is_accuracy());
+        assert_eq!(f1.measured_on(), None);
+        assert_eq!(f1.format(0.912345), "0.9123");
+        assert!(
+            !Metric::from_arg("test_metric_val_error")
+                .unwrap()
+                .higher_is_better()
+        );
+        assert!(
+            !Metric::from_arg("test_metric_mse")
+                .unwrap()
+                .higher_is_better()
+        );
+        // Declared: `-` overrides the name, and the same name is the same metric.
+        let declared = Metric::from_arg("-test_metric_score").unwrap();
+        assert!(!declared.higher_is_better());
+        assert_eq!(Metric::from_arg("test_metric_score").unwrap(), declared);
+        assert!(
+            !Metric::from_arg("test_metric_score")
+                .unwrap()
+                .higher_is_better()
+        );
+        assert_eq!(
+            serde_json::to_string(&declared).unwrap(),
+            "\"test_metric_score\""
+        );
+    }
+
+    #[test]
+    fn built_in_names_stay_built_in_and_bad_names_say_why() {
+        assert_eq!(Metric::from_arg("val_loss"), Ok(Metric::ValLoss));
+        assert!(!Metric::ValLoss.higher_is_better() && Metric::ValAccuracy.is_accuracy());
+        let e = Metric::from_arg("-val_accuracy").unwrap_err();
+        assert!(e.contains("built-in metric"), "{e}");
+        let e = Metric::from_arg("2fast").unwrap_err();
+        assert!(
+            e.contains("not a metric name") && e.contains("val_accuracy"),
+            "{e}"
+        );
+        assert!(Metric::from_arg("seconds").unwrap_err().contains("timing"));
+        assert!(Metric::from_arg("").is_err());
+    }
 }

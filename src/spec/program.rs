@@ -131,6 +131,27 @@ pub(crate) fn render(t: &str, value: &dyn Fn(&str) -> Option<String>) -> Result<
 }
 
 impl Program {
+    /// The metrics it reports besides the built-in ones, by name, with their declared
+    /// direction (`"-perplexity"`: [`crate::spec::metric::split_goal`]).
+    pub fn custom_metrics(
+        &self,
+    ) -> impl Iterator<Item = (&str, Option<crate::spec::metric::Goal>)> {
+        self.metrics
+            .iter()
+            .map(|m| crate::spec::metric::split_goal(m))
+            .filter(|(name, _)| !REQUIRED.contains(name) && !OPTIONAL.contains(name))
+    }
+
+    /// Make its metrics known by name, with their declared directions, to everything that
+    /// ranks or compares them ([`crate::spec::metric::Metric::custom`]).
+    pub fn declare_metrics(&self) {
+        for (name, goal) in self.custom_metrics() {
+            // Names were checked when the manifest was read; a hand-edited run.json's bad name
+            // is simply no metric.
+            let _ = crate::spec::metric::Metric::custom(name, goal);
+        }
+    }
+
     /// Every placeholder of its command and environment.
     pub fn placeholders(&self) -> Vec<String> {
         let mut out: Vec<String> = self

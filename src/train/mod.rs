@@ -219,6 +219,7 @@ pub(crate) fn train(
             seconds: start.elapsed().as_secs_f64(),
             images_per_sec: seen as f64 / train_seconds,
             lr: run.schedule.is_some().then_some(rate),
+            extra: Default::default(),
         });
         if !val_loss.is_finite() {
             return (

@@ -59,6 +59,18 @@ impl Sandbox {
     }
 
     /// The stderr of `sweep ARGS` in the sandbox, asserting its exit code.
+    /// What `sweep <args>` prints on stdout, asserting that it succeeds.
+    pub(crate) fn stdout_of(&self, args: &[&str]) -> String {
+        let out = self
+            .sweep()
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     pub(crate) fn stderr_of(&self, args: &[&str], code: i32) -> String {
         let out = self
             .sweep()
@@ -91,10 +103,24 @@ pub(crate) fn repo(path: &str) -> PathBuf {
 /// epochs.csv with the timing columns (seconds, images_per_sec) removed.
 pub(crate) fn epochs_without_timing(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
+    let timing: Vec<usize> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .enumerate()
+        .filter(|(_, h)| ["seconds", "images_per_sec"].contains(h))
+        .map(|(i, _)| i)
+        .collect();
     text.lines()
         .map(|l| {
-            let cols: Vec<_> = l.split(',').collect();
-            cols[..cols.len() - 2].join(",")
+            let cols: Vec<_> = l
+                .split(',')
+                .enumerate()
+                .filter(|(i, _)| !timing.contains(i))
+                .map(|(_, c)| c)
+                .collect();
+            cols.join(",")
         })
         .collect::<Vec<_>>()
         .join("\n")

@@ -7,7 +7,10 @@ It follows sweep's program contract (docs/programs.md):
   --report stdout, printed on stdout after `sweep:`);
 - its checkpoint (the weights after each epoch) in $SWEEP_CHECKPOINT_DIR, and when
   $SWEEP_RESUME_EPOCH is set it goes on from that epoch's checkpoint;
-- it stops after epoch $SWEEP_UNTIL_EPOCH when that is set (unless --ignore-until).
+- it stops after epoch $SWEEP_UNTIL_EPOCH when that is set (unless --ignore-until);
+- besides the required metrics it reports two of its own: `val_macro_f1` (the F1 score
+  averaged over the classes) and `val_brier` (the Brier score, lower is better: declared as
+  "-val_brier" in a manifest's metrics).
 
     python3 train.py --data ../shared/data/mnist --lr 0.5 --epochs 3 --seed 1
 
@@ -78,12 +81,20 @@ def probs(x):
 
 
 def evaluate(X, Y):
-    loss, right = 0.0, 0
+    """Mean loss, accuracy, macro-averaged F1 and Brier score."""
+    loss, right, brier = 0.0, 0, 0.0
+    tp, pred, true = [0] * K, [0] * K, [0] * K
     for x, y in zip(X, Y):
         q = probs(x)
         loss -= math.log(max(q[y], 1e-12))
-        right += max(range(K), key=q.__getitem__) == y
-    return loss / len(X), right / len(X)
+        p = max(range(K), key=q.__getitem__)
+        right += p == y
+        tp[y] += p == y
+        pred[p] += 1
+        true[y] += 1
+        brier += sum((q[k] - (k == y)) ** 2 for k in range(K))
+    f1 = [2 * tp[k] / (pred[k] + true[k]) for k in range(K) if pred[k] + true[k]]
+    return loss / len(X), right / len(X), sum(f1) / len(f1), brier / len(X)
 
 
 def report(obj):
@@ -117,8 +128,8 @@ for epoch in range(start + 1, a.epochs + 1):
                 w[k][j] -= a.lr * gw[k][j] / len(batch)
     if a.sleep:
         time.sleep(a.sleep)
-    train_loss, train_acc = evaluate(xs, ys)
-    val_loss, val_acc = evaluate(vx, vy)
+    train_loss, train_acc, _, _ = evaluate(xs, ys)
+    val_loss, val_acc, val_f1, val_brier = evaluate(vx, vy)
     if a.noise:
         val_acc += random.SystemRandom().uniform(-0.01, 0.01)
     if a.fail_at == epoch:
@@ -137,6 +148,8 @@ for epoch in range(start + 1, a.epochs + 1):
         "train_accuracy": train_acc,
         "val_loss": "nan" if a.nan_at == epoch else val_loss,
         "val_accuracy": val_acc,
+        "val_macro_f1": val_f1,
+        "val_brier": val_brier,
         "seconds": time.time() - t0,
     })
     if until is not None and epoch >= until:

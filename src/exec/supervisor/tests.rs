@@ -103,6 +103,7 @@ fn record(epoch: usize) -> EpochRecord {
         seconds: 1.0,
         images_per_sec: 100.0,
         lr: None,
+        extra: Default::default(),
     }
 }
 

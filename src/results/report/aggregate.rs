@@ -43,6 +43,13 @@ impl Stats {
     }
 }
 
+/// The built-in metrics, then the custom ones any of `runs` has, by name.
+fn metrics_of(runs: &[&RunRow]) -> Vec<Metric> {
+    let mut out = Metric::ALL.to_vec();
+    out.extend(super::custom_metrics(runs.iter().copied()));
+    out
+}
+
 /// One row per configuration, in order of first appearance in `runs`.
 pub(crate) fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
     // config id -> index into `groups`, in order of first appearance: one pass.
@@ -59,9 +66,9 @@ pub(crate) fn by_config(runs: &[RunRow]) -> Result<Vec<ConfigRow>> {
         .into_iter()
         .map(|members| {
             let first = members[0];
-            let by_seed: Vec<(Metric, Vec<(u64, f64)>)> = Metric::ALL
-                .iter()
-                .map(|&m| {
+            let by_seed: Vec<(Metric, Vec<(u64, f64)>)> = metrics_of(&members)
+                .into_iter()
+                .map(|m| {
                     let values: Vec<(u64, f64)> = members
                         .iter()
                         .filter(|r| r.status == RunState::Done)

@@ -29,12 +29,12 @@ pub(crate) fn render(reports: &[Report]) -> String {
             "test_loss",
             "best_epoch_test_accuracy",
             "test_is_validation",
-            "wall_seconds",
-            "images_per_sec",
-            "status",
         ]
         .map(String::from),
     );
+    let custom = super::custom_metrics(runs.iter().map(|(_, r)| *r));
+    headers.extend(custom.iter().map(|m| m.name().to_string()));
+    headers.extend(["wall_seconds", "images_per_sec", "status"].map(String::from));
     let rows = runs.iter().map(|(sweep, r)| {
         let mut row = vec![
             sweep.to_string(),
@@ -56,6 +56,9 @@ pub(crate) fn render(reports: &[Report]) -> String {
             opt(r.test_loss),
             opt(r.best_epoch_test_accuracy),
             r.test_is_validation.to_string(),
+        ]);
+        row.extend(custom.iter().map(|m| opt(r.get(*m))));
+        row.extend([
             r.wall_seconds.to_string(),
             opt(r.images_per_sec),
             r.status.name().to_string(),
@@ -85,6 +88,11 @@ pub(crate) fn render_epochs(rows: &[EpochRow]) -> String {
         ]
         .map(String::from),
     );
+    let custom: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.record.extra.keys().map(String::as_str))
+        .collect();
+    headers.extend(custom.iter().map(|n| n.to_string()));
     let out = rows.iter().map(|r| {
         let e = r.record;
         let mut row = vec![
@@ -105,6 +113,7 @@ pub(crate) fn render_epochs(rows: &[EpochRow]) -> String {
             e.images_per_sec.to_string(),
             opt(e.lr),
         ]);
+        row.extend(custom.iter().map(|n| opt(e.extra.get(*n).copied())));
         row
     });
     write(&headers, out)

@@ -52,6 +52,7 @@ pub fn synthetic(configs: usize, seeds: usize, epochs: usize) -> Vec<Loaded> {
                         seconds: 10.0 + (c % 3) as f64,
                         images_per_sec: 6000.0 + (c % 3) as f64 * 100.0,
                         lr: None,
+                        extra: Default::default(),
                     }
                 })
                 .collect();

@@ -65,6 +65,9 @@ pub struct RunRow {
     /// Where successive halving stopped it, when pruned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pruned: Option<store::PrunedAt>,
+    /// A program's own metrics, at its last epoch.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub custom: std::collections::BTreeMap<String, f64>,
 }
 
 impl RunRow {
@@ -98,6 +101,7 @@ impl RunRow {
             Metric::TestAccuracy => r.test_accuracy,
             Metric::TestLoss => r.test_loss,
             Metric::BestEpochTestAccuracy => r.best_epoch_test_accuracy,
+            Metric::Custom(name) => r.custom.get(name).copied(),
         }
     }
 }
@@ -245,6 +249,25 @@ pub struct Report {
     /// The manifest's `[report]` section (published values for [`versus`]).
     #[serde(skip)]
     pub spec: ReportSpec,
+}
+
+impl Report {
+    /// The metrics of its programs' own, by name ([`Metric::Custom`]).
+    pub fn custom_metrics(&self) -> Vec<Metric> {
+        custom_metrics(&self.runs)
+    }
+}
+
+/// The custom metrics any of `runs` reports, by name.
+pub(crate) fn custom_metrics<'a>(runs: impl IntoIterator<Item = &'a RunRow>) -> Vec<Metric> {
+    let names: std::collections::BTreeSet<&str> = runs
+        .into_iter()
+        .flat_map(|r| r.custom.keys().map(String::as_str))
+        .collect();
+    names
+        .into_iter()
+        .filter_map(|n| Metric::custom(n, None).ok())
+        .collect()
 }
 
 /// The JSON report's layout. 2: a run's and a configuration's axis values are one map,
@@ -423,6 +446,34 @@ pub const ALPHA: f64 = 0.05;
 /// Bootstrap resamples for P(rank 1); the stream is seeded, so reports are reproducible.
 pub const RESAMPLES: usize = 2000;
 
+/// `Err` when `m` is a program's own metric that no run of `loaded` (read from `dir`) reports:
+/// a misspelt name, or the wrong sweep. Built-in metrics always pass.
+pub fn check_reported(dir: &Path, loaded: &[Loaded], m: Metric) -> Result<()> {
+    let Metric::Custom(name) = m else {
+        return Ok(());
+    };
+    let known: std::collections::BTreeSet<&str> = loaded
+        .iter()
+        .flat_map(|l| l.records.iter().flat_map(|e| e.extra.keys()))
+        .map(String::as_str)
+        .collect();
+    if known.contains(name) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "no run in {} reports `{name}`: {}",
+        dir.display(),
+        if known.is_empty() {
+            "its runs have only the built-in metrics".to_string()
+        } else {
+            format!(
+                "its programs report {}",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        }
+    )))
+}
+
 /// Read every run of a sweep directory (`results/<sweep>`).
 pub fn load_sweep(dir: &Path) -> Result<Vec<Loaded>> {
     let runs_dir = dir.join("runs");
@@ -515,6 +566,7 @@ pub fn run_row(l: &Loaded) -> RunRow {
             .as_ref()
             .filter(|_| l.state == RunState::Pruned)
             .and_then(|s| s.pruned),
+        custom: last.map(|e| e.extra.clone()).unwrap_or_default(),
     }
 }
 

@@ -125,12 +125,12 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
             "val loss",
             "best val acc (epoch)",
             "test acc",
-            "time",
-            "images/s",
-            "status",
         ]
         .map(String::from),
     );
+    let custom = r.custom_metrics();
+    headers.extend(custom.iter().map(|m| m.heading().to_string()));
+    headers.extend(["time", "images/s", "status"].map(String::from));
     out.push(Section {
         title: "Runs".into(),
         headers,
@@ -157,6 +157,9 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
                         _ => "-".into(),
                     },
                     opt(Metric::TestAccuracy, x.test_accuracy),
+                ]);
+                row.extend(custom.iter().map(|m| opt(*m, x.get(*m))));
+                row.extend([
                     crate::fmt::duration(x.wall_seconds),
                     x.images_per_sec.map_or("-".into(), |v| format!("{v:.0}")),
                     x.status_text(),
@@ -168,13 +171,14 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
         note: None,
     });
     if r.configs.iter().any(|c| c.n > 1) {
-        let metrics = [
+        let mut metrics = vec![
             Metric::TrainAccuracy,
             Metric::ValAccuracy,
             Metric::ValLoss,
             Metric::BestValAccuracy,
             Metric::TestAccuracy,
         ];
+        metrics.extend(custom.iter().copied());
         let mut headers = vec!["configuration".to_string(), "n".into()];
         headers.extend(metrics.iter().map(|m| m.heading().to_string()));
         out.push(Section {
