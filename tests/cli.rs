@@ -311,6 +311,54 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "takes {momentum}, which this configuration does not set",
         ),
         (
+            "a TPE batch larger than samples",
+            format!(
+                "{HEAD}{GRID}lr = {{ log_uniform = [1e-4, 1e-1] }}\n[search]\nmethod = \"tpe\"\nsamples = 4\nbatch = 6\n"
+            ),
+            "m.toml:12:9",
+            "batch = 6 is larger than samples = 4",
+        ),
+        (
+            "a batch for a search that does not learn",
+            format!(
+                "{HEAD}{GRID}lr = {{ log_uniform = [1e-4, 1e-1] }}\n[search]\nmethod = \"sobol\"\nsamples = 4\nbatch = 2\n"
+            ),
+            "m.toml:12:9",
+            "`batch` is for method = \"tpe\"",
+        ),
+        (
+            "a TPE search without a batch",
+            format!(
+                "{HEAD}{GRID}lr = {{ log_uniform = [1e-4, 1e-1] }}\n[search]\nmethod = \"tpe\"\nsamples = 4\n"
+            ),
+            "m.toml:10:10",
+            "a TPE search needs `batch`",
+        ),
+        (
+            "TPE learning from the test set",
+            format!(
+                "{HEAD}{GRID}lr = {{ log_uniform = [1e-4, 1e-1] }}\n[search]\nmethod = \"tpe\"\nsamples = 4\nbatch = 2\nmetric = \"test_accuracy\"\n"
+            ),
+            "m.toml:13:10",
+            "TPE cannot learn from `test_accuracy`",
+        ),
+        (
+            "TPE with successive halving",
+            format!(
+                "{HEAD}{GRID}lr = {{ log_uniform = [1e-4, 1e-1] }}\n[search]\nmethod = \"tpe\"\nsamples = 4\nbatch = 2\n[search.halving]\nrungs = [1]\n"
+            ),
+            "m.toml:13:1",
+            "successive halving inside a TPE search is not supported yet",
+        ),
+        (
+            "a TPE distribution with bounds that are not numbers",
+            format!(
+                "{HEAD}{GRID}lr = {{ log_uniform = [\"small\", 1e-1] }}\n[search]\nmethod = \"tpe\"\nsamples = 4\nbatch = 2\n"
+            ),
+            "m.toml:8:",
+            "log_uniform",
+        ),
+        (
             "a schedule of an unknown kind",
             format!("{HEAD}[schedules.s]\nkind = \"linear\"\ndecay_steps = 10\n{RUN}"),
             "m.toml:5:1",

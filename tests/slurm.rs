@@ -410,3 +410,44 @@ fn a_halving_sweep_on_slurm_advances_a_rung_per_submission_to_the_local_decision
         "Slurm tasks and a local sweep must train to the same numbers"
     );
 }
+
+#[test]
+fn a_tpe_search_on_slurm_proposes_a_batch_per_submission_as_locally() {
+    if !slurm_or_skip("a_tpe_search_on_slurm_proposes_a_batch_per_submission_as_locally") {
+        return;
+    }
+    let manifest = "[sweep]\nname = \"s\"\ndataset = \"mnist\"\nvalidation = 0.1\ntrain_subset = 1500\ntest_subset = 300\nepochs = 1\n\
+[search]\nmethod = \"tpe\"\nsamples = 4\nbatch = 2\n\
+[grid]\nmodel = [\"simple_nn\"]\noptimizer = [\"sgd\", \"adam\"]\nlr = { log_uniform = [1e-3, 0.3] }\n";
+    let local = trained_locally(manifest);
+
+    let sb = Sandbox::new();
+    sb.write("m.toml", manifest);
+    // Batch 1: the Sobol start.
+    let (_, stderr, code) = submit(&sb, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("submitted 2 run(s)"), "{stderr}");
+    wait(&sb);
+    // Batch 2: this submission proposes it from batch 1's results and submits it.
+    let (_, stderr, code) = submit(&sb, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("submitted 2 run(s)"), "{stderr}");
+    wait(&sb);
+    let st = status(&sb);
+    assert!(
+        st.contains("4 runs: 4 done") && st.contains("4 of 4 configurations proposed"),
+        "{st}"
+    );
+    let (stdout, stderr, code) = submit(&sb, &[]);
+    assert_eq!((stdout.as_str(), code), ("", 0));
+    assert!(stderr.contains("the TPE search of `s` is done"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(sb.results().join("s/search.json")).unwrap(),
+        std::fs::read_to_string(local.results().join("s/search.json")).unwrap(),
+        "Slurm and a local search propose the same"
+    );
+    assert_eq!(
+        epochs_by_run(&sb.results(), "s"),
+        epochs_by_run(&local.results(), "s"),
+    );
+}

@@ -122,10 +122,13 @@ pub(super) fn submit(a: SubmitArgs) -> Result<i32> {
         dry_run,
         offline,
     } = a;
-    let m = manifest::load(&manifest, &crate::data::describe)?;
-    let runs = plan::expand(&m)?;
+    let mut m = manifest::load(&manifest, &crate::data::describe)?;
     let results = absolute(&results)?;
     let sweep_dir = crate::results::store::sweep_dir(&results, &m.sweep.name);
+    if !tpe_batch(&mut m, &results, &sweep_dir, retry_failed, dry_run)? {
+        return Ok(0);
+    }
+    let runs = plan::expand(&m)?;
     let jobs = crate::exec::slurm::jobs(&sweep_dir)?;
     let queue = match crate::exec::slurm::queue(&jobs) {
         Ok(q) => q.unwrap_or_default(),
@@ -319,6 +322,41 @@ fn halving_rung(
     }
 }
 
+/// A TPE search: propose its next batch when every run of the batches before has finished
+/// (under the sweep's lock, written to search.json), and give `m` every batch proposed so far.
+/// `false` when there is nothing to submit (said why). Other searches: `true`.
+fn tpe_batch(
+    m: &mut Manifest,
+    results: &std::path::Path,
+    sweep_dir: &std::path::Path,
+    retry_failed: bool,
+    dry_run: bool,
+) -> Result<bool> {
+    use crate::exec::search::{self, Stage};
+    if m.search.method != crate::spec::grid::Method::Tpe {
+        return Ok(true);
+    }
+    // Before the first submission nothing is written: the first batch is the plan's.
+    let stage = if dry_run || !sweep_dir.exists() {
+        search::advance(m, results, false, retry_failed)?
+    } else {
+        let _lock = crate::exec::supervisor::lock_sweep(sweep_dir, "sweep submit")?;
+        search::advance(m, results, true, retry_failed)?
+    };
+    match stage {
+        Stage::Train => Ok(true),
+        Stage::Done => {
+            eprintln!(
+                "nothing to submit: the TPE search of `{}` is done (its batches are in {})",
+                m.sweep.name,
+                search::path(sweep_dir).display()
+            );
+            Ok(false)
+        }
+        Stage::Waiting(why) => Err(Error::Usage(format!("the TPE search cannot go on: {why}"))),
+    }
+}
+
 /// The binary tasks run: `--binary`, else this one.
 fn submitted_binary(binary: Option<PathBuf>) -> Result<PathBuf> {
     let binary = match binary {
@@ -379,7 +417,8 @@ pub(super) fn status(a: StatusArgs) -> Result<i32> {
         path,
         results: ResultsDir { results },
     } = a;
-    let (m, dir) = crate::exec::status::resolve(&path, &results)?;
+    let (mut m, dir) = crate::exec::status::resolve(&path, &results)?;
+    let search = crate::exec::search::attach(&mut m, &dir)?;
     let runs = plan::expand(&m)?;
     let queue = crate::exec::slurm::queue(&crate::exec::slurm::jobs(&dir)?)?;
     let rows = crate::exec::status::collect(&runs, &dir, queue.as_ref())?;
@@ -387,6 +426,9 @@ pub(super) fn status(a: StatusArgs) -> Result<i32> {
     if let Some(h) = &m.search.halving {
         let d = crate::exec::halving::read_for(&dir, h)?;
         emit(&crate::exec::status::halving(h, d.as_ref(), &rows));
+    }
+    if m.search.method == crate::spec::grid::Method::Tpe {
+        emit(&crate::exec::status::search(&m.search, search.as_ref()));
     }
     crate::train::conv::isa::init().map_err(|e| Error::Usage(e.to_string()))?;
     let cores = supervisor::cores();
@@ -424,7 +466,8 @@ fn wait_for_jobs(
     timeout: Option<f64>,
 ) -> Result<i32> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-    let (m, dir) = crate::exec::status::resolve(path, results)?;
+    let (mut m, dir) = crate::exec::status::resolve(path, results)?;
+    crate::exec::search::attach(&mut m, &dir)?;
     let runs = plan::expand(&m)?;
     let jobs = crate::exec::slurm::jobs(&dir)?;
     if jobs.is_empty() {

@@ -40,6 +40,14 @@ pub(super) fn plan(a: PlanArgs) -> Result<i32> {
     match format {
         PlanFormat::Table => {
             emit(&plan_table(&m, &runs));
+            if m.search.method == crate::spec::grid::Method::Tpe {
+                let first = m.search.startup.min(m.search.samples);
+                emit(&format!(
+                    "TPE search: these are its first {first} configurations (Sobol points); the other {} are proposed {} at a time from the results of those before (`sweep status` shows them)\n",
+                    m.search.samples - first,
+                    m.search.batch
+                ));
+            }
             for (axis, optimizers) in plan::skipped_axes(&m) {
                 emit(&format!(
                     "{axis} is skipped for {} (it does not take it): those configurations are planned once\n",

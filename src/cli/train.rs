@@ -73,7 +73,10 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
         quiet,
         offline,
     } = a;
-    let m = manifest::load(&manifest, &crate::data::describe)?;
+    let mut m = manifest::load(&manifest, &crate::data::describe)?;
+    // A TPE search: the batches proposed so far (the first before any).
+    let sweep_dir = crate::results::store::sweep_dir(&results, &m.sweep.name);
+    crate::exec::search::attach(&mut m, &sweep_dir)?;
     let runs = plan::expand(&m)?;
     // What the supervisor will train, from the same planner.
     let unfinished: Vec<&Run> =
@@ -97,7 +100,11 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
         )?;
     }
     // The data, downloaded if missing, but only when something is left to train.
-    let to_train = !unfinished.is_empty();
+    // A TPE search has runs to come when its next batch can be proposed.
+    let to_train = !unfinished.is_empty()
+        || (m.search.method == crate::spec::grid::Method::Tpe
+            && crate::exec::search::advance(&mut m.clone(), &results, false, retry_failed)?
+                != crate::exec::search::Stage::Done);
     let data_dir = if to_train && m.sweep.dataset.is_builtin() {
         Some(crate::data::locate_or_fetch(
             &m.sweep.dataset,
@@ -140,9 +147,18 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
         display: display.as_mut(),
         interrupts: &supervisor::interrupts,
     };
-    let outcomes = match &m.search.halving {
-        None => sup.run(&m.sweep.name, &runs)?,
-        Some(h) => crate::exec::halving::run(&mut sup, &m.sweep.name, &runs, h)?,
+    let (runs, outcomes) = match &m.search.halving {
+        _ if m.search.method == crate::spec::grid::Method::Tpe => {
+            crate::exec::search::run(&mut sup, &m)?
+        }
+        None => {
+            let outcomes = sup.run(&m.sweep.name, &runs)?;
+            (runs, outcomes)
+        }
+        Some(h) => {
+            let outcomes = crate::exec::halving::run(&mut sup, &m.sweep.name, &runs, h)?;
+            (runs, outcomes)
+        }
     };
     report_outcomes(&runs, &outcomes, &opts.results, quiet)
 }

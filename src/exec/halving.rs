@@ -134,7 +134,7 @@ fn configurations(runs: &[Run]) -> Vec<(String, Vec<usize>)> {
 
 /// A run's value of `m` after `epoch` epochs: that epoch's, or for `best_val_accuracy` the best
 /// up to it. `None` when it has no such epoch or the value is not finite.
-fn value_at(m: Metric, records: &[EpochRecord], epoch: usize) -> Option<f64> {
+pub(crate) fn value_at(m: Metric, records: &[EpochRecord], epoch: usize) -> Option<f64> {
     let upto = records.get(..epoch)?;
     let v = match m {
         Metric::BestValAccuracy => store::best_epoch(upto).map(|r| r.val_accuracy),

@@ -8,6 +8,7 @@ pub(crate) mod pending;
 pub(crate) mod program;
 pub(crate) mod protocol;
 pub(crate) mod runner;
+pub(crate) mod search;
 pub(crate) mod slurm;
 pub(crate) mod status;
 pub(crate) mod supervisor;

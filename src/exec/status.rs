@@ -266,6 +266,36 @@ pub(crate) fn halving(
     s
 }
 
+/// A TPE search's progress: its batches, what each learnt from and the best score then.
+pub(crate) fn search(
+    s: &crate::spec::grid::Search,
+    p: Option<&crate::exec::search::Proposals>,
+) -> String {
+    let proposed = p.map_or(0, |p| p.proposed());
+    let mut out = format!(
+        "TPE search on {}: {proposed} of {} configurations proposed ({} to start, then {} at a time)\n",
+        s.metric.name(),
+        s.samples,
+        s.startup.min(s.samples),
+        s.batch
+    );
+    for b in p.map_or(&[][..], |p| p.batches.as_slice()) {
+        out += &match (b.learnt_from, b.best_so_far) {
+            (0, _) => format!("  batch {}: {} Sobol points\n", b.batch, b.points.len()),
+            (n, best) => format!(
+                "  batch {}: {} proposed from {n} configurations{}\n",
+                b.batch,
+                b.points.len(),
+                best.map_or_else(String::new, |v| format!(
+                    ", best {} then",
+                    s.metric.format(v)
+                ))
+            ),
+        };
+    }
+    out
+}
+
 /// Counts per state, in a fixed order, leaving out zeros: "3 done, 1 running, 2 queued".
 pub(crate) fn summary(rows: &[Row]) -> String {
     let mut counts: Vec<(RunState, usize)> = Vec::new();

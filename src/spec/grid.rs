@@ -416,6 +416,10 @@ pub enum Method {
     Random,
     /// `samples` points of an Owen-scrambled Sobol sequence: spread more evenly than random.
     Sobol,
+    /// `samples` configurations in batches: the first `startup` Sobol points, then `batch` at a
+    /// time proposed by a Tree-structured Parzen Estimator from the batches before
+    /// ([`crate::spec::tpe`], [`crate::exec::search`]).
+    Tpe,
 }
 
 /// The `[search]` section.
@@ -428,6 +432,15 @@ pub struct Search {
     pub seed: u64,
     /// Successive halving (`[search.halving]`), when the search prunes.
     pub halving: Option<Halving>,
+    /// TPE: configurations proposed at once after the first batch, and in the first batch.
+    pub batch: usize,
+    pub startup: usize,
+    /// TPE: the metric it learns to improve (each configuration's mean over its seeds).
+    pub metric: crate::spec::metric::Metric,
+    /// TPE: the points of the batches proposed so far (unit-cube coordinates, one per search
+    /// dimension), read from the sweep's `search.json`; empty before the first is written (the
+    /// plan is then the first batch).
+    pub proposed: Vec<Vec<f64>>,
 }
 
 /// Synchronous successive halving (`[search.halving]`): every configuration trains to the first

@@ -129,6 +129,12 @@ struct RawSearch {
     method: Option<Spanned<String>>,
     samples: Option<Spanned<usize>>,
     seed: Option<Spanned<u64>>,
+    /// TPE: configurations proposed at once, after the first batch.
+    batch: Option<Spanned<usize>>,
+    /// TPE: configurations of the first (Sobol) batch; default `batch`.
+    startup: Option<Spanned<usize>>,
+    /// TPE: what it minimizes or maximizes.
+    metric: Option<Spanned<String>>,
     halving: Option<Spanned<RawHalving>>,
 }
 
@@ -874,7 +880,13 @@ fn parse_raw(
         .collect();
     check_params(&named, grid.as_ref(), &runs, &at, &mut errors);
     let report = report_spec(raw.report, &programs, &at, &mut errors);
-    let mut search = parse_search(raw.search.as_ref(), grid.as_ref(), &at, &mut errors);
+    let mut search = parse_search(
+        raw.search.as_ref(),
+        grid.as_ref(),
+        &programs,
+        &at,
+        &mut errors,
+    );
     if let Some(h) = raw
         .search
         .as_ref()
@@ -1614,6 +1626,7 @@ const MAX_RANDOM_SAMPLES: usize = 10_000_000;
 fn parse_search(
     raw: Option<&Spanned<RawSearch>>,
     grid: Option<&Grid>,
+    programs: &BTreeMap<String, crate::spec::program::Program>,
     at: &At,
     errors: &mut Vec<ManifestError>,
 ) -> grid::Search {
@@ -1625,18 +1638,20 @@ fn parse_search(
             None | Some(("grid", _)) => Method::Grid,
             Some(("random", _)) => Method::Random,
             Some(("sobol", _)) => Method::Sobol,
+            Some(("tpe", _)) => Method::Tpe,
             Some((other, span)) => {
                 errors.push(at(
                     span,
                     format!("unknown search method `{other}`"),
-                    Some("accepted: grid (every combination), random, sobol (quasi-random)".into()),
+                    Some("accepted: grid (every combination), random, sobol (quasi-random), tpe (learns from the batches before)".into()),
                 ));
                 Method::Grid
             }
         };
         search.seed = r.seed.as_ref().map_or(0, |s| *s.get_ref());
+        parse_tpe(r, &mut search, programs, at, errors);
         match (&r.samples, search.method) {
-            (None, Method::Random | Method::Sobol) => errors.push(at(
+            (None, Method::Random | Method::Sobol | Method::Tpe) => errors.push(at(
                 raw.span(),
                 "a sampled search needs `samples`, the number of configurations to draw".into(),
                 Some("e.g. samples = 20".into()),
@@ -1644,7 +1659,7 @@ fn parse_search(
             (Some(n), _) if *n.get_ref() == 0 => {
                 errors.push(at(n.span(), "samples must be at least 1".into(), None))
             }
-            (Some(n), Method::Sobol) if *n.get_ref() > 1 << 16 => errors.push(at(
+            (Some(n), Method::Sobol | Method::Tpe) if *n.get_ref() > 1 << 16 => errors.push(at(
                 n.span(),
                 format!(
                     "a Sobol search draws at most 65,536 samples, not {}",
@@ -1663,7 +1678,7 @@ fn parse_search(
             )),
             (Some(n), Method::Grid) => errors.push(at(
                 n.span(),
-                "samples is for method = \"random\" or \"sobol\"; a grid takes every combination"
+                "samples is for method = \"random\", \"sobol\" or \"tpe\"; a grid takes every combination"
                     .into(),
                 None,
             )),
@@ -1690,6 +1705,89 @@ fn parse_search(
         }
     }
     search
+}
+
+/// `[search]`'s TPE settings: `batch` (required), `startup` (default `batch`), both at most
+/// `samples`, and the `metric` (default `val_accuracy`; not a test metric). Each an error
+/// for another method.
+fn parse_tpe(
+    r: &RawSearch,
+    search: &mut grid::Search,
+    programs: &BTreeMap<String, crate::spec::program::Program>,
+    at: &At,
+    errors: &mut Vec<ManifestError>,
+) {
+    use crate::spec::metric::{MeasuredOn, Metric};
+    if search.method != grid::Method::Tpe {
+        for (key, span) in [
+            ("batch", r.batch.as_ref().map(Spanned::span)),
+            ("startup", r.startup.as_ref().map(Spanned::span)),
+            ("metric", r.metric.as_ref().map(Spanned::span)),
+        ] {
+            if let Some(span) = span {
+                errors.push(at(
+                    span,
+                    format!("`{key}` is for method = \"tpe\", a search that learns from batches"),
+                    Some("remove it, or set method = \"tpe\"".into()),
+                ));
+            }
+        }
+        return;
+    }
+    let samples = r.samples.as_ref().map(|s| *s.get_ref());
+    let positive = |v: &Option<Spanned<usize>>,
+                    key: &str,
+                    errors: &mut Vec<ManifestError>|
+     -> Option<usize> {
+        let v = v.as_ref()?;
+        let n = *v.get_ref();
+        if n == 0 {
+            errors.push(at(v.span(), format!("{key} must be at least 1"), None));
+        } else if let Some(s) = samples.filter(|s| n > *s) {
+            errors.push(at(
+                v.span(),
+                format!("{key} = {n} is larger than samples = {s}, the configurations the whole search tries"),
+                Some(format!("use {key} = {s} or less, or more samples")),
+            ));
+        }
+        Some(n)
+    };
+    match positive(&r.batch, "batch", errors) {
+        Some(b) => search.batch = b,
+        None => errors.push(at(
+            r.method.as_ref().map_or(0..0, Spanned::span),
+            "a TPE search needs `batch`, the configurations it proposes at once".into(),
+            Some("e.g. batch = 4 (as many as train in parallel is a good choice)".into()),
+        )),
+    }
+    search.startup = positive(&r.startup, "startup", errors).unwrap_or(search.batch);
+    search.metric = match &r.metric {
+        None => Metric::ValAccuracy,
+        Some(m) => match named_metric(m.get_ref(), programs) {
+            Some(x) if x.measured_on() != Some(MeasuredOn::Test) && x != Metric::TestLoss => x,
+            found => {
+                errors.push(at(
+                    m.span(),
+                    match found {
+                        Some(x) => format!("TPE cannot learn from `{}`: that would select configurations on the test set", x.name()),
+                        None => format!("unknown metric `{}`", m.get_ref()),
+                    },
+                    Some(format!("accepted: {}", metric_names(programs))),
+                ));
+                Metric::ValAccuracy
+            }
+        },
+    };
+    if let Some(h) = &r.halving {
+        errors.push(at(
+            h.span(),
+            "successive halving inside a TPE search is not supported yet".into(),
+            Some(
+                "use method = \"sobol\" or \"random\" with [search.halving], or TPE without it"
+                    .into(),
+            ),
+        ));
+    }
 }
 
 /// `[search.halving]`: the metric (a validation or training one: pruning on the test set

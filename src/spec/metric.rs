@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// A metric a report can show, rank by, or a baseline can gate on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Metric {
     TrainAccuracy,
     TrainLoss,
+    #[default]
     ValAccuracy,
     ValLoss,
     BestValAccuracy,

@@ -14,3 +14,4 @@ pub(crate) mod plan;
 pub(crate) mod program;
 pub(crate) mod schedule;
 pub(crate) mod settings;
+pub(crate) mod tpe;

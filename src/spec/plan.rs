@@ -368,11 +368,45 @@ impl Run {
 pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
     use rand::{Rng, SeedableRng};
     let s = &m.search;
-    // In axis order (the built-in axes in table order, then parameters by name), so that adding a
-    // parameter moves no built-in axis to another dimension.
+    let axes = search_axes(grid);
+    let sobol = |i: usize| -> Vec<f64> {
+        (0..axes.len())
+            .map(|dim| sobol_burley::sample(i as u32, dim as u32, s.seed as u32) as f64)
+            .collect()
+    };
+    let points: Vec<Vec<f64>> = match s.method {
+        Method::Tpe if !s.proposed.is_empty() => s.proposed.clone(),
+        Method::Tpe => (0..s.startup.min(s.samples)).map(sobol).collect(),
+        Method::Sobol => (0..s.samples).map(sobol).collect(),
+        _ => (0..s.samples)
+            .map(|i| {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
+                rng.set_stream(i as u64);
+                // Every dimension is drawn, used or not, so a skipped parameter moves nothing else.
+                (0..axes.len()).map(|_| rng.random::<f64>()).collect()
+            })
+            .collect(),
+    };
+    let mut out: Vec<Entry> = Vec::new();
+    // Repeated draws are found by their values' text: one look-up per sample, not a scan.
+    let mut seen = std::collections::HashSet::new();
+    for u in &points {
+        let e = point_entry(m, grid, &axes, u);
+        if !grid.exclude.iter().any(|x| x.matches(&e)) && seen.insert(entry_key(&e)) {
+            out.push(e);
+        }
+    }
+    out.extend(grid.include.iter().cloned());
+    out
+}
+
+/// A sampled search's dimensions: every `[grid]` axis with the distribution it is drawn from (a
+/// list is a choice among its values), in axis order (the built-in axes in table order, then
+/// parameters by name), so that adding a parameter moves no built-in axis to another dimension.
+pub(crate) fn search_axes(grid: &Grid) -> Vec<(Axis, Dist)> {
     let present: std::collections::BTreeSet<Axis> =
         grid.axes.keys().chain(grid.dists.keys()).copied().collect();
-    let axes: Vec<(Axis, Dist)> = present
+    present
         .into_iter()
         .filter_map(|axis| {
             let dist = grid
@@ -382,34 +416,27 @@ pub(crate) fn sample(m: &Manifest, grid: &Grid) -> Vec<Entry> {
                 .or_else(|| grid.axes.get(&axis).map(|v| Dist::Choice(v.clone())))?;
             Some((axis, dist))
         })
-        .collect();
-    let mut out: Vec<Entry> = Vec::new();
-    // Repeated draws are found by their values' text: one look-up per sample, not a scan.
-    let mut seen = std::collections::HashSet::new();
-    for i in 0..s.samples {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s.seed);
-        rng.set_stream(i as u64);
-        let mut e = Entry {
-            span: grid.span.clone(),
-            ..Entry::default()
-        };
-        for (dim, (axis, dist)) in axes.iter().enumerate() {
-            // Every dimension is drawn, used or not, so a skipped parameter moves nothing else.
-            let u = match s.method {
-                Method::Sobol => sobol_burley::sample(i as u32, dim as u32, s.seed as u32) as f64,
-                _ => rng.random::<f64>(),
-            };
-            if !applies(m, &e, *axis) {
-                continue;
-            }
+        .collect()
+}
+
+/// The configuration at point `u` of the unit cube (one coordinate per axis of `axes`): each
+/// axis's value where it applies (an optimizer parameter only for an optimizer that takes it).
+pub(crate) fn point_entry(m: &Manifest, grid: &Grid, axes: &[(Axis, Dist)], u: &[f64]) -> Entry {
+    let mut e = Entry {
+        span: grid.span.clone(),
+        ..Entry::default()
+    };
+    for ((axis, dist), &u) in axes.iter().zip(u) {
+        if applies(m, &e, *axis) {
             e.values.insert(*axis, dist.at(u));
         }
-        if !grid.exclude.iter().any(|x| x.matches(&e)) && seen.insert(format!("{:?}", e.values)) {
-            out.push(e);
-        }
     }
-    out.extend(grid.include.iter().cloned());
-    out
+    e
+}
+
+/// What makes two sampled configurations the same: their values.
+pub(crate) fn entry_key(e: &Entry) -> String {
+    format!("{:?}", e.values)
 }
 
 /// Whether the optimizer of combination `e` takes the parameter that `axis` sets (axes that set
@@ -523,7 +550,7 @@ pub(crate) fn expand(manifest: &Manifest) -> Result<Vec<Run>> {
     if let Some(grid) = &manifest.grid {
         let combos = match manifest.search.method {
             Method::Grid => conditional(manifest, grid, grid.expand()),
-            Method::Random | Method::Sobol => sample(manifest, grid),
+            Method::Random | Method::Sobol | Method::Tpe => sample(manifest, grid),
         };
         // An axis skipped for every configuration is a mistake, not a condition.
         for axis in grid.axes.keys().chain(grid.dists.keys()) {
