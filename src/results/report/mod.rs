@@ -955,6 +955,49 @@ pub fn write_plots(
         store::write_atomic(&path, svg.as_bytes())?;
         plots.push((title, rel(&path)));
     }
+    // Every configuration across every parameter they differ on, coloured by the metric.
+    let scored: Vec<&ConfigRow> = report
+        .configs
+        .iter()
+        .filter(|c| c.stat(m).is_some())
+        .collect();
+    let keys: Vec<String> =
+        crate::spec::settings::varying(scored.iter().map(|c| &c.settings), &["epochs"])
+            .into_iter()
+            .filter(|k| {
+                let first = scored[0].settings.get(k);
+                scored.iter().any(|c| c.settings.get(k) != first)
+            })
+            .collect();
+    if scored.len() >= 3 && !keys.is_empty() {
+        let axes: Vec<plot::ParallelAxis> = keys
+            .iter()
+            .map(|k| {
+                (
+                    k.clone(),
+                    scored.iter().map(|c| c.settings.get(k).cloned()).collect(),
+                )
+            })
+            .collect();
+        let means: Vec<f64> = scored
+            .iter()
+            .map(|c| c.stat(m).map_or(f64::NAN, |s| s.mean))
+            .collect();
+        let title = format!(
+            "{}every parameter (parallel coordinates)",
+            sections::response_prefix(report)
+        );
+        let path = plots_dir.join("parallel-coordinates.svg");
+        let svg = plot::parallel(
+            &title,
+            &axes,
+            (m.heading(), &means),
+            m.higher_is_better(),
+            m.is_accuracy(),
+        );
+        store::write_atomic(&path, svg.as_bytes())?;
+        plots.push((title, rel(&path)));
+    }
     report.plots = plots;
     Ok(())
 }

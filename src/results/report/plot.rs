@@ -397,9 +397,236 @@ pub(crate) fn response(
     svg
 }
 
+/// One axis of a parallel-coordinates plot: its name and each configuration's value (text for
+/// categories, a number otherwise; `None` where a configuration has none).
+pub(crate) type ParallelAxis = (String, Vec<Option<crate::spec::grid::Value>>);
+
+/// Every configuration as a line across one vertical axis per parameter and a last one for the
+/// metric, coloured from pale (worst) to dark red (best), the best drawn last and thickest.
+/// Numeric axes run from their lowest to their highest value (log-scaled when positive and
+/// spanning 20x or more), categories are spread evenly in sorted order; each axis is labelled
+/// with its name and its extreme values.
+pub(crate) fn parallel(
+    title: &str,
+    axes: &[ParallelAxis],
+    metric: (&str, &[f64]),
+    higher: bool,
+    percent: bool,
+) -> String {
+    use crate::spec::grid::Value;
+    let n = metric.1.len();
+    // Each axis: positions in [0, 1] per configuration, and the labels at its bottom and top.
+    let mut columns: Vec<(String, Vec<Option<f64>>, String, String)> = Vec::new();
+    for (name, values) in axes {
+        let numbers: Vec<Option<f64>> = values
+            .iter()
+            .map(|v| match v {
+                Some(Value::Float(f)) => Some(*f),
+                Some(Value::Int(i)) => Some(*i as f64),
+                _ => None,
+            })
+            .collect();
+        let numeric = values.iter().flatten().count() > 0
+            && numbers
+                .iter()
+                .zip(values)
+                .all(|(x, v)| x.is_some() || v.is_none());
+        if numeric {
+            let xs: Vec<f64> = numbers.iter().flatten().copied().collect();
+            let (lo, hi) = xs
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+                    (a.min(*x), b.max(*x))
+                });
+            let log = lo > 0.0 && hi / lo >= 20.0;
+            let f = |x: f64| if log { x.ln() } else { x };
+            let span = f(hi) - f(lo);
+            let pos = numbers
+                .iter()
+                .map(|x| {
+                    x.map(|x| {
+                        if span > 0.0 {
+                            (f(x) - f(lo)) / span
+                        } else {
+                            0.5
+                        }
+                    })
+                })
+                .collect();
+            let label = |x: f64| format!("{}", (x * 1e4).round() / 1e4);
+            let name = if log {
+                format!("{name} (log)")
+            } else {
+                name.clone()
+            };
+            columns.push((name, pos, label(lo), label(hi)));
+        } else {
+            let mut cats: Vec<String> = values.iter().flatten().map(|v| v.to_string()).collect();
+            cats.sort();
+            cats.dedup();
+            let k = cats.len().max(1);
+            let pos = values
+                .iter()
+                .map(|v| {
+                    let v = v.as_ref()?.to_string();
+                    let i = cats.iter().position(|c| *c == v)?;
+                    Some(if k == 1 {
+                        0.5
+                    } else {
+                        i as f64 / (k - 1) as f64
+                    })
+                })
+                .collect();
+            let first = cats.first().cloned().unwrap_or_default();
+            let last = cats.last().cloned().unwrap_or_default();
+            columns.push((name.clone(), pos, first, last));
+        }
+    }
+    let metric_label = |v: f64| {
+        if percent {
+            format!("{:.2}%", v * 100.0)
+        } else {
+            format!("{v:.4}")
+        }
+    };
+    let finite: Vec<f64> = metric.1.iter().copied().filter(|v| v.is_finite()).collect();
+    let (mlo, mhi) = finite
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+            (a.min(*x), b.max(*x))
+        });
+    let mspan = mhi - mlo;
+    // 0 = worst, 1 = best.
+    let goodness: Vec<f64> = metric
+        .1
+        .iter()
+        .map(|v| {
+            let t = if mspan > 0.0 { (v - mlo) / mspan } else { 1.0 };
+            let t = if higher { t } else { 1.0 - t };
+            if t.is_finite() { t } else { 0.0 }
+        })
+        .collect();
+    columns.push((
+        metric.0.to_string(),
+        metric
+            .1
+            .iter()
+            .map(|v| {
+                v.is_finite()
+                    .then(|| if mspan > 0.0 { (v - mlo) / mspan } else { 0.5 })
+            })
+            .collect(),
+        metric_label(mlo),
+        metric_label(mhi),
+    ));
+    let colour = |t: f64| {
+        let (a, b) = ((200.0, 208.0, 224.0), (178.0, 24.0, 43.0));
+        let mix = |x: f64, y: f64| (x + (y - x) * t) as u8;
+        RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+    };
+    let mut svg = String::new();
+    {
+        let width = (160 * columns.len()).clamp(480, 1200) as u32;
+        let root = SVGBackend::with_string(&mut svg, (width, 420)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let last = (columns.len() - 1).max(1) as f64;
+        if let Ok(mut chart) = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(36)
+            .build_cartesian_2d(-0.05..last + 0.05, -0.08..1.16)
+        {
+            for (i, (name, _, lo, hi)) in columns.iter().enumerate() {
+                let x = i as f64;
+                let _ = chart.draw_series(std::iter::once(PathElement::new(
+                    [(x, 0.0), (x, 1.0)],
+                    BLACK.mix(0.5).stroke_width(1),
+                )));
+                let style = ("sans-serif", 15).into_font().color(&BLACK);
+                let centre = |t: String, y: f64| {
+                    Text::new(
+                        t,
+                        (x, y),
+                        style.clone().pos(plotters::style::text_anchor::Pos::new(
+                            plotters::style::text_anchor::HPos::Center,
+                            plotters::style::text_anchor::VPos::Center,
+                        )),
+                    )
+                };
+                let _ = chart.draw_series([
+                    centre(name.clone(), 1.11),
+                    centre(hi.clone(), 1.045),
+                    centre(lo.clone(), -0.04),
+                ]);
+            }
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by(|&a, &b| goodness[a].total_cmp(&goodness[b]));
+            for (rank, &c) in order.iter().enumerate() {
+                let points: Vec<(f64, f64)> = columns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, (_, pos, _, _))| Some((i as f64, pos[c]?)))
+                    .collect();
+                let best = rank + 1 == n;
+                let _ = chart.draw_series(std::iter::once(PathElement::new(
+                    points,
+                    colour(goodness[c]).stroke_width(if best { 3 } else { 1 }),
+                )));
+            }
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_coordinates_draw_a_line_per_configuration_and_label_each_axis() {
+        use crate::spec::grid::Value;
+        let axes = vec![
+            (
+                "optimizer".to_string(),
+                vec![
+                    Some(Value::Name("adam".into())),
+                    Some(Value::Name("sgd".into())),
+                    Some(Value::Name("adam".into())),
+                ],
+            ),
+            (
+                "lr".to_string(),
+                vec![Some(Value::Float(0.0001)), Some(Value::Float(0.01)), None],
+            ),
+        ];
+        let svg = parallel("lines", &axes, ("val acc", &[0.9, 0.8, 0.95]), true, true);
+        // Three axes (two parameters and the metric), three lines.
+        assert_eq!(svg.matches("<polyline").count(), 6, "{svg}");
+        for label in [
+            "optimizer",
+            "lr (log)",
+            "val acc",
+            "adam",
+            "sgd",
+            "0.0001",
+            "0.01",
+            "95.00%",
+            "80.00%",
+        ] {
+            assert!(
+                svg.contains(&format!("\n{label}\n</text>")),
+                "{label}: {svg}"
+            );
+        }
+        // The best (0.95) is drawn last, thickest, in the darkest red.
+        let last = svg.rfind("<polyline").unwrap();
+        assert!(
+            svg[last..].contains("stroke=\"#B2182B\"")
+                && svg[last..].contains("stroke-width=\"3\""),
+            "{}",
+            &svg[last..]
+        );
+    }
 
     #[test]
     fn a_response_plot_marks_every_configuration_and_rings_the_best() {
