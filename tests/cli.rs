@@ -359,6 +359,12 @@ fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "log_uniform",
         ),
         (
+            "an objective no run has",
+            format!("{HEAD}{RUN}[report]\nrank_by = [\"val_accuracy\", \"-speed\"]\n"),
+            "m.toml:9:11",
+            "unknown metric `-speed`",
+        ),
+        (
             "a schedule of an unknown kind",
             format!("{HEAD}[schedules.s]\nkind = \"linear\"\ndecay_steps = 10\n{RUN}"),
             "m.toml:5:1",

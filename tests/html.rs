@@ -100,3 +100,70 @@ fn the_html_report_renders_in_headless_chromium_with_tables_plots_and_no_script_
         "the filter from the address hides the others"
     );
 }
+
+/// The committed sweep of many knobs (`results/widths`) as one HTML page in headless Chromium:
+/// the importance table, a plot of the metric against each parameter, the parallel
+/// coordinates and the Pareto plot are in the rendered page, and its script runs to the end.
+#[test]
+fn the_html_report_renders_the_pictures_of_a_parameter_sweep() {
+    let sb = Sandbox::new();
+    let page = sb.path().join("widths.html");
+    sb.sweep()
+        .args(["report", repo("results/widths").to_str().unwrap()])
+        .args([
+            "--rank-by",
+            "val_accuracy,-wall_seconds",
+            "--format",
+            "html",
+            "--out",
+        ])
+        .arg(&page)
+        .assert()
+        .success();
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI installs chromium for this test (.ci/run)"
+        );
+        eprintln!("skipped: no chromium on this machine (apt-get install chromium)");
+        return;
+    };
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--enable-logging=stderr",
+        ])
+        .args(["--v=0", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("Uncaught"),
+        "{stderr}"
+    );
+    let dom = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the script did not run to its end"
+    );
+    for seen in [
+        "What each parameter explains (val acc)",
+        "val acc against width",
+        "val acc against lr",
+        "val acc against every parameter (parallel coordinates)",
+        "Pareto front (val acc up, time (s) down)",
+    ] {
+        assert!(dom.contains(seen), "{seen} is not in the rendered page");
+    }
+    // The parallel coordinates are drawn: one line per configuration with results (6) plus
+    // one per axis (5: lr, beta2, dropout, width, val acc).
+    let start = dom
+        .find("val acc against every parameter (parallel coordinates)")
+        .unwrap();
+    let svg = &dom[start..];
+    let svg = &svg[..svg.find("</svg>").unwrap()];
+    assert_eq!(svg.matches("<polyline").count(), 6 + 5, "{svg}");
+}

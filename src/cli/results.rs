@@ -19,8 +19,11 @@ pub struct ReportArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Metric the ranking table orders by. Built-in: train_accuracy, train_loss, val_accuracy, val_loss, best_val_accuracy, test_accuracy, test_loss, best_epoch_test_accuracy; or a metric a program reports (`f1`; `-name` ranks lower first, `+name` higher first, else as declared or by its name: `loss`, `error`, ... lower).
-    #[arg(long, value_parser = Metric::from_arg, default_value = "val_accuracy")]
-    rank_by: Metric,
+    /// Several, comma-separated (`--rank-by val_accuracy,-wall_seconds`; also `params`): a
+    /// Pareto table of them besides the ranking (by the first metric). Default: the manifest's
+    /// [report] rank_by, else val_accuracy.
+    #[arg(long, value_parser = crate::spec::metric::Objective::from_arg, value_delimiter = ',')]
+    rank_by: Vec<crate::spec::metric::Objective>,
     /// Instead of tables: the tidy per-epoch CSV (one row per run x epoch; --format csv or none).
     #[arg(long)]
     epochs: bool,
@@ -147,10 +150,30 @@ pub(super) fn report(a: ReportArgs) -> Result<i32> {
             per_epoch.push((name.as_str(), loaded));
             continue;
         }
+        let objectives = if rank_by.is_empty() {
+            cfg.rank_by.clone()
+        } else {
+            rank_by.clone()
+        };
+        let rank_metric = objectives
+            .iter()
+            .find_map(|o| match o {
+                crate::spec::metric::Objective::Metric(m) => Some(*m),
+                _ => None,
+            })
+            .unwrap_or(Metric::ValAccuracy);
         if !loaded.is_empty() {
-            crate::results::report::check_reported(dir, &loaded, rank_by)?;
+            for o in &objectives {
+                if let crate::spec::metric::Objective::Metric(m) = o {
+                    crate::results::report::check_reported(dir, &loaded, *m)?;
+                }
+            }
         }
-        let mut report = crate::results::report::build(name, &loaded, cfg, rank_by)?;
+        let mut report = crate::results::report::build(name, &loaded, cfg, rank_metric)?;
+        if objectives.len() > 1 {
+            report.objectives = objectives;
+        }
+        crate::results::report::attach_search(&mut report, dir)?;
         let plots_dir = plots.clone().or_else(|| {
             (format == ReportFormat::Markdown).then_some(out.as_ref()?.parent()?.join("plots"))
         });

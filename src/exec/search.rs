@@ -11,62 +11,13 @@
 
 use crate::error::{Error, Result};
 use crate::exec::supervisor::{self, Outcome};
+pub(crate) use crate::results::proposals::{Batch, Proposals, path};
 use crate::results::store::{self, RunState};
 use crate::spec::grid::{Dist, Grid, Method};
 use crate::spec::manifest::Manifest;
 use crate::spec::plan::{self, Run};
 use crate::spec::tpe::{Dim, Tpe};
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-
-/// The proposals file, in the sweep's results directory.
-pub(crate) const FILE: &str = "search.json";
-
-/// `search.json`: the settings the batches were proposed with, and the batches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Proposals {
-    pub method: String,
-    pub metric: String,
-    pub samples: usize,
-    pub startup: usize,
-    pub batch: usize,
-    pub seed: u64,
-    /// The search's dimensions as proposed in (`lr: log_uniform [0.0001, 0.1]`): a manifest
-    /// whose space changed cannot go on from these points.
-    pub space: Vec<String>,
-    pub batches: Vec<Batch>,
-}
-
-/// One batch of proposals.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Batch {
-    /// 1-based.
-    pub batch: usize,
-    /// The configurations (with their scores) it was proposed from; 0 for the Sobol start.
-    pub learnt_from: usize,
-    /// The best score among those, when any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub best_so_far: Option<f64>,
-    /// Its configurations, as points of the unit cube (one coordinate per dimension of
-    /// `space`) and as labels.
-    pub points: Vec<Vec<f64>>,
-    pub labels: Vec<String>,
-}
-
-impl Proposals {
-    /// Configurations proposed so far.
-    pub(crate) fn proposed(&self) -> usize {
-        self.batches.iter().map(|b| b.points.len()).sum()
-    }
-
-    fn points(&self) -> Vec<Vec<f64>> {
-        self.batches.iter().flat_map(|b| b.points.clone()).collect()
-    }
-}
-
-pub(crate) fn path(sweep_dir: &Path) -> PathBuf {
-    sweep_dir.join(FILE)
-}
+use std::path::Path;
 
 /// The search's dimensions: the estimator's view of each and its description.
 fn space(grid: &Grid) -> (Vec<Dim>, Vec<String>) {
@@ -117,17 +68,13 @@ pub(crate) fn read(m: &Manifest, sweep_dir: &Path) -> Result<Option<Proposals>> 
         return Ok(None);
     };
     let file = path(sweep_dir);
-    let bytes = match std::fs::read(&file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::Read { path: file, source }),
+    let Some(p) = crate::results::proposals::read(sweep_dir)? else {
+        return Ok(None);
     };
     let bad = |message: String| Error::Results {
         path: file.clone(),
         message,
     };
-    let p: Proposals = serde_json::from_slice(&bytes)
-        .map_err(|e| bad(format!("not a TPE search's proposals: {e}")))?;
     let want = fresh(m, grid);
     let same = (&p.metric, p.samples, p.startup, p.batch, p.seed, &p.space)
         == (

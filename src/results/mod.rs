@@ -6,6 +6,7 @@ pub(crate) mod check;
 pub(crate) mod checkpoint;
 pub(crate) mod diff;
 pub(crate) mod lock;
+pub(crate) mod proposals;
 pub(crate) mod record;
 pub mod report;
 pub(crate) mod stats;

@@ -154,6 +154,8 @@ struct RawReport {
     /// Keys: `label`, `source` and metric names ([`Metric`]), read with their spans.
     #[serde(default)]
     reference: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>>,
+    /// The ranking's metric, or several objectives (a Pareto table).
+    rank_by: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -195,6 +197,9 @@ pub struct Reference {
 pub struct ReportSpec {
     pub compare: Vec<CompareSpec>,
     pub reference: Vec<Reference>,
+    /// `rank_by`: the ranking's metric (the first metric), and with two or more, the
+    /// objectives of a Pareto table. Empty: `sweep report --rank-by`'s.
+    pub rank_by: Vec<crate::spec::metric::Objective>,
 }
 
 impl ReportSpec {
@@ -255,6 +260,49 @@ fn report_spec(
         return ReportSpec::default();
     };
     let names = || metric_names(programs);
+    let rank_by = match &raw.rank_by {
+        None => Vec::new(),
+        Some(v) => {
+            let written: Option<Vec<&str>> = match v.get_ref() {
+                toml::Value::String(s) => Some(vec![s.as_str()]),
+                toml::Value::Array(a) => a.iter().map(toml::Value::as_str).collect(),
+                _ => None,
+            };
+            let parsed: Vec<std::result::Result<crate::spec::metric::Objective, String>> = written
+                .unwrap_or_default()
+                .into_iter()
+                .map(|w| {
+                    let name = crate::spec::metric::split_goal(w).0;
+                    if matches!(name, "wall_seconds" | "params")
+                        || named_metric(name, programs).is_some()
+                    {
+                        crate::spec::metric::Objective::from_arg(w)
+                    } else {
+                        Err(format!("unknown metric `{w}`"))
+                    }
+                })
+                .collect();
+            let bad: Vec<String> = parsed.iter().filter_map(|r| r.clone().err()).collect();
+            if !matches!(v.get_ref(), toml::Value::String(_) | toml::Value::Array(_))
+                || !bad.is_empty()
+                || parsed.is_empty()
+            {
+                errors.push(at(
+                    v.span(),
+                    if bad.is_empty() {
+                        "rank_by is a metric or a list of objectives".into()
+                    } else {
+                        bad.join("; ")
+                    },
+                    Some(format!(
+                        "e.g. rank_by = [\"val_accuracy\", \"-wall_seconds\"]; objectives: {}, wall_seconds, params (a `-` or `+` before a name says which way it improves)",
+                        names()
+                    )),
+                ));
+            }
+            parsed.into_iter().filter_map(|r| r.ok()).collect()
+        }
+    };
     let metric = |s: &Spanned<String>, errors: &mut Vec<ManifestError>| {
         let m = named_metric(s.get_ref(), programs);
         if m.is_none() {
@@ -396,7 +444,11 @@ fn report_spec(
             )),
         }
     }
-    ReportSpec { compare, reference }
+    ReportSpec {
+        compare,
+        reference,
+        rank_by,
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -266,6 +266,71 @@ impl Metric {
     }
 }
 
+/// One objective of a Pareto table: a metric, or a run's cost (its wall time, its model's
+/// parameters), each with the way it improves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Objective {
+    Metric(Metric),
+    /// Seconds of training per run (lower is better unless `+wall_seconds`).
+    WallSeconds(Goal),
+    /// The model's trainable parameters (fewer is better unless `+params`).
+    Params(Goal),
+}
+
+impl Serialize for Objective {
+    /// As `rank_by` writes it, with its direction: `"-wall_seconds"`, `"+val_accuracy"`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sign = if self.higher_is_better() { '+' } else { '-' };
+        s.serialize_str(&format!("{sign}{}", self.name()))
+    }
+}
+
+impl Objective {
+    /// As written in `rank_by` or `--rank-by`: a metric ([`Metric::from_arg`]), or
+    /// `wall_seconds` / `params` with an optional `+`/`-`.
+    pub fn from_arg(written: &str) -> Result<Objective, String> {
+        match split_goal(written) {
+            ("wall_seconds", goal) => Ok(Objective::WallSeconds(goal.unwrap_or(Goal::Minimize))),
+            ("params", goal) => Ok(Objective::Params(goal.unwrap_or(Goal::Minimize))),
+            _ => Metric::from_arg(written)
+                .map(Objective::Metric)
+                .map_err(|e| format!("{e}; or wall_seconds, params (costs)")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Metric(m) => m.name(),
+            Objective::WallSeconds(_) => "wall_seconds",
+            Objective::Params(_) => "params",
+        }
+    }
+
+    pub fn heading(self) -> &'static str {
+        match self {
+            Objective::Metric(m) => m.heading(),
+            Objective::WallSeconds(_) => "time (s)",
+            Objective::Params(_) => "params",
+        }
+    }
+
+    pub fn higher_is_better(self) -> bool {
+        match self {
+            Objective::Metric(m) => m.higher_is_better(),
+            Objective::WallSeconds(g) | Objective::Params(g) => g == Goal::Maximize,
+        }
+    }
+
+    /// A value as tables show it.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Objective::Metric(m) => m.format(v),
+            Objective::WallSeconds(_) => format!("{v:.1}"),
+            Objective::Params(_) => format!("{v:.0}"),
+        }
+    }
+}
+
 /// The images an accuracy is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MeasuredOn {

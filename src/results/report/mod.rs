@@ -12,6 +12,7 @@ pub(crate) mod html;
 pub(crate) mod importance;
 pub(crate) mod json;
 pub(crate) mod markdown;
+pub(crate) mod pareto;
 pub(crate) mod plot;
 pub(crate) mod sections;
 pub(crate) mod table;
@@ -249,6 +250,12 @@ pub struct Report {
     /// The manifest's `[report]` section (published values for [`versus`]).
     #[serde(skip)]
     pub spec: ReportSpec,
+    /// Two or more objectives: the Pareto table's ([`pareto`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<crate::spec::metric::Objective>,
+    /// A TPE search's batches ([`attach_search`]), for the best-so-far plot.
+    #[serde(skip)]
+    pub(crate) search: Option<crate::results::proposals::Proposals>,
 }
 
 impl Report {
@@ -589,6 +596,8 @@ pub fn build(sweep: &str, loaded: &[Loaded], spec: &ReportSpec, rank_by: Metric)
         plots: Vec::new(),
         notes,
         spec: spec.clone(),
+        search: None,
+        objectives: Vec::new(),
     })
 }
 
@@ -998,8 +1007,86 @@ pub fn write_plots(
         store::write_atomic(&path, svg.as_bytes())?;
         plots.push((title, rel(&path)));
     }
+    if report.objectives.len() == 2 {
+        let (rows, on) = pareto::configurations(report, &report.objectives);
+        let [a, b] = [report.objectives[0], report.objectives[1]];
+        let unit = |o: crate::spec::metric::Objective, v: f64| match o {
+            crate::spec::metric::Objective::Metric(m) if m.is_accuracy() => v * 100.0,
+            _ => v,
+        };
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|(_, v)| (unit(a, v[0]), unit(b, v[1])))
+            .collect();
+        let label = |o: crate::spec::metric::Objective| {
+            format!(
+                "{}{} ({} is better)",
+                o.heading(),
+                match o {
+                    crate::spec::metric::Objective::Metric(m) if m.is_accuracy() => " %",
+                    _ => "",
+                },
+                if o.higher_is_better() {
+                    "higher"
+                } else {
+                    "lower"
+                }
+            )
+        };
+        let title = sections::pareto_title(report);
+        let path = plots_dir.join("pareto.svg");
+        let svg = plot::pareto(&title, (&label(a), &label(b)), &points, &on);
+        store::write_atomic(&path, svg.as_bytes())?;
+        plots.push((title, rel(&path)));
+    }
+    if let Some(svg) = search_progress(report) {
+        let title = format!("Best {} so far (TPE search)", m.heading());
+        let path = plots_dir.join("best-so-far.svg");
+        store::write_atomic(&path, svg.as_bytes())?;
+        plots.push((title, rel(&path)));
+    }
     report.plots = plots;
     Ok(())
+}
+
+/// Read a TPE search's batches from `sweep_dir` into the report (nothing for other sweeps).
+pub fn attach_search(report: &mut Report, sweep_dir: &Path) -> Result<()> {
+    report.search = crate::results::proposals::read(sweep_dir)?;
+    Ok(())
+}
+
+/// The best-so-far plot of a TPE search: its configurations in the order proposed, each at the
+/// epochs its runs took (cumulative), with the rank metric's seed mean.
+fn search_progress(report: &Report) -> Option<String> {
+    let p = report.search.as_ref()?;
+    let m = report.rank_by;
+    let mut spent = 0.0;
+    let mut points = Vec::new();
+    let mut starts = Vec::new();
+    for b in &p.batches {
+        starts.push(spent);
+        for label in &b.labels {
+            let Some(c) = report.configs.iter().find(|c| &c.label == label) else {
+                continue;
+            };
+            spent += report
+                .runs
+                .iter()
+                .filter(|r| r.config_id == c.config_id)
+                .map(|r| r.epochs_done as f64)
+                .sum::<f64>();
+            points.push((spent, c.stat(m).map_or(f64::NAN, |s| s.mean)));
+        }
+    }
+    (points.len() > 1).then(|| {
+        plot::best_so_far(
+            &format!("Best {} so far (TPE search)", m.heading()),
+            &points,
+            &starts[1..],
+            m.higher_is_better(),
+            m.is_accuracy(),
+        )
+    })
 }
 
 /// A filename-safe name for a configuration.
@@ -1053,11 +1140,51 @@ mod tests {
                 source: Some("a paper, Table 1".into()),
                 values: vec![(Metric::ValAccuracy, 0.934)],
             }],
+            rank_by: Vec::new(),
         };
         (
             build("synthetic", &loaded, &spec, Metric::ValAccuracy).unwrap(),
             loaded,
         )
+    }
+
+    /// Two objectives: a Pareto section of the configurations nothing beats on both, and its
+    /// plot; the JSON report names them with their directions.
+    #[test]
+    fn two_objectives_give_a_pareto_table_and_plot() {
+        use crate::spec::metric::{Goal, Objective};
+        let (mut r, loaded) = fixture_report();
+        r.objectives = vec![
+            Objective::Metric(Metric::ValAccuracy),
+            Objective::WallSeconds(Goal::Minimize),
+        ];
+        let (rows, on) = pareto::configurations(&r, &r.objectives);
+        assert!(!on.is_empty() && on.len() <= rows.len());
+        // Each configuration off the front is beaten by one on it.
+        for (i, (_, v)) in rows.iter().enumerate() {
+            if !on.contains(&i) {
+                assert!(
+                    on.iter()
+                        .any(|&j| rows[j].1[0] >= v[0] && rows[j].1[1] <= v[1])
+                );
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        write_plots(&mut r, &loaded, dir.path(), dir.path()).unwrap();
+        assert!(dir.path().join("pareto.svg").exists());
+        let md = markdown::render(&r);
+        assert!(
+            md.contains("## Pareto front (val acc up, time (s) down)")
+                && md.contains("![Pareto front (val acc up, time (s) down)](pareto.svg)")
+                && md.contains(&format!(
+                    "{} of the {} configurations",
+                    on.len(),
+                    rows.len()
+                )),
+            "{md}"
+        );
+        let json = json::render(std::slice::from_ref(&r));
+        assert!(json.contains("\"-wall_seconds\"") && json.contains("\"+val_accuracy\""));
     }
 
     #[test]

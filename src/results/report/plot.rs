@@ -397,6 +397,121 @@ pub(crate) fn response(
     svg
 }
 
+/// A search's progress: the best value of the metric found so far (a step line) against the
+/// epochs trained so far, every configuration a dot at the epochs its runs took, and the start
+/// of each batch a dashed line.
+pub(crate) fn best_so_far(
+    title: &str,
+    points: &[(f64, f64)],
+    batch_starts: &[f64],
+    higher: bool,
+    percent: bool,
+) -> String {
+    let scale = if percent { 100.0 } else { 1.0 };
+    let mut best: Vec<(f64, f64)> = Vec::new();
+    for &(x, y) in points {
+        let b = match best.last() {
+            Some(&(_, b)) if (higher && b >= y) || (!higher && b <= y) || !y.is_finite() => b,
+            _ => y,
+        };
+        best.push((x, b));
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let ys: Vec<f64> = points
+            .iter()
+            .map(|p| p.1 * scale)
+            .filter(|v| v.is_finite())
+            .collect();
+        let (lo, hi) = bounds(&ys);
+        let xmax = points.last().map_or(1.0, |p| p.0).max(1.0);
+        if let Ok(mut chart) = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..xmax * 1.03, lo..hi)
+        {
+            let _ = chart
+                .configure_mesh()
+                .x_desc("epochs trained (all runs)")
+                .y_desc(if percent { "%" } else { "" })
+                .draw();
+            for &x in batch_starts {
+                let _ = chart.draw_series(DashedLineSeries::new(
+                    [(x, lo), (x, hi)],
+                    4,
+                    4,
+                    BLACK.mix(0.3).stroke_width(1),
+                ));
+            }
+            let _ = chart.draw_series(
+                points
+                    .iter()
+                    .filter(|p| p.1.is_finite())
+                    .map(|&(x, y)| Circle::new((x, y * scale), 3, TRAIN.mix(0.5).filled())),
+            );
+            let mut steps: Vec<(f64, f64)> = Vec::new();
+            for (i, &(x, y)) in best.iter().enumerate() {
+                if i > 0 {
+                    steps.push((x, best[i - 1].1 * scale));
+                }
+                steps.push((x, y * scale));
+            }
+            let _ = chart.draw_series(LineSeries::new(steps, VAL.stroke_width(2)));
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
+/// Two objectives against each other: every configuration a dot, those on the Pareto front
+/// (`front`, indices into `points`) red and joined in order of the first objective.
+pub(crate) fn pareto(
+    title: &str,
+    names: (&str, &str),
+    points: &[(f64, f64)],
+    front: &[usize],
+) -> String {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 400)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+        let ys: Vec<f64> = points.iter().map(|p| p.1).collect();
+        let ((xl, xh), (yl, yh)) = (bounds(&xs), bounds(&ys));
+        if let Ok(mut chart) = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(xl..xh, yl..yh)
+        {
+            let _ = chart
+                .configure_mesh()
+                .x_desc(names.0)
+                .y_desc(names.1)
+                .draw();
+            let _ = chart.draw_series(
+                points
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, TRAIN.mix(0.5).filled())),
+            );
+            let mut line: Vec<(f64, f64)> = front.iter().map(|&i| points[i]).collect();
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let _ = chart.draw_series(LineSeries::new(line.clone(), VAL.stroke_width(2)));
+            let _ = chart.draw_series(
+                line.iter()
+                    .map(|&(x, y)| Circle::new((x, y), 5, VAL.filled())),
+            );
+        }
+        let _ = root.present();
+    }
+    svg
+}
+
 /// One axis of a parallel-coordinates plot: its name and each configuration's value (text for
 /// categories, a number otherwise; `None` where a configuration has none).
 pub(crate) type ParallelAxis = (String, Vec<Option<crate::spec::grid::Value>>);

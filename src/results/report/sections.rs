@@ -24,6 +24,7 @@ pub(crate) fn curve_plots(r: &Report) -> Vec<&(String, String)> {
         .filter(|(t, _)| {
             !r.comparisons.iter().any(|c| &c.title == t)
                 && *t != ranking_title(r)
+                && *t != pareto_title(r)
                 && !t.starts_with(&response_prefix(r))
         })
         .collect()
@@ -297,6 +298,9 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
     if let Some(s) = importance_section(r) {
         out.push(s);
     }
+    if let Some(s) = pareto_section(r) {
+        out.push(s);
+    }
     for cmp in &r.comparisons {
         // Each column, followed by the published values of it when the manifest gives any.
         let referenced: Vec<bool> = cmp
@@ -348,6 +352,78 @@ pub(crate) fn sections(r: &Report) -> Vec<Section> {
         });
     }
     out
+}
+
+/// The Pareto table's title (also its plot's, in [`Report::plots`]).
+pub(crate) fn pareto_title(r: &Report) -> String {
+    format!(
+        "Pareto front ({})",
+        r.objectives
+            .iter()
+            .map(|o| format!(
+                "{} {}",
+                o.heading(),
+                if o.higher_is_better() { "up" } else { "down" }
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// With two objectives or more: the configurations no other beats on all of them
+/// ([`super::pareto`]), best first by the first objective.
+fn pareto_section(r: &Report) -> Option<Section> {
+    if r.objectives.len() < 2 {
+        return None;
+    }
+    let (rows, on) = super::pareto::configurations(r, &r.objectives);
+    let first = r.objectives[0];
+    let mut front: Vec<&(usize, Vec<f64>)> = on.iter().map(|&i| &rows[i]).collect();
+    front.sort_by(|a, b| {
+        let o = a.1[0].total_cmp(&b.1[0]);
+        if first.higher_is_better() {
+            o.reverse()
+        } else {
+            o
+        }
+    });
+    let mut headers = vec!["configuration".to_string(), "n".into()];
+    headers.extend(
+        r.objectives
+            .iter()
+            .map(|o| format!("{} (95% CI)", o.heading())),
+    );
+    Some(Section {
+        title: pareto_title(r),
+        headers,
+        rows: front
+            .iter()
+            .map(|(i, _)| {
+                let c = &r.configs[*i];
+                let mut row = vec![c.label.clone(), c.n.to_string()];
+                row.extend(r.objectives.iter().map(|o| {
+                    super::pareto::value(r, c, *o).map_or("-".into(), |s| match s.ci95 {
+                        Some([lo, hi]) => {
+                            format!("{} ({} - {})", o.format(s.mean), o.format(lo), o.format(hi))
+                        }
+                        None => o.format(s.mean),
+                    })
+                }));
+                row
+            })
+            .collect(),
+        plots: r
+            .plots
+            .iter()
+            .filter(|(t, _)| *t == pareto_title(r))
+            .map(|(_, p)| p.clone())
+            .collect(),
+        note: Some(format!(
+            "{} of the {} configurations with a value of every objective are on the front: no other is at least as good on every objective and better on one (comparing means over seeds; the intervals say how sure each mean is).",
+            front.len(),
+            rows.len()
+        )),
+    })
 }
 
 /// The start of the titles of the plots of the rank metric against each parameter (in
