@@ -27,8 +27,14 @@ fn space(grid: &Grid) -> (Vec<Dim>, Vec<String>) {
             let (dim, what) = match &dist {
                 Dist::Uniform(lo, hi) => (Dim::Continuous, format!("uniform [{lo}, {hi}]")),
                 Dist::LogUniform(lo, hi) => (Dim::Continuous, format!("log_uniform [{lo}, {hi}]")),
+                // Few whole numbers are categories; many (a width from 16 to 512) are a
+                // line, where a good value says its neighbours are likely good too.
                 Dist::IntUniform(lo, hi) => (
-                    Dim::Discrete((hi - lo + 1) as usize),
+                    if hi - lo < 16 {
+                        Dim::Discrete((hi - lo + 1) as usize)
+                    } else {
+                        Dim::Continuous
+                    },
                     format!("int_uniform [{lo}, {hi}]"),
                 ),
                 Dist::Choice(v) => (
