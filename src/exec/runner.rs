@@ -112,7 +112,13 @@ pub(crate) fn work(
             Some(format!("{why} in epoch {epoch}, batch {batch}")),
         ),
     };
-    finish(run, &dir, &state, status, reason, started, report)?;
+    let ended = Ended {
+        status,
+        reason,
+        started,
+        device: crate::train::backend::describe(device),
+    };
+    finish(run, &dir, &state, ended, report)?;
     Ok(WorkerExit::Finished(status))
 }
 
@@ -245,17 +251,23 @@ fn interrupted(run: &Run, state: &State, until: Option<usize>, report: Report) -
     }
 }
 
-/// A run that ended (done or diverged): its epochs, the weights it keeps and its summary, last;
-/// then its checkpoint goes.
-fn finish(
-    run: &Run,
-    dir: &Path,
-    state: &State,
+/// How a run ended, and on what.
+struct Ended {
     status: RunState,
     reason: Option<String>,
     started: Instant,
-    report: Report,
-) -> Result<()> {
+    device: String,
+}
+
+/// A run that ended (done or diverged): its epochs, the weights it keeps and its summary, last;
+/// then its checkpoint goes.
+fn finish(run: &Run, dir: &Path, state: &State, ended: Ended, report: Report) -> Result<()> {
+    let Ended {
+        status,
+        reason,
+        started,
+        device,
+    } = ended;
     store::write_epochs(dir, &state.records)?;
     let kept = keep_weights(dir, run, state, status)?;
     let mut summary = store::summarize(
@@ -265,6 +277,7 @@ fn finish(
         reason,
         started.elapsed().as_secs_f64(),
     );
+    summary.device = Some(device);
     summary.weights = kept;
     summary.peak_rss_bytes = crate::spec::memory::peak_rss();
     summary.estimated_peak_bytes = Some(crate::spec::memory::estimate(run).peak());

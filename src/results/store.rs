@@ -130,6 +130,10 @@ pub struct Summary {
     /// Where successive halving stopped it, when it is [`RunState::Pruned`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruned: Option<PrunedAt>,
+    /// The device it trained on, as the trainer named it (`Flex`, `Wgpu(DefaultDevice)`), and
+    /// for a GPU the adapter (`llvmpipe (LLVM 15.0.6, 256 bits), Cpu, Vulkan`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// A program's run that failed: the last lines of its stderr (all of it is in the run
     /// directory's `program.err`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -679,6 +683,7 @@ pub(crate) fn summarize(
         estimated_peak_bytes: None,
         pruned: None,
         stderr_tail: Vec::new(),
+        device: None,
     }
 }
 

@@ -38,6 +38,27 @@ fn needs(name: &str, feature: &str) -> Result<Device> {
     )))
 }
 
+/// What a worker trains on, for its summary: burn's device as it names it, and for wgpu the
+/// adapter the default device is (name, kind, graphics API), so that a run silently trained
+/// elsewhere shows.
+pub(crate) fn describe(device: &Device) -> String {
+    let named = format!("{device:?}");
+    #[cfg(feature = "wgpu")]
+    if named.contains("Wgpu(") {
+        let instance = wgpu::Instance::default();
+        if let Ok(adapter) = futures_lite::future::block_on(
+            instance.request_adapter(&wgpu::RequestAdapterOptions::default()),
+        ) {
+            let info = adapter.get_info();
+            return format!(
+                "{named}: {} ({:?}, {:?})",
+                info.name, info.device_type, info.backend
+            );
+        }
+    }
+    named
+}
+
 /// A device named on the command line or in a manifest.
 pub(crate) fn device(name: &str) -> Result<Device> {
     let index = |prefix: &str| -> Result<Option<usize>> {
