@@ -1439,3 +1439,26 @@ fn scheduled_sgd_momentum_trains_and_a_shorter_run_is_its_start() {
     // numbers, a schedule by step), bit for bit.
     assert_eq!(a[..2], b[..2]);
 }
+
+/// A device this build cannot train on is refused before anything is written (exit 2), naming
+/// the cargo feature it needs; an unknown or malformed one names those that exist.
+#[test]
+fn devices_this_build_lacks_are_refused_up_front_naming_the_feature() {
+    let sb = Sandbox::new();
+    sb.write("m.toml", &format!("{HEAD}{RUN}"));
+    let mut cases = vec![
+        ("tpu", "unknown device `tpu`: use cpu"),
+        ("cuda:x", "bad device `cuda:x`"),
+    ];
+    if !cfg!(feature = "cuda") {
+        cases.push(("cuda:0", "--features cuda"));
+    }
+    if !cfg!(feature = "wgpu") {
+        cases.push(("wgpu", "--features wgpu"));
+    }
+    for (device, says) in cases {
+        let e = sb.stderr_of(&["run", "m.toml", "--quiet", "--devices", device], 2);
+        assert!(e.contains(says), "{device}: {e}");
+        assert!(!sb.results().exists(), "{device}: nothing is written");
+    }
+}
