@@ -1,5 +1,5 @@
-//! Training on a GPU through wgpu, checked where there is no GPU: CI installs Mesa's lavapipe (a
-//! Vulkan 1.3 device that runs on the CPU), so the whole wgpu path (shaders compiled, buffers on
+//! Training on a GPU through wgpu, checked where there is no GPU: with Mesa's lavapipe (a Vulkan
+//! 1.3 device that runs on the CPU; Debian's mesa-vulkan-drivers), the whole wgpu path (shaders compiled, buffers on
 //! the device, results read back) trains real MNIST. The same runs on `--devices wgpu` and on
 //! the CPU reach accuracies within 1 point; each run's summary names the device it trained on,
 //! so a run silently trained on the CPU fails here; a checkpoint written on wgpu resumes there;
