@@ -105,6 +105,12 @@ const WIDTH: &str = "[models.w]\nlayers = [\n  { type = \"flatten\" },\n  { type
 fn bad_manifests() -> Vec<(&'static str, String, &'static str, &'static str)> {
     vec![
         (
+            "unknown device",
+            format!("{HEAD}devices = [\"cpu\", \"gpu0\"]\n{RUN}"),
+            "m.toml:5:11",
+            "unknown device `gpu0`: use cpu, ndarray, wgpu, wgpu:N, vulkan, vulkan:N, cuda:N or auto",
+        ),
+        (
             "unknown key",
             format!("{HEAD}bacth_size = 32\n{RUN}"),
             "m.toml:5:1",
@@ -1447,14 +1453,27 @@ fn devices_this_build_lacks_are_refused_up_front_naming_the_feature() {
     let sb = Sandbox::new();
     sb.write("m.toml", &format!("{HEAD}{RUN}"));
     let mut cases = vec![
-        ("tpu", "unknown device `tpu`: use cpu"),
+        (
+            "tpu",
+            "unknown device `tpu`: use cpu, ndarray, wgpu, wgpu:N, vulkan",
+        ),
         ("cuda:x", "bad device `cuda:x`"),
+        ("cpu:1", "`cpu` takes no index"),
+        ("cpu,cpu", "device `cpu` is named twice"),
     ];
     if !cfg!(feature = "cuda") {
-        cases.push(("cuda:0", "--features cuda"));
+        cases.push((
+            "cuda:0",
+            "--features cuda, which tools/cuda-llvm.sh does offline",
+        ));
+    } else if !std::path::Path::new("/dev/nvidia0").exists() {
+        cases.push(("cuda:0", "no NVIDIA driver on this machine"));
     }
     if !cfg!(feature = "wgpu") {
         cases.push(("wgpu", "--features wgpu"));
+    }
+    if !cfg!(feature = "vulkan") {
+        cases.push(("vulkan:1", "--features vulkan"));
     }
     for (device, says) in cases {
         let e = sb.stderr_of(&["run", "m.toml", "--quiet", "--devices", device], 2);

@@ -130,3 +130,13 @@ fn wgpu_trains_as_the_cpu_does_resumes_its_checkpoints_and_runs_two_per_gpu() {
         "{label}: resumed {acc}, straight {want}"
     );
 }
+
+#[test]
+fn gpus_that_are_not_there_are_refused_up_front_naming_what_there_is() {
+    let sb = Sandbox::new();
+    sb.write("m.toml", MANIFEST);
+    // lavapipe is a CPU adapter, not a discrete GPU: `wgpu:0` names a GPU this machine lacks.
+    let e = sb.stderr_of(&["run", "m.toml", "--quiet", "--devices", "wgpu:5"], 2);
+    assert!(e.contains("there is no discrete GPU 5"), "{e}");
+    assert!(!sb.results().exists(), "nothing is written: {e}");
+}

@@ -19,6 +19,14 @@ pub struct PlanArgs {
     /// and sweeps), without training a few batches of each model now.
     #[arg(long)]
     no_calibrate: bool,
+    /// The devices `sweep run` would use (as its --devices; default: [sweep] devices, else
+    /// cpu): with a GPU among them, the plan compares each run's estimated GPU memory, times
+    /// --per-gpu, with the GPU's memory where it can be asked (nvidia-smi).
+    #[arg(long, value_delimiter = ',')]
+    devices: Option<Vec<DeviceName>>,
+    /// Runs at once on each GPU (as `sweep run --per-gpu`).
+    #[arg(value_parser = positive_count, long, default_value_t = 1)]
+    per_gpu: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,12 +42,18 @@ pub(super) fn plan(a: PlanArgs) -> Result<i32> {
         jobs,
         threads,
         no_calibrate,
+        devices,
+        per_gpu,
     } = a;
     let m = manifest::load(&manifest, &crate::data::describe)?;
     let runs = plan::expand(&m)?;
+    let devices = devices.or_else(|| m.sweep.devices.clone());
     match format {
         PlanFormat::Table => {
             emit(&plan_table(&m, &runs));
+            if let Some(gpus) = devices.as_ref().filter(|d| d.iter().any(|d| !d.is_cpu())) {
+                emit(&gpu_memory_line(&runs, gpus, per_gpu));
+            }
             if m.search.method == crate::spec::grid::Method::Tpe {
                 let first = m.search.startup.min(m.search.samples);
                 emit(&format!(
@@ -54,11 +68,9 @@ pub(super) fn plan(a: PlanArgs) -> Result<i32> {
                     optimizers.join(", ")
                 ));
             }
-            let on_gpu = m
-                .sweep
-                .devices
+            let on_gpu = devices
                 .as_ref()
-                .is_some_and(|d| d.iter().any(|d| !crate::train::backend::is_cpu(d)));
+                .is_some_and(|d| d.iter().any(|d| !d.is_cpu()));
             if !on_gpu && !runs.is_empty() {
                 let estimate = wall_time(&runs, jobs, threads, !no_calibrate)?;
                 emit(&estimate.line(halving_share(&m, &runs)));
@@ -179,7 +191,7 @@ fn wall_time(
     let mut durations = Vec::with_capacity(runs.len());
     let mut unknown = std::collections::BTreeSet::new();
     let mut calibrated = 0;
-    let device = crate::train::backend::device("cpu")?;
+    let device = crate::train::backend::open(&DeviceName::Cpu)?;
     let memory = crate::spec::memory::machine_total().unwrap_or(u64::MAX);
     let mut too_big = std::collections::BTreeSet::new();
     // A speed per model, batch size and optimizer: a million runs have few.
@@ -277,6 +289,37 @@ pub(super) fn models(a: ModelsArgs) -> Result<i32> {
 
 /// The most runs the plan table lists; `--format json` lists every run.
 pub const PLAN_TABLE_ROWS: usize = 1000;
+
+/// The GPU memory `per_gpu` of the largest run take, against each named GPU's memory where
+/// [`crate::train::backend::gpu_memory`] can ask it.
+fn gpu_memory_line(runs: &[Run], devices: &[DeviceName], per_gpu: usize) -> String {
+    use crate::fmt::bytes as human_bytes;
+    let largest = runs
+        .iter()
+        .filter(|r| r.program.is_none())
+        .map(|r| crate::spec::memory::estimate(r).gpu())
+        .max()
+        .unwrap_or(0);
+    let need = largest.saturating_mul(per_gpu as u64);
+    let mut s = format!(
+        "GPU memory per run: up to {} (estimated: parameters, optimizer state, activations; the backend's memory pools add to it), {} with --per-gpu {per_gpu}\n",
+        human_bytes(largest),
+        human_bytes(need)
+    );
+    for d in devices.iter().filter(|d| !d.is_cpu()) {
+        match crate::train::backend::gpu_memory(d) {
+            Some(total) if need > total => s.push_str(&format!(
+                "warning: {d} has {}: {per_gpu} runs at once may not fit; lower --per-gpu\n",
+                human_bytes(total)
+            )),
+            Some(total) => s.push_str(&format!("{d} has {}\n", human_bytes(total))),
+            None => s.push_str(&format!(
+                "{d}: its memory is not known here (it is asked through nvidia-smi)\n"
+            )),
+        }
+    }
+    s
+}
 
 pub fn plan_table(m: &Manifest, runs: &[Run]) -> String {
     use crate::fmt::bytes as human_bytes;

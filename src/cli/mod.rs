@@ -5,6 +5,7 @@ use crate::exec::protocol::WorkerExit;
 use crate::exec::runner::{self, Report};
 use crate::exec::supervisor::{self, Outcome};
 use crate::results::store::RunState;
+use crate::spec::device::DeviceName;
 use crate::spec::manifest::{self, Dataset, Manifest};
 use crate::spec::plan::{self, Run};
 use clap::{Parser, Subcommand, ValueEnum};

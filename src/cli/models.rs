@@ -33,9 +33,9 @@ pub struct EvalArgs {
     /// Never download a missing dataset.
     #[arg(long, env = "SWEEP_OFFLINE", value_parser = clap::builder::FalseyValueParser::new())]
     offline: bool,
-    /// cpu (or cuda:N with a CUDA build).
+    /// The device to evaluate on, named as for `sweep run --devices` (cpu, wgpu, vulkan:N, cuda:N, ...).
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: DeviceName,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -263,7 +263,7 @@ pub(super) fn eval(a: EvalArgs) -> Result<i32> {
     let src = source(&path, which)?;
     let asked = dataset.as_deref().map(parse_dataset).transpose()?;
     let (spec, own) = eval_data(&src, asked, split, subset)?;
-    let device = crate::train::backend::device(&device)?;
+    let device = crate::train::backend::open(&device)?;
     let dir = match spec.dataset.is_builtin() {
         true => Some(crate::data::locate_or_fetch(
             &spec.dataset,

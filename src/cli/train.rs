@@ -12,10 +12,12 @@ pub struct RunArgs {
     /// SWEEP_DATA_DIR and the per-user cache.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Compute devices, comma-separated: cpu; ndarray (--features ndarray); wgpu or wgpu:N
-    /// (--features wgpu); cuda:N (--features cuda). Default: [sweep] devices, else cpu.
+    /// Compute devices, comma-separated: cpu; ndarray (--features ndarray); wgpu or wgpu:N, the
+    /// default adapter or the N-th discrete GPU (--features wgpu); vulkan or vulkan:N (--features
+    /// vulkan); cuda:N (--features cuda); auto: every GPU this build and machine have, else cpu.
+    /// Checked before anything is written. Default: [sweep] devices, else cpu.
     #[arg(long, value_delimiter = ',')]
-    devices: Option<Vec<String>>,
+    devices: Option<Vec<DeviceName>>,
     /// Runs at once on each GPU device (small models leave most of a GPU idle).
     #[arg(value_parser = positive_count, long, default_value_t = 1)]
     per_gpu: usize,
@@ -47,7 +49,7 @@ pub struct WorkerArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: DeviceName,
     /// Report JSON events on stdout and stop when stdin says so or closes.
     #[arg(long)]
     supervised: bool,
@@ -87,10 +89,12 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
             .collect();
     // A run that cannot fit is refused before anything is fetched or written; one that fits
     // alone waits while others hold the memory (the supervisor's budget).
-    let cpu_only = devices
-        .as_ref()
-        .or(m.sweep.devices.as_ref())
-        .is_none_or(|d| d.iter().all(|d| crate::train::backend::is_cpu(d)));
+    let devices = crate::train::backend::resolve(
+        &devices
+            .or_else(|| m.sweep.devices.clone())
+            .unwrap_or_else(|| vec![DeviceName::Cpu]),
+    )?;
+    let cpu_only = devices.iter().all(DeviceName::is_cpu);
     if cpu_only && let Some(total) = crate::spec::memory::machine_total() {
         refuse_runs_that_cannot_fit(
             &m,
@@ -115,12 +119,6 @@ pub(super) fn run(a: RunArgs) -> Result<i32> {
     } else {
         data_dir
     };
-    let devices = devices
-        .or_else(|| m.sweep.devices.clone())
-        .unwrap_or_else(|| vec!["cpu".into()]);
-    for d in &devices {
-        crate::train::backend::device(d)?;
-    }
     let jobs = jobs.unwrap_or_else(|| (supervisor::cores() / threads.unwrap_or(1)).max(1));
     let copy = manifest::copy_text(
         &m,
@@ -209,7 +207,7 @@ pub(super) fn worker(a: WorkerArgs) -> Result<i32> {
             &run,
             program,
             &results,
-            &device,
+            &device.to_string(),
             data.as_deref(),
             threads,
             report,
@@ -220,7 +218,7 @@ pub(super) fn worker(a: WorkerArgs) -> Result<i32> {
         return Ok(exit.code());
     }
     let data = crate::data::open(&run.data.dataset, &run.data.digest, data_dir.as_deref())?;
-    let device = crate::train::backend::device(&device)?;
+    let device = crate::train::backend::open(&device)?;
     let exit = runner::work(
         &run,
         &results,

@@ -66,7 +66,7 @@ pub(super) fn verify(a: VerifyArgs) -> Result<i32> {
     }
     let opts = supervisor::Options {
         results: scratch.path().to_path_buf(),
-        devices: vec!["cpu".into()],
+        devices: vec![crate::spec::device::DeviceName::Cpu],
         jobs: a.jobs.unwrap_or_else(supervisor::cores),
         threads: None,
         retry_failed: false,

@@ -5,6 +5,7 @@
 use crate::error::{Error, Location, ManifestError, Result};
 use crate::spec::arch::{self, Layer};
 use crate::spec::dataset::{DataInfo, Declared, Format, Preprocess, Source};
+use crate::spec::device::DeviceName;
 use crate::spec::grid::{self, Axis, Entry, Grid, Value};
 use crate::spec::metric::Metric;
 use crate::spec::optim::{OptimizerKind, OptimizerSpec, Param};
@@ -542,8 +543,8 @@ pub struct SweepSettings {
     pub seeds: Vec<u64>,
     pub train_subset: Option<usize>,
     pub test_subset: Option<usize>,
-    /// Default devices for `sweep run` (`cpu`, `cuda:N`).
-    pub devices: Option<Vec<String>>,
+    /// Default devices for `sweep run` (`cpu`, `cuda:N`, `auto`, ...).
+    pub(crate) devices: Option<Vec<DeviceName>>,
     /// The divergence bound on the training loss, when set (see [`crate::spec::plan::Run::max_loss`]).
     pub max_loss: Option<f64>,
     /// Which weights finished runs keep.
@@ -845,6 +846,19 @@ fn parse_raw(
             Some("name at least one, e.g. devices = [\"cpu\"], or leave it out (cpu)".into()),
         ));
     }
+    if let Some(d) = &s.devices {
+        for e in d
+            .get_ref()
+            .iter()
+            .filter_map(|n| n.parse::<DeviceName>().err())
+        {
+            errors.push(at(
+                d.span(),
+                e,
+                Some(format!("devices are named {}", crate::spec::device::SYNTAX)),
+            ));
+        }
+    }
     // The training split after the hold-out: a run with no training images cannot learn, and
     // its mean loss over nothing would be NaN.
     if let Validation::Holdout(f) = validation {
@@ -899,7 +913,10 @@ fn parse_raw(
         seeds: s.seeds.as_ref().map_or(vec![1], |v| v.get_ref().clone()),
         train_subset: s.train_subset.as_ref().map(|v| *v.get_ref()),
         test_subset: s.test_subset.as_ref().map(|v| *v.get_ref()),
-        devices: s.devices.as_ref().map(|v| v.get_ref().clone()),
+        devices: s
+            .devices
+            .as_ref()
+            .map(|v| v.get_ref().iter().filter_map(|n| n.parse().ok()).collect()),
         max_loss: s.max_loss.as_ref().map(|v| *v.get_ref()),
         keep: s.keep.as_ref().map_or(Keep::default(), |v| *v.get_ref()),
     };

@@ -37,6 +37,12 @@ impl Estimate {
         self.private().saturating_add(self.shared)
     }
 
+    /// What the run holds on a GPU: parameters, optimizer state and activations (the dataset
+    /// stays in the host's memory; batches are copied over one at a time).
+    pub(crate) fn gpu(&self) -> u64 {
+        self.parameters.saturating_add(self.activations)
+    }
+
     /// What the run costs beyond the shared dataset: the runtime, parameters and activations.
     pub(crate) fn private(&self) -> u64 {
         RUNTIME

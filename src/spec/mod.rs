@@ -4,6 +4,7 @@
 
 pub(crate) mod arch;
 pub(crate) mod dataset;
+pub(crate) mod device;
 pub(crate) mod grid;
 pub(crate) mod manifest;
 pub(crate) mod memory;

@@ -146,7 +146,7 @@ mod tests {
     }
 
     fn run(opt: &KerasRmsProp, grads: &[[f32; 3]], lr: f64) -> Vec<f64> {
-        let device = crate::train::backend::device("cpu").unwrap();
+        let device = crate::train::backend::open(&crate::spec::device::DeviceName::Cpu).unwrap();
         let mut w = Tensor::<1>::from_data(TensorData::from([0.0f32; 3]), &device);
         let mut state = None;
         for g in grads {
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn the_state_survives_a_checkpoint_round_trip() {
-        let device = crate::train::backend::device("cpu").unwrap();
+        let device = crate::train::backend::open(&crate::spec::device::DeviceName::Cpu).unwrap();
         let state = KerasRmsPropState::<1> {
             velocity: Tensor::from_data(TensorData::from([1.0f32, 2.0]), &device),
             momentum: Some(Tensor::from_data(TensorData::from([3.0f32, 4.0]), &device)),

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::exec::protocol::Event;
+use crate::spec::device::DeviceName;
 use crate::spec::manifest::Dataset;
 use crate::spec::plan::Run;
 use std::collections::VecDeque;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex};
 /// Where a run trains: a device and the threads it may use there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Slot {
-    pub(crate) device: String,
+    pub(crate) device: DeviceName,
     pub(crate) threads: usize,
 }
 
@@ -175,7 +176,7 @@ impl Launch for Worker {
                 false => Vec::new(),
             })
             .arg("--device")
-            .arg(&job.slot.device)
+            .arg(job.slot.device.to_string())
             .arg("--supervised")
             .env("RAYON_NUM_THREADS", job.slot.threads.to_string())
             .stdin(Stdio::piped())

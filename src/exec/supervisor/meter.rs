@@ -118,7 +118,7 @@ impl Meter {
     /// A measured epoch of `run` on `slot` teaches the timing cache (CPU slots: the cache's
     /// speeds are per CPU and threads).
     pub(super) fn learn(&mut self, run: &Run, slot: &Slot, seconds: f64) {
-        if crate::train::backend::is_cpu(&slot.device) {
+        if slot.device.is_cpu() {
             let key = timing::key(run, slot.threads);
             timing::learn(&mut self.speeds, key, run, seconds);
         }

@@ -23,6 +23,7 @@ use crate::exec::pending::{self, Left};
 use crate::exec::protocol::{EXIT_BUSY, EXIT_INTERRUPTED, Event, crash_reason};
 use crate::results::lock;
 use crate::results::store::{self, RunState};
+use crate::spec::device::DeviceName;
 use crate::spec::plan::Run;
 use meter::Meter;
 use std::collections::VecDeque;
@@ -35,8 +36,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     pub(crate) results: PathBuf,
-    /// `cpu`, or `cuda:N` (one slot per GPU).
-    pub(crate) devices: Vec<String>,
+    /// Checked devices ([`crate::train::backend::resolve`]): `jobs` slots per CPU device,
+    /// `per_gpu` per GPU.
+    pub(crate) devices: Vec<DeviceName>,
     /// Concurrent CPU runs.
     pub(crate) jobs: usize,
     /// Threads per CPU run; `None`: the cores shared among the runs that actually run at once
@@ -110,7 +112,7 @@ pub(crate) fn interrupts() -> usize {
 pub(crate) fn slots(opts: &Options, runs: usize) -> Vec<Slot> {
     let mut out = Vec::new();
     for d in &opts.devices {
-        if crate::train::backend::is_cpu(d) {
+        if d.is_cpu() {
             let jobs = opts.jobs.clamp(1, runs.max(1));
             let threads = opts.threads.unwrap_or(cores() / jobs).max(1);
             out.extend((0..jobs).map(|_| Slot {
@@ -216,7 +218,7 @@ impl<'s, 'a> Pass<'s, 'a> {
         let (tell, rx) = mpsc::channel();
         let cpu_threads = slots
             .iter()
-            .find(|s| crate::train::backend::is_cpu(&s.device))
+            .find(|s| s.device.is_cpu())
             .map_or(1, |s| s.threads);
         let meter = Meter::new(runs, &todo, cpu_threads, sup.opts.until, slots.len());
         sup.display.begin(sweep, meter.total());

@@ -199,7 +199,7 @@ fn runs() -> Vec<Run> {
 fn options(results: &Path, jobs: usize) -> Options {
     Options {
         results: results.to_path_buf(),
-        devices: vec!["cpu".into()],
+        devices: vec![DeviceName::Cpu],
         jobs,
         threads: Some(1),
         retry_failed: false,
