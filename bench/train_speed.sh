@@ -16,6 +16,14 @@
 # on an AVX-512 machine, forced with SWEEP_ISA), or on the paths in SWEEP_ISAS (e.g.
 # "avx2 portable"). Every row records the path (`isa`: empty for the Python frameworks, which
 # pick their own) and the CPU model.
+# Beside the paper's models, the shapes users bring (bench/shapes.toml; bench/shapes.py is the
+# same network in Keras and PyTorch): cifar_cnn (32x32x3 random images, batch norm, global
+# average pooling), enhanced_cnn_bn (the Enhanced CNN with batch norm) and wide_mlp
+# (784-1024-1024-10). Random inputs of the right shape for cifar_cnn (speed only; written as an
+# .npz for sweep), MNIST for the others.
+# SPEED_CSV names another output file; NO_BURN_CONV=1 leaves out the sweep-burn-conv rows;
+# SWEEP_BIN times another sweep binary (an earlier build, for a before/after in one sitting);
+# ONLY_SWEEP=1 leaves out Keras and PyTorch.
 # Usage: bench/train_speed.sh [BATCHES] [MODELS...]   (default 300 batches; the two CNNs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,10 +34,10 @@ models=("$@")
 keras="${KERAS_PY:-$HOME/keras-venv/bin/python}"
 torch="${TORCH_PY:-$HOME/torch-venv/bin/python}"
 data="${SWEEP_DATA_DIR:-$(cd ../shared/data && pwd)}"
-cargo build --release --locked --quiet
-bin=target/release/sweep
+bin="${SWEEP_BIN:-target/release/sweep}"
+[ -n "${SWEEP_BIN:-}" ] || cargo build --release --locked --quiet
 mkdir -p results/bench
-csv=results/bench/train_speed.csv
+csv="${SPEED_CSV:-results/bench/train_speed.csv}"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1 | tr -d '"')
 read -r -a isas <<< "${SWEEP_ISAS:-$("$bin" bench isa 2>/dev/null | grep -v portable | tr '\n' ' ')}"
 echo "CPU: $cpu; sweep's kernel paths measured: ${isas[*]}" >&2
@@ -37,14 +45,33 @@ echo "framework,model,mode,batch,images_per_sec,overlap,isa,cpu" > "$csv"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+shapes=" cifar_cnn enhanced_cnn_bn wide_mlp "
+is_shape() { [[ "$shapes" == *" $1 "* ]]; }
+
+# Random 32x32x3 images (uint8, channels-last, labels 0-9) for cifar_cnn, as Keras's npz keys.
+if [[ " ${models[*]} " == *" cifar_cnn "* ]]; then
+  py=$keras; [ -x "$py" ] || py=$torch
+  "$py" -c 'import numpy' 2>/dev/null || { echo "cifar_cnn needs $keras or $torch (numpy)" >&2; exit 2; }
+  "$py" - "$tmp/cifar.npz" "$((batches * 32))" <<'PY'
+import sys, numpy as np
+r = np.random.default_rng(0)
+n = int(sys.argv[2])
+np.savez(sys.argv[1], x_train=r.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+         y_train=r.integers(0, 10, n, dtype=np.uint8),
+         x_test=r.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8),
+         y_test=r.integers(0, 10, 32, dtype=np.uint8))
+PY
+fi
+
 # sweep MODEL RUNS THREADS [ENV...]: total images/s of RUNS concurrent runs on THREADS threads each.
 sweep_speed() {
-  local model=$1 runs=$2 threads=$3
+  local model=$1 runs=$2 threads=$3 dataset=mnist
   shift 3
+  [ "$model" != cifar_cnn ] || dataset=random_cifar
   cat > "$tmp/m.toml" <<TOML
 [sweep]
 name = "speed"
-dataset = "mnist"
+dataset = "$dataset"
 train_subset = $((batches * 32))
 test_subset = 32
 seeds = [$(seq -s, 1 "$runs")]
@@ -53,6 +80,10 @@ model = "$model"
 optimizer = "adam"
 epochs = 1
 TOML
+  if is_shape "$model"; then
+    printf '\n[datasets.random_cifar]\ntrain = "cifar.npz"\ntest = "cifar.npz"\n\n' >> "$tmp/m.toml"
+    cat bench/shapes.toml >> "$tmp/m.toml"
+  fi
   rm -rf "$tmp/results"
   env "$@" SWEEP_DATA_DIR="$data" "$bin" run "$tmp/m.toml" --results "$tmp/results" \
     --jobs "$runs" --threads "$threads" --quiet
@@ -63,13 +94,20 @@ TOML
   done | awk '{s += $1} END {printf "%.0f,", s}'
 }
 
-# anchor PYTHON SCRIPT MODEL RUNS THREADS: the same with a reference trainer of ../shared/anchors;
-# prints "images/s,overlap".
+# anchor PYTHON FRAMEWORK MODEL RUNS THREADS: the same with a reference trainer (the paper's
+# models: ../shared/anchors; the other shapes: bench/shapes.py); prints "images/s,overlap".
 anchor_speed() {
-  local py=$1 script=$2 model=$3 runs=$4 threads=$5 pids=()
+  local py=$1 framework=$2 model=$3 runs=$4 threads=$5 pids=() cmd
+  if is_shape "$model"; then
+    cmd=("$py" bench/shapes.py --framework "$framework" --model "$model")
+  else
+    local script=keras_mnist.py
+    [ "$framework" = keras ] || script=torch_mnist.py
+    cmd=("$py" "../shared/anchors/$script" --model "$model" --optimizer adam --no-eval
+      --data "$data/mnist")
+  fi
   for i in $(seq 1 "$runs"); do
-    "$py" "../shared/anchors/$script" --model "$model" --optimizer adam --batch 32 \
-      --threads "$threads" --max-batches "$batches" --no-eval --data "$data/mnist" \
+    "${cmd[@]}" --batch 32 --threads "$threads" --max-batches "$batches" \
       > "$tmp/anchor$i.json" 2>/dev/null &
     pids+=($!)
   done
@@ -91,15 +129,17 @@ for model in "${models[@]}"; do
       printf 'sweep,%s,%s,32,%s,%s,"%s"\n' "$model" "$mode" \
         "$(sweep_speed "$model" "$runs" "$threads" SWEEP_ISA="$isa")" "$isa" "$cpu" | tee -a "$csv"
     done
-    printf 'sweep-burn-conv,%s,%s,32,%s,,"%s"\n' "$model" "$mode" \
-      "$(sweep_speed "$model" "$runs" "$threads" SWEEP_CONV=burn)" "$cpu" | tee -a "$csv"
-    if [ -x "$keras" ]; then
-      printf 'keras,%s,%s,32,%s,,"%s"\n' "$model" "$mode" \
-        "$(anchor_speed "$keras" keras_mnist.py "$model" "$runs" "$threads")" "$cpu" | tee -a "$csv"
+    if [ -z "${NO_BURN_CONV:-}" ]; then
+      printf 'sweep-burn-conv,%s,%s,32,%s,,"%s"\n' "$model" "$mode" \
+        "$(sweep_speed "$model" "$runs" "$threads" SWEEP_CONV=burn)" "$cpu" | tee -a "$csv"
     fi
-    if [ -x "$torch" ]; then
+    if [ -x "$keras" ] && [ -z "${ONLY_SWEEP:-}" ]; then
+      printf 'keras,%s,%s,32,%s,,"%s"\n' "$model" "$mode" \
+        "$(anchor_speed "$keras" keras "$model" "$runs" "$threads")" "$cpu" | tee -a "$csv"
+    fi
+    if [ -x "$torch" ] && [ -z "${ONLY_SWEEP:-}" ]; then
       printf 'pytorch,%s,%s,32,%s,,"%s"\n' "$model" "$mode" \
-        "$(anchor_speed "$torch" torch_mnist.py "$model" "$runs" "$threads")" "$cpu" | tee -a "$csv"
+        "$(anchor_speed "$torch" torch "$model" "$runs" "$threads")" "$cpu" | tee -a "$csv"
     fi
   done
 done

@@ -3,6 +3,7 @@
 //! shuffling and dropout from the run's seed. Also home to the network ([`model`]), the backend
 //! choice ([`backend`]) and our CPU kernels ([`conv`]).
 
+mod adam;
 pub(crate) mod backend;
 pub(crate) mod calibrate;
 pub(crate) mod conv;
@@ -20,7 +21,7 @@ use crate::train::model::{Network, dropout_mask};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig};
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
@@ -393,11 +394,7 @@ pub(crate) fn burn_optimizer(spec: &OptimizerSpec, scheduled: bool) -> ModuleOpt
             beta2,
             epsilon,
             ..
-        } => AdamConfig::new()
-            .with_beta_1(beta1 as f32)
-            .with_beta_2(beta2 as f32)
-            .with_epsilon(epsilon as f32)
-            .init(),
+        } => ModuleOptimizer::from(adam::FusedAdam::new(beta1, beta2, epsilon)),
     }
 }
 

@@ -384,14 +384,12 @@ impl Network {
                 // In training (an autodiff device) the batch's statistics, which also move the
                 // kept ones; in evaluation the kept ones.
                 (Op::BatchNorm(act), X::Img(t)) => {
-                    let y = normalize(&self.norm[n], t);
                     n += 1;
-                    X::Img(activate(y, *act))
+                    X::Img(normalize(&self.norm[n - 1], t, *act, fast))
                 }
                 (Op::BatchNorm(act), X::Flat(t)) => {
-                    let y = normalize(&self.norm[n], t);
                     n += 1;
-                    X::Flat(activate(y, *act))
+                    X::Flat(normalize(&self.norm[n - 1], t, *act, fast))
                 }
                 _ => unreachable!("shape inference accepted an impossible layer"),
             };
@@ -407,11 +405,47 @@ impl Network {
 /// a training forward's update aside per thread until something syncs it, and a record (a
 /// checkpoint) reads the synced value: synced here, a checkpoint after any step holds the
 /// statistics of every step before it.
-fn normalize<const D: usize>(l: &BatchNorm, t: Tensor<D>) -> Tensor<D> {
-    let y = l.forward(t);
+///
+/// In training on the CPU with our kernels (`fast`), the normalization and a ReLU are one fused
+/// operation ([`crate::train::conv::batch_norm`]), and the moving statistics move as burn's
+/// `BatchNorm` moves them.
+fn normalize<const D: usize>(
+    l: &BatchNorm,
+    t: Tensor<D>,
+    act: Activation,
+    fast: bool,
+) -> Tensor<D> {
+    let training = t.device().is_autodiff() && l.training.is_enabled();
+    if !(fast && training) {
+        let y = l.forward(t);
+        l.running_mean.value_sync();
+        l.running_var.value_sync();
+        return activate(y, act);
+    }
+    let relu = act == Activation::Relu;
+    let stats = crate::train::conv::batch_stats(t.clone().detach());
+    let y = crate::train::conv::batch_norm(
+        t,
+        l.gamma.val(),
+        l.beta.val(),
+        stats.clone(),
+        l.epsilon,
+        relu,
+    );
+    let [mean, var] = [0, 1].map(|i| stats.clone().narrow(0, i, 1).flatten::<1>(0, 1));
+    let momentum = l.momentum;
+    let moved = |running: Tensor<1>, batch: Tensor<1>| {
+        running
+            .mul_scalar(1.0 - momentum)
+            .add(batch.mul_scalar(momentum))
+            .detach()
+    };
+    l.running_mean
+        .update(moved(l.running_mean.value_sync(), mean));
+    l.running_var.update(moved(l.running_var.value_sync(), var));
     l.running_mean.value_sync();
     l.running_var.value_sync();
-    y
+    if relu { y } else { activate(y, act) }
 }
 
 /// A batch norm layer's tensors under Keras's names: `gamma`, `beta`, `moving_mean`,

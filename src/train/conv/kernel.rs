@@ -1065,6 +1065,11 @@ mod tests {
             ([5, 3, 32, 32], 16, 3, [1, 1, 1, 1], true),
             ([3, 3, 28, 28], 8, 3, [0, 0, 0, 0], true),
             ([2, 3, 8, 8], 4, 5, [2, 2, 2, 2], false),
+            // The CIFAR-shaped CNN of bench/shapes.toml (32x32x3, then 32 and 64 channels).
+            ([5, 3, 32, 32], 32, 3, [1, 1, 1, 1], false),
+            ([5, 32, 32, 32], 32, 3, [1, 1, 1, 1], false),
+            ([5, 32, 16, 16], 64, 3, [1, 1, 1, 1], false),
+            ([5, 64, 16, 16], 64, 3, [1, 1, 1, 1], false),
             // Odd ones: odd outputs, asymmetric padding, channel counts off the tiles.
             ([3, 8, 13, 11], 24, 3, [0, 1, 2, 0], false),
             ([2, 9, 7, 6], 17, 5, [4, 2, 0, 3], true),
@@ -1088,7 +1093,10 @@ mod tests {
                         let y = forward_with(method, &g, &x, &w, &b, relu);
                         let dy: Vec<f32> = (0..y.len()).map(|i| value(i, 17)).collect();
                         let (dx, dw, db) = backward_with(method, &g, &x, &w, &y, &dy, relu, true);
-                        for v in [y, dx.unwrap(), dw, db] {
+                        // Batch normalization (and ReLU) of the output, as bench/shapes.toml's
+                        // networks follow each convolution with it.
+                        let (bn, dbn) = normalized(&g, &y, &dy);
+                        for v in [y, dx.unwrap(), dw, db, bn, dbn] {
                             bits.extend(v.iter().map(|f| f.to_bits()));
                         }
                     }
@@ -1105,6 +1113,32 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Batch normalization + ReLU of a convolution's output `y` (gamma, beta from the channel
+    /// index): its output and the three gradients, end to end.
+    fn normalized(g: &Geometry, y: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        use super::super::norm;
+        let d = norm::Dims {
+            n: g.n,
+            c: g.o,
+            s: g.oh * g.ow,
+        };
+        let gamma: Vec<f32> = (0..g.o).map(|i| 0.5 + i as f32 / 7.0).collect();
+        let beta: Vec<f32> = (0..g.o).map(|i| i as f32 / 11.0 - 0.3).collect();
+        let (mean, var) = norm::stats(d, y);
+        let inv = norm::inv_std(&var, 1e-3);
+        let out = norm::forward(d, y, [&mean, &inv, &gamma, &beta], true);
+        let saved = norm::Saved {
+            x: y,
+            y: &out,
+            mean: &mean,
+            inv: &inv,
+            gamma: &gamma,
+            relu: true,
+        };
+        let (dx, dgamma, dbeta) = norm::backward(d, &saved, dy);
+        (out, [dx, dgamma, dbeta, mean, var].concat())
     }
 
     #[test]

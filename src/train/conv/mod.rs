@@ -9,6 +9,8 @@
 //!   kernel gradient).
 //! - [`simd`]: the GEMM kernel over row-offset tables the first two build on, with an AVX-512,
 //!   an AVX2 + FMA and a portable register tile.
+//! - [`norm`]: batch normalization in training, fused (statistics, normalization with ReLU,
+//!   backward).
 //! - [`isa`]: which of those paths runs (the best the CPU has, or `SWEEP_ISA`), and
 //!   `per_isa!`, which compiles the per-image work once per path.
 //!
@@ -19,9 +21,11 @@
 //! Other devices (CUDA) keep burn's own `Conv2d` and pooling: [`supported`] says which path a
 //! device takes.
 
+pub(crate) mod adam;
 pub(crate) mod geometry;
 pub(crate) mod isa;
 pub(crate) mod kernel;
+mod norm;
 mod scratch;
 pub(crate) mod simd;
 mod sums;
@@ -34,7 +38,9 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
+};
 use burn::tensor::{Device, Tensor, TensorData};
 use kernel::Geometry;
 
@@ -59,6 +65,37 @@ pub(crate) trait FastConv: Backend {
 
     /// Average pooling without padding, `size x size` windows every `stride`.
     fn fast_avg_pool2d(x: FloatTensor<Self>, size: usize, stride: usize) -> FloatTensor<Self>;
+
+    /// The batch's mean and biased variance per channel of `x` (`[n, c, ...]`), as `[2, c]`;
+    /// never tracked (the gradient through them is [`FastConv::fast_batch_norm`]'s).
+    fn fast_batch_stats(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Batch normalization of `x` with the batch's own `stats` (from
+    /// [`FastConv::fast_batch_stats`]), `gamma` and `beta`, then ReLU if `relu`.
+    fn fast_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// One Adam step ([`adam`]) of the parameter `p` with gradient `g` and moments `m`, `v`
+    /// (not read on the first step): `[p', m', v']` as one `[3, len]` tensor.
+    #[allow(clippy::too_many_arguments)]
+    fn fast_adam(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        beta1: f32,
+        beta2: f32,
+        cf: f32,
+        eps_bc2: f32,
+        lr: f32,
+        first: bool,
+    ) -> FloatTensor<Self>;
 }
 
 fn geometry(x: &FlexTensor, weight: &FlexTensor, stride: usize, pads: [usize; 4]) -> Geometry {
@@ -119,6 +156,132 @@ impl FastConv for Flex {
 
     fn fast_avg_pool2d(x: FlexTensor, size: usize, stride: usize) -> FlexTensor {
         flex_avg_pool(&x, size, stride).0
+    }
+
+    fn fast_batch_stats(x: FlexTensor) -> FlexTensor {
+        let d = norm_dims(&x);
+        let (mean, var) = norm::stats(d, &values(&x));
+        tensor([mean, var].concat(), [2, d.c])
+    }
+
+    fn fast_batch_norm(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        stats: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+    ) -> FlexTensor {
+        flex_batch_norm(&x, &gamma, &beta, &stats, epsilon, relu).0
+    }
+
+    fn fast_adam(
+        p: FlexTensor,
+        g: FlexTensor,
+        m: FlexTensor,
+        v: FlexTensor,
+        beta1: f32,
+        beta2: f32,
+        cf: f32,
+        eps_bc2: f32,
+        lr: f32,
+        first: bool,
+    ) -> FlexTensor {
+        let step = adam::Step {
+            beta1,
+            beta2,
+            cf,
+            eps_bc2,
+            lr,
+            first,
+        };
+        let n = p.shape().num_elements();
+        let out = adam::step(step, &values(&p), &values(&g), &values(&m), &values(&v));
+        tensor(out, [3, n])
+    }
+}
+
+/// `[n, c, ...]` as [`norm::Dims`].
+fn norm_dims(x: &FlexTensor) -> norm::Dims {
+    let s = x.shape();
+    norm::Dims {
+        n: s[0],
+        c: s[1],
+        s: s.iter().skip(2).product(),
+    }
+}
+
+/// Batch normalization on flex: the output and what its backward pass needs.
+fn flex_batch_norm(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    beta: &FlexTensor,
+    stats: &FlexTensor,
+    epsilon: f64,
+    relu: bool,
+) -> (FlexTensor, NormState) {
+    let d = norm_dims(x);
+    let stats = values(stats);
+    let (mean, var) = stats.split_at(d.c);
+    let inv = norm::inv_std(var, epsilon);
+    let gamma = values(gamma).into_owned();
+    let y = norm::forward(d, &values(x), [mean, &inv, &gamma, &values(beta)], relu);
+    let y = FlexTensor::from_data(TensorData::new(y, x.shape()));
+    let state = NormState {
+        x: x.clone(),
+        y: y.clone(),
+        mean: mean.to_vec(),
+        inv,
+        gamma,
+        relu,
+    };
+    (y, state)
+}
+
+/// What batch normalization's backward pass needs.
+#[derive(Debug, Clone)]
+struct NormState {
+    x: FlexTensor,
+    y: FlexTensor,
+    mean: Vec<f32>,
+    inv: Vec<f32>,
+    gamma: Vec<f32>,
+    relu: bool,
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<NormState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let s = ops.state;
+        let d = norm_dims(&s.x);
+        let (x, y) = (values(&s.x), values(&s.y));
+        let saved = norm::Saved {
+            x: &x,
+            y: &y,
+            mean: &s.mean,
+            inv: &s.inv,
+            gamma: &s.gamma,
+            relu: s.relu,
+        };
+        let (dx, dgamma, dbeta) = norm::backward(d, &saved, &values(&dy));
+        if let Some(node) = node_x {
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(dx, s.x.shape())),
+            );
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, [d.c]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, [d.c]));
+        }
     }
 }
 
@@ -311,6 +474,106 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(flex_avg_pool(&x, size, stride).0),
         }
     }
+
+    fn fast_batch_stats(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let stats = <Flex as FastConv>::fast_batch_stats(x.into_primitive());
+        <Self as AutodiffBackend>::from_inner(stats)
+    }
+
+    fn fast_batch_norm(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        stats: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        let (x, nx) = x.into_parts();
+        let (gamma, ng) = gamma.into_parts();
+        let (beta, nb) = beta.into_parts();
+        let stats = stats.into_primitive();
+        match BatchNormBackward
+            .prepare::<C>([nx, ng, nb])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, state) = flex_batch_norm(&x, &gamma, &beta, &stats, epsilon, relu);
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(flex_batch_norm(&x, &gamma, &beta, &stats, epsilon, relu).0)
+            }
+        }
+    }
+
+    // Optimizers step the inner tensors; on tracked ones the step is not tracked either.
+    fn fast_adam(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        beta1: f32,
+        beta2: f32,
+        cf: f32,
+        eps_bc2: f32,
+        lr: f32,
+        first: bool,
+    ) -> FloatTensor<Self> {
+        let [p, g, m, v] = [p, g, m, v].map(|t| t.into_primitive());
+        let out = <Flex as FastConv>::fast_adam(p, g, m, v, beta1, beta2, cf, eps_bc2, lr, first);
+        <Self as AutodiffBackend>::from_inner(out)
+    }
+}
+
+/// One Adam step with our kernel ([`adam`]): `[p', m', v']` as a `[3, len]` tensor.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn adam_step<const D: usize>(
+    p: Tensor<D>,
+    g: Tensor<D>,
+    moments: Option<(Tensor<D>, Tensor<D>)>,
+    step: adam::Step,
+) -> Tensor<2> {
+    let first = moments.is_none();
+    let (m, v) = moments.unwrap_or_else(|| (g.clone(), g.clone()));
+    Tensor::from_dispatch(<Dispatch as FastConv>::fast_adam(
+        p.into_dispatch(),
+        g.into_dispatch(),
+        m.into_dispatch(),
+        v.into_dispatch(),
+        step.beta1,
+        step.beta2,
+        step.cf,
+        step.eps_bc2,
+        step.lr,
+        first,
+    ))
+}
+
+/// The batch's mean and biased variance per channel of `x` (`[n, c, ...]`): `[2, c]`, not
+/// tracked.
+pub(crate) fn batch_stats<const D: usize>(x: Tensor<D>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FastConv>::fast_batch_stats(x.into_dispatch()))
+}
+
+/// Batch normalization with the batch's own `stats` ([`batch_stats`] of `x`), then ReLU if
+/// `relu`; differentiated as one operation by our kernels.
+pub(crate) fn batch_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    stats: Tensor<2>,
+    epsilon: f64,
+    relu: bool,
+) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FastConv>::fast_batch_norm(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        stats.into_dispatch(),
+        epsilon,
+        relu,
+    ))
 }
 
 /// Average pooling with our kernel (no padding): `size x size` windows every `stride`.
