@@ -32,8 +32,8 @@ impl FusedAdam {
         }
     }
 
-    /// Step `time`'s scalars, computed as burn computes them.
-    fn scalars(&self, time: usize, lr: LearningRate, first: bool) -> Step {
+    /// Step `time`'s scalars (from 1), computed as burn computes them.
+    fn scalars(&self, time: usize, lr: LearningRate) -> Step {
         let t = time as i32;
         let bc2 = (1.0 - self.beta2.powi(t)).sqrt();
         Step {
@@ -42,7 +42,7 @@ impl FusedAdam {
             cf: bc2 / (1.0 - self.beta1.powi(t)),
             eps_bc2: self.epsilon * bc2,
             lr: lr as f32,
-            first,
+            first: time == 1,
         }
     }
 
@@ -86,7 +86,7 @@ impl Optimizer for FusedAdam {
             ),
             None => (1, None),
         };
-        let s = self.scalars(time, lr, moments.is_none());
+        let s = self.scalars(time, lr);
         let (next, m, v) = if conv::supported(&tensor.device()) {
             let shape = tensor.shape();
             let out = conv::adam_step(tensor, grad, moments, s);
@@ -183,7 +183,7 @@ mod tests {
         let p = t(vec![0.5, -1.0, 2.0, 0.0, 1e-3, -4.0, 3.0]);
         let g = t(vec![0.1, -0.2, 3.0, 1e-6, 0.0, -1.0, 2.5]);
         let moments = Some((t(vec![0.01; 7]), t(vec![0.02; 7])));
-        let s = adam.scalars(3, 2e-3, false);
+        let s = adam.scalars(3, 2e-3);
         let (np, nm, nv) = FusedAdam::tensor_step(s, p.clone(), g.clone(), moments.clone());
         let out = conv::adam_step(p, g, moments, s);
         let want: Vec<f32> = [np, nm, nv]

@@ -1118,26 +1118,15 @@ mod tests {
     /// Batch normalization + ReLU of a convolution's output `y` (gamma, beta from the channel
     /// index): its output and the three gradients, end to end.
     fn normalized(g: &Geometry, y: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
-        use super::super::norm;
-        let d = norm::Dims {
+        let d = super::super::norm::Dims {
             n: g.n,
             c: g.o,
             s: g.oh * g.ow,
         };
         let gamma: Vec<f32> = (0..g.o).map(|i| 0.5 + i as f32 / 7.0).collect();
         let beta: Vec<f32> = (0..g.o).map(|i| i as f32 / 11.0 - 0.3).collect();
-        let (mean, var) = norm::stats(d, y);
-        let inv = norm::inv_std(&var, 1e-3);
-        let out = norm::forward(d, y, [&mean, &inv, &gamma, &beta], true);
-        let saved = norm::Saved {
-            x: y,
-            y: &out,
-            mean: &mean,
-            inv: &inv,
-            gamma: &gamma,
-            relu: true,
-        };
-        let (dx, dgamma, dbeta) = norm::backward(d, &saved, dy);
+        let [out, dx, dgamma, dbeta, mean, var] =
+            super::super::norm::train_pass(d, y, [&gamma, &beta], dy, true);
         (out, [dx, dgamma, dbeta, mean, var].concat())
     }
 

@@ -534,7 +534,11 @@ pub(crate) fn adam_step<const D: usize>(
     moments: Option<(Tensor<D>, Tensor<D>)>,
     step: adam::Step,
 ) -> Tensor<2> {
-    let first = moments.is_none();
+    assert_eq!(
+        step.first,
+        moments.is_none(),
+        "adam: moments on every step but the first"
+    );
     let (m, v) = moments.unwrap_or_else(|| (g.clone(), g.clone()));
     Tensor::from_dispatch(<Dispatch as FastConv>::fast_adam(
         p.into_dispatch(),
@@ -546,7 +550,7 @@ pub(crate) fn adam_step<const D: usize>(
         step.cf,
         step.eps_bc2,
         step.lr,
-        first,
+        step.first,
     ))
 }
 

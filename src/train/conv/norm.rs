@@ -232,6 +232,31 @@ fn masked_sums<const RELU: bool>(
     (lg.iter().sum::<f32>() + rg, lgx.iter().sum::<f32>() + rgx)
 }
 
+/// One training pass, forward and backward, with epsilon 1e-3: `(y, dx, dgamma, dbeta, mean,
+/// var)`. For the tests here and the cross-path parity test.
+#[cfg(test)]
+pub(super) fn train_pass(
+    d: Dims,
+    x: &[f32],
+    [gamma, beta]: [&[f32]; 2],
+    dy: &[f32],
+    relu: bool,
+) -> [Vec<f32>; 6] {
+    let (mean, var) = stats(d, x);
+    let inv = inv_std(&var, 1e-3);
+    let y = forward(d, x, [&mean, &inv, gamma, beta], relu);
+    let saved = Saved {
+        x,
+        y: &y,
+        mean: &mean,
+        inv: &inv,
+        gamma,
+        relu,
+    };
+    let (dx, dgamma, dbeta) = backward(d, &saved, dy);
+    [y, dx, dgamma, dbeta, mean, var]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,18 +338,7 @@ mod tests {
             let dy: Vec<f32> = (0..len).map(|_| random()).collect();
             let gamma: Vec<f32> = (0..d.c).map(|_| random()).collect();
             let beta: Vec<f32> = (0..d.c).map(|_| random()).collect();
-            let (mean, var) = stats(d, &x);
-            let inv = inv_std(&var, 1e-3);
-            let y = forward(d, &x, [&mean, &inv, &gamma, &beta], relu);
-            let saved = Saved {
-                x: &x,
-                y: &y,
-                mean: &mean,
-                inv: &inv,
-                gamma: &gamma,
-                relu,
-            };
-            let (dx, dg, db) = backward(d, &saved, &dy);
+            let [y, dx, dg, db, _, _] = train_pass(d, &x, [&gamma, &beta], &dy, relu);
             let (want_y, want_dx, want_dg, want_db) =
                 reference(d, &x, &gamma, &beta, &dy, 1e-3, relu);
             close("y", &y, &want_y, 1e-5);
@@ -347,20 +361,7 @@ mod tests {
                 .num_threads(threads)
                 .build()
                 .unwrap();
-            pool.install(|| {
-                let (mean, var) = stats(d, &x);
-                let inv = inv_std(&var, 1e-3);
-                let y = forward(d, &x, [&mean, &inv, &gamma, &beta], true);
-                let saved = Saved {
-                    x: &x,
-                    y: &y,
-                    mean: &mean,
-                    inv: &inv,
-                    gamma: &gamma,
-                    relu: true,
-                };
-                (y.clone(), backward(d, &saved, &dy))
-            })
+            pool.install(|| train_pass(d, &x, [&gamma, &beta], &dy, true))
         };
         assert_eq!(run(1), run(3));
     }
