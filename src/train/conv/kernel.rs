@@ -1,5 +1,5 @@
 //! 2-D convolution kernels on plain `f32` slices in NCHW layout, by three methods
-//! ([`Method`]; the first that applies is used): Winograd F(2x2, 3x3) ([`super::winograd`]),
+//! ([`Method`]; the first that applies is used): Winograd F(4x4, 3x3) or F(2x2, 3x3) ([`super::winograd`]),
 //! implicit GEMM, and im2col + GEMM, for the forward pass and both backward passes, with the
 //! bias and ReLU fused in; and the pooling kernels.
 //!
@@ -231,7 +231,7 @@ pub(crate) fn forward(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool)
     forward_with(Method::best(g), g, x, w, b, relu)
 }
 
-/// How a convolution is computed: Winograd F(2x2, 3x3), implicit GEMM, or im2col + GEMM
+/// How a convolution is computed: Winograd (F(4x4, 3x3) or F(2x2, 3x3)), implicit GEMM, or im2col + GEMM
 /// (see the module docs). Each applies where the one before it does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
@@ -985,7 +985,7 @@ mod tests {
     /// asymmetric padding, few channels, batches that are not a multiple of the group.
     #[test]
     fn fast_paths_match_im2col() {
-        let mut winograd_cases = 0;
+        let (mut winograd_cases, mut f4_cases) = (0, 0);
         for (shape, o, k, pads, relu) in [
             ([3, 1, 28, 28], 32, 3, [1, 1, 1, 1], true),
             ([2, 32, 14, 14], 64, 3, [1, 1, 1, 1], true),
@@ -998,10 +998,14 @@ mod tests {
             ([1, 2, 4, 4], 3, 1, [0, 0, 0, 0], false),
             ([6, 7, 3, 8], 2, 2, [1, 0, 0, 1], true),
             ([4, 3, 32, 32], 16, 3, [1, 1, 1, 1], true),
+            // 6x6 outputs: Winograd F(2x2, 3x3) needs no more multiplications than F(4x4).
+            ([3, 16, 6, 6], 16, 3, [1, 1, 1, 1], true),
         ] {
             let g = Geometry::new(shape, o, k, 1, pads);
             assert!(Implicit::new(&g).is_some(), "{g:?}");
-            winograd_cases += usize::from(winograd::Plan::new(&g).is_some());
+            let plan = winograd::Plan::new(&g);
+            winograd_cases += usize::from(plan.is_some());
+            f4_cases += usize::from(plan.is_some_and(|p| p.tile() == 4));
             let value = |i: usize, m: usize| ((i * m % 101) as f32 - 50.0) / 50.0;
             let x: Vec<f32> = (0..g.n * g.chw()).map(|i| value(i, 7)).collect();
             let w: Vec<f32> = (0..g.o * g.ckk()).map(|i| value(i, 13)).collect();
@@ -1038,7 +1042,8 @@ mod tests {
                 );
             }
         }
-        assert_eq!(winograd_cases, 5, "shapes that take the Winograd path");
+        assert_eq!(winograd_cases, 6, "shapes that take the Winograd path");
+        assert_eq!(f4_cases, 4, "of which F(4x4, 3x3); the rest F(2x2, 3x3)");
     }
 
     /// Forward and all gradients of every method, bit for bit the same on every kernel path
@@ -1074,6 +1079,8 @@ mod tests {
             ([3, 8, 13, 11], 24, 3, [0, 1, 2, 0], false),
             ([2, 9, 7, 6], 17, 5, [4, 2, 0, 3], true),
             ([4, 16, 5, 9], 40, 3, [1, 1, 1, 1], true),
+            // 6x6 outputs: Winograd F(2x2, 3x3) (the layers above take F(4x4, 3x3)).
+            ([3, 8, 6, 6], 16, 3, [1, 1, 1, 1], true),
         ];
         let value = |i: usize, m: usize| ((i * m % 211) as f32 - 105.0) / 70.0;
         let run = |isa: Isa, threads: usize| {

@@ -5,8 +5,8 @@
 //!
 //! - [`kernel`]: the convolution entry points and the choice of method ([`kernel::Method`]):
 //!   Winograd, implicit GEMM or im2col + the `gemm` crate; the pooling kernels.
-//! - [`winograd`]: Winograd F(2x2, 3x3) for 3x3 stride-1 layers (forward, input gradient,
-//!   kernel gradient).
+//! - [`winograd`]: Winograd F(4x4, 3x3) and F(2x2, 3x3) for 3x3 stride-1 layers (forward,
+//!   input gradient, kernel gradient).
 //! - [`simd`]: the GEMM kernel over row-offset tables the first two build on, with an AVX-512,
 //!   an AVX2 + FMA and a portable register tile.
 //! - [`norm`]: batch normalization in training, fused (statistics, normalization with ReLU,

@@ -1,15 +1,20 @@
-//! Winograd F(2x2, 3x3) for stride-1 3x3 convolutions whose input and output channels are
-//! multiples of [`LANES`]: 16 small GEMMs (one per point of the 4x4 transform domain) on
-//! [`super::simd::gemm`], with 2.25x fewer multiplications than the direct convolution.
-//! `kernel` uses it for the forward pass, for the input gradient (itself a stride-1 3x3
-//! convolution of the output gradient, with the kernel flipped) and for the kernel gradient
-//! ([`kernel_gradient`]: the adjoint of the forward transforms, `dg = Gᵀ (Σ_t Vᵀ · A dy Aᵀ) G`).
+//! Winograd F(m x m, 3x3) for stride-1 3x3 convolutions whose input and output channels are
+//! multiples of [`LANES`], in two variants: F(4x4, 3x3) (36 small GEMMs, one per point of the
+//! 6x6 transform domain, 4x fewer multiplications than the direct convolution) and F(2x2, 3x3)
+//! (16 GEMMs, 2.25x fewer), whichever needs fewer multiplications for the layer's output size
+//! (F(4x4) from 7x7 outputs up); the GEMMs run on [`super::simd::gemm`]. `kernel` uses it for
+//! the forward pass, for the input gradient (itself a stride-1 3x3 convolution of the output
+//! gradient, with the kernel flipped) and for the kernel gradient ([`kernel_gradient`]: the
+//! adjoint of the forward transforms, `dg = Gᵀ (Σ_t Vᵀ · A dy Aᵀ) G`).
 //!
-//! Per 2x2 output tile `(a, b)` and the 4x4 patch `d` of the padded input at `(2a, 2b)`:
-//! `V = Bᵀ d B`, `U = G g Gᵀ`, `M[ξ] = V[ξ] · U[ξ]` (summing over input channels), and
-//! `y = Aᵀ M A`. The transforms run channels-last (a tile's 16 patch values are vectors over
+//! Per m x m output tile `(a, b)` and the n x n patch `d` (`n = m + 2`) of the padded input at
+//! `(m·a, m·b)`: `V = Bᵀ d B`, `U = G g Gᵀ`, `M[ξ] = V[ξ] · U[ξ]` (summing over input channels),
+//! and `y = Aᵀ M A`. The transforms run channels-last (a tile's patch values are vectors over
 //! channels), so they vectorise without shuffles: the image is transposed once into a padded
-//! HWC buffer, and the output transform writes NCHW directly.
+//! HWC buffer, and the output transform writes NCHW directly. The matrices are Lavin and Gray's
+//! ("Fast Algorithms for Convolutional Neural Networks", 2015; points 0, ±1, ±2 and ∞ for
+//! F(4x4)); F(4x4)'s larger constants cost some precision (its outputs agree with the direct
+//! convolution to about 1e-5 of the largest, against 1e-6 for F(2x2)).
 
 use super::geometry::Geometry;
 use super::isa::per_isa;
@@ -19,17 +24,191 @@ use super::transpose;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-/// Points of the 4x4 transform domain.
-const XI: usize = 16;
 /// Channels per block in the transforms (a multiple the compiler turns into vectors).
 pub(crate) const LANES: usize = 8;
 // The channel moves between NCHW and channels-last go one vector of channels at a time.
 const _: () = assert!(LANES == transpose::WIDTH);
 
+/// One variant F(M x M, 3x3) on `N = M + 2` points: its transforms of vectors of `L` channels
+/// (`Bᵀ` of the input patch, `Aᵀ` of the GEMMs' outputs, `A` of the output gradient) and of
+/// scalars (`G` of the kernel, its adjoint `Gᵀ` for the kernel gradient). Each is a fixed
+/// sequence of f32 operations, the same on every kernel path.
+trait Variant<const N: usize, const M: usize> {
+    fn bt<const L: usize>(d: [[f32; L]; N]) -> [[f32; L]; N];
+    fn at<const L: usize>(m: [[f32; L]; N]) -> [[f32; L]; M];
+    fn a<const L: usize>(y: [[f32; L]; M]) -> [[f32; L]; N];
+    fn g<const L: usize>(k: [[f32; L]; 3]) -> [[f32; L]; N];
+    fn gt<const L: usize>(u: [[f32; L]; N]) -> [[f32; L]; 3];
+}
+
+/// F(2x2, 3x3).
+struct F2;
+
+impl Variant<4, 2> for F2 {
+    /// `[d0 - d2, d1 + d2, d2 - d1, d1 - d3]`.
+    #[inline(always)]
+    fn bt<const L: usize>(d: [[f32; L]; 4]) -> [[f32; L]; 4] {
+        let mut out = [[0.0; L]; 4];
+        for l in 0..L {
+            out[0][l] = d[0][l] - d[2][l];
+            out[1][l] = d[1][l] + d[2][l];
+            out[2][l] = d[2][l] - d[1][l];
+            out[3][l] = d[1][l] - d[3][l];
+        }
+        out
+    }
+
+    /// `[m0 + m1 + m2, m1 - m2 - m3]`.
+    #[inline(always)]
+    fn at<const L: usize>(m: [[f32; L]; 4]) -> [[f32; L]; 2] {
+        let mut out = [[0.0; L]; 2];
+        for l in 0..L {
+            out[0][l] = m[0][l] + m[1][l] + m[2][l];
+            out[1][l] = m[1][l] - m[2][l] - m[3][l];
+        }
+        out
+    }
+
+    /// `A = [1 0; 1 1; 1 -1; 0 -1]`.
+    #[inline(always)]
+    fn a<const L: usize>(y: [[f32; L]; 2]) -> [[f32; L]; 4] {
+        let mut out = [[0.0; L]; 4];
+        for l in 0..L {
+            out[0][l] = y[0][l];
+            out[1][l] = y[0][l] + y[1][l];
+            out[2][l] = y[0][l] - y[1][l];
+            out[3][l] = -y[1][l];
+        }
+        out
+    }
+
+    /// `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`.
+    #[inline(always)]
+    fn g<const L: usize>(k: [[f32; L]; 3]) -> [[f32; L]; 4] {
+        let mut out = [[0.0; L]; 4];
+        for l in 0..L {
+            let [k0, k1, k2] = [k[0][l], k[1][l], k[2][l]];
+            out[0][l] = k0;
+            out[1][l] = 0.5 * (k0 + k1 + k2);
+            out[2][l] = 0.5 * (k0 - k1 + k2);
+            out[3][l] = k2;
+        }
+        out
+    }
+
+    #[inline(always)]
+    fn gt<const L: usize>(u: [[f32; L]; 4]) -> [[f32; L]; 3] {
+        let mut out = [[0.0; L]; 3];
+        for l in 0..L {
+            let [u0, u1, u2, u3] = [u[0][l], u[1][l], u[2][l], u[3][l]];
+            out[0][l] = u0 + 0.5 * (u1 + u2);
+            out[1][l] = 0.5 * (u1 - u2);
+            out[2][l] = 0.5 * (u1 + u2) + u3;
+        }
+        out
+    }
+}
+
+/// F(4x4, 3x3).
+struct F4;
+
+impl Variant<6, 4> for F4 {
+    /// `Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+    /// 0 4 0 -5 0 1]`.
+    #[inline(always)]
+    fn bt<const L: usize>(d: [[f32; L]; 6]) -> [[f32; L]; 6] {
+        let mut out = [[0.0; L]; 6];
+        for l in 0..L {
+            let [d0, d1, d2, d3, d4, d5] = [d[0][l], d[1][l], d[2][l], d[3][l], d[4][l], d[5][l]];
+            let (p, q) = (d4 - 4.0 * d2, 4.0 * d1 - d3);
+            let (r, s) = (d4 - d2, 2.0 * (d1 - d3));
+            out[0][l] = 4.0 * (d0 - d2) + r;
+            out[1][l] = p - q;
+            out[2][l] = p + q;
+            out[3][l] = r - s;
+            out[4][l] = r + s;
+            out[5][l] = 4.0 * (d1 - d3) + (d5 - d3);
+        }
+        out
+    }
+
+    /// `Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]`.
+    #[inline(always)]
+    fn at<const L: usize>(m: [[f32; L]; 6]) -> [[f32; L]; 4] {
+        let mut out = [[0.0; L]; 4];
+        for l in 0..L {
+            let (s1, d1) = (m[1][l] + m[2][l], m[1][l] - m[2][l]);
+            let (s2, d2) = (m[3][l] + m[4][l], m[3][l] - m[4][l]);
+            out[0][l] = m[0][l] + s1 + s2;
+            out[1][l] = d1 + 2.0 * d2;
+            out[2][l] = s1 + 4.0 * s2;
+            out[3][l] = d1 + 8.0 * d2 + m[5][l];
+        }
+        out
+    }
+
+    /// `A`, the transpose of `Aᵀ` above.
+    #[inline(always)]
+    fn a<const L: usize>(y: [[f32; L]; 4]) -> [[f32; L]; 6] {
+        let mut out = [[0.0; L]; 6];
+        for l in 0..L {
+            let [y0, y1, y2, y3] = [y[0][l], y[1][l], y[2][l], y[3][l]];
+            let (e, f) = (y0 + y2, y1 + y3);
+            let (e2, f2) = (y0 + 4.0 * y2, 2.0 * y1 + 8.0 * y3);
+            out[0][l] = y0;
+            out[1][l] = e + f;
+            out[2][l] = e - f;
+            out[3][l] = e2 + f2;
+            out[4][l] = e2 - f2;
+            out[5][l] = y3;
+        }
+        out
+    }
+
+    /// `G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]`.
+    #[inline(always)]
+    fn g<const L: usize>(k: [[f32; L]; 3]) -> [[f32; L]; 6] {
+        let mut out = [[0.0; L]; 6];
+        for l in 0..L {
+            let [k0, k1, k2] = [k[0][l], k[1][l], k[2][l]];
+            let e = k0 + k2;
+            let f = (k0 + 4.0 * k2) * (1.0 / 24.0);
+            let h = k1 * (1.0 / 12.0);
+            out[0][l] = 0.25 * k0;
+            out[1][l] = -(e + k1) * (1.0 / 6.0);
+            out[2][l] = -(e - k1) * (1.0 / 6.0);
+            out[3][l] = f + h;
+            out[4][l] = f - h;
+            out[5][l] = k2;
+        }
+        out
+    }
+
+    #[inline(always)]
+    fn gt<const L: usize>(u: [[f32; L]; 6]) -> [[f32; L]; 3] {
+        let mut out = [[0.0; L]; 3];
+        for l in 0..L {
+            let (s12, d12) = (u[1][l] + u[2][l], u[2][l] - u[1][l]);
+            let (s34, d34) = (u[3][l] + u[4][l], u[3][l] - u[4][l]);
+            out[0][l] = 0.25 * u[0][l] - s12 * (1.0 / 6.0) + s34 * (1.0 / 24.0);
+            out[1][l] = d12 * (1.0 / 6.0) + d34 * (1.0 / 12.0);
+            out[2][l] = (s34 - s12) * (1.0 / 6.0) + u[5][l];
+        }
+        out
+    }
+}
+
+/// Multiplications per input-output channel pair of F(m x m, 3x3) on an `oh x ow` output.
+fn multiplications(m: usize, oh: usize, ow: usize) -> usize {
+    oh.div_ceil(m) * ow.div_ceil(m) * (m + 2) * (m + 2)
+}
+
 /// The tiling of one convolution.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     g: Geometry,
+    /// Output tile size: 4 for F(4x4, 3x3), 2 for F(2x2, 3x3).
+    m: usize,
     /// Tile rows and columns per image.
     ty: usize,
     tx: usize,
@@ -41,24 +220,41 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The plan for `g`, or `None` when Winograd F(2x2, 3x3) does not apply (kernel size,
-    /// stride, channels that do not fill whole vectors). It depends on the shape alone, never
-    /// on the CPU.
+    /// The plan for `g`, or `None` when Winograd does not apply (kernel size, stride, channels
+    /// that do not fill whole vectors). The variant is the one with fewer multiplications
+    /// (F(2x2) on a tie). Both depend on the shape alone, never on the CPU.
     pub(crate) fn new(g: &Geometry) -> Option<Plan> {
         let fits =
             g.k == 3 && g.stride == 1 && g.c.is_multiple_of(LANES) && g.o.is_multiple_of(LANES);
         if !fits || g.n == 0 || g.oh == 0 || g.ow == 0 {
             return None;
         }
-        let (ty, tx) = (g.oh.div_ceil(2), g.ow.div_ceil(2));
+        let m = if multiplications(4, g.oh, g.ow) < multiplications(2, g.oh, g.ow) {
+            4
+        } else {
+            2
+        };
+        let (ty, tx) = (g.oh.div_ceil(m), g.ow.div_ceil(m));
         Some(Plan {
             g: *g,
+            m,
             ty,
             tx,
-            hp: 2 * ty + 2,
-            wp: 2 * tx + 2,
+            hp: m * ty + 2,
+            wp: m * tx + 2,
             op: g.o.div_ceil(simd::TILE) * simd::TILE,
         })
+    }
+
+    /// The output tile size (4 or 2).
+    #[cfg(test)]
+    pub(crate) fn tile(&self) -> usize {
+        self.m
+    }
+
+    /// Points of the transform domain.
+    fn xi(&self) -> usize {
+        (self.m + 2) * (self.m + 2)
     }
 
     fn tiles(&self) -> usize {
@@ -76,30 +272,58 @@ impl Plan {
     }
 }
 
-/// `Uᵀ[ξ][c][o] = (G g Gᵀ)[ξ]` for every kernel `g = w[o][c]`, rows `op` wide.
-fn filter_transform(g: &Geometry, w: &[f32], op: usize) -> Vec<f32> {
-    let mut u = vec![0.0f32; XI * g.c * op];
-    for o in 0..g.o {
-        for c in 0..g.c {
-            let k = &w[(o * g.c + c) * 9..][..9];
-            // t = G k (4x3), then U = t Gᵀ (4x4); G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
-            let mut t = [[0.0f32; 3]; 4];
-            for j in 0..3 {
-                let (k0, k1, k2) = (k[j], k[3 + j], k[6 + j]);
-                t[0][j] = k0;
-                t[1][j] = 0.5 * (k0 + k1 + k2);
-                t[2][j] = 0.5 * (k0 - k1 + k2);
-                t[3][j] = k2;
-            }
-            for (r, row) in t.iter().enumerate() {
-                let v = [
-                    row[0],
-                    0.5 * (row[0] + row[1] + row[2]),
-                    0.5 * (row[0] - row[1] + row[2]),
-                    row[2],
-                ];
-                for (s, &x) in v.iter().enumerate() {
-                    u[((r * 4 + s) * g.c + c) * op + o] = x;
+/// Runs `$call` on the plan's variant with `L` channels per vector: 16 (one 512-bit vector)
+/// on the AVX-512 path when `$channels` divide, else [`LANES`]. Element by element the
+/// arithmetic is the same, so the width changes the speed, never the bits.
+macro_rules! by_variant {
+    ($p:expr, $channels:expr, $f:ident($($arg:expr),* $(,)?)) => {{
+        let wide = super::isa::current() == super::isa::Isa::Avx512
+            && $channels.is_multiple_of(2 * LANES);
+        match ($p.m, wide) {
+            (2, false) => $p.$f::<F2, 4, 2, LANES>($($arg),*),
+            (2, true) => $p.$f::<F2, 4, 2, { 2 * LANES }>($($arg),*),
+            (_, false) => $p.$f::<F4, 6, 4, LANES>($($arg),*),
+            (_, true) => $p.$f::<F4, 6, 4, { 2 * LANES }>($($arg),*),
+        }
+    }};
+}
+
+/// `Uᵀ[ξ][c][o] = (G g Gᵀ)[ξ]` for every kernel `g = w[o][c]`, rows `op` wide (zero past `o`).
+fn filter_transform(p: &Plan, w: &[f32]) -> Buf {
+    match p.m {
+        2 => filter_transform_by::<F2, 4, 2>(&p.g, w, p.op),
+        _ => filter_transform_by::<F4, 6, 4>(&p.g, w, p.op),
+    }
+}
+
+// The transforms index several small arrays by the same counter.
+#[allow(clippy::needless_range_loop)]
+fn filter_transform_by<T: Variant<N, M>, const N: usize, const M: usize>(
+    g: &Geometry,
+    w: &[f32],
+    op: usize,
+) -> Buf {
+    // Every element in columns below `o` is written below (`o` is a multiple of LANES).
+    let mut u = if op == g.o {
+        scratch::take(N * N * g.c * op)
+    } else {
+        scratch::zeroed(N * N * g.c * op)
+    };
+    for c in 0..g.c {
+        for o0 in (0..g.o).step_by(LANES) {
+            // The kernels of LANES output channels, tap by tap.
+            let k: [[f32; LANES]; 9] = std::array::from_fn(|tap| {
+                std::array::from_fn(|l| w[((o0 + l) * g.c + c) * 9 + tap])
+            });
+            // t = G k (N x 3, column by column), then U = t Gᵀ (N x N, row by row).
+            let cols = [0, 1, 2].map(|j| T::g([k[j], k[3 + j], k[6 + j]]));
+            for r in 0..N {
+                for (s, x) in T::g([cols[0][r], cols[1][r], cols[2][r]])
+                    .iter()
+                    .enumerate()
+                {
+                    let at = ((r * N + s) * g.c + c) * op + o0;
+                    u[at..at + LANES].copy_from_slice(x);
                 }
             }
         }
@@ -107,42 +331,18 @@ fn filter_transform(g: &Geometry, w: &[f32], op: usize) -> Vec<f32> {
     u
 }
 
-/// `Bᵀ v` for four vectors of channels: `[v0 - v2, v1 + v2, v2 - v1, v1 - v3]`.
-#[inline(always)]
-fn bt<const L: usize>(v: [[f32; L]; 4]) -> [[f32; L]; 4] {
-    let mut out = [[0.0; L]; 4];
-    for l in 0..L {
-        out[0][l] = v[0][l] - v[2][l];
-        out[1][l] = v[1][l] + v[2][l];
-        out[2][l] = v[2][l] - v[1][l];
-        out[3][l] = v[1][l] - v[3][l];
-    }
-    out
-}
-
-/// `Aᵀ v` for four vectors: `[v0 + v1 + v2, v1 - v2 - v3]`.
-#[inline(always)]
-fn at<const L: usize>(v: [[f32; L]; 4]) -> [[f32; L]; 2] {
-    let mut out = [[0.0; L]; 2];
-    for l in 0..L {
-        out[0][l] = v[0][l] + v[1][l] + v[2][l];
-        out[1][l] = v[1][l] - v[2][l] - v[3][l];
-    }
-    out
+/// Rows between consecutive points' matrices for `rows` tiles: odd, so that the transforms'
+/// N² streams (one per point, `ld · channels` floats apart) do not all fall in the same L1
+/// cache sets, as they do when that distance is a multiple of 4 KiB (16 tiles x 8 images x
+/// 64 channels: F(4x4) ran slower than F(2x2) on 14x14 layers before this).
+fn stride(rows: usize) -> usize {
+    rows | 1
 }
 
 /// `L` channels from `src` at `at`.
 #[inline(always)]
 fn load<const L: usize>(src: &[f32], at: usize) -> [f32; L] {
     src[at..at + L].try_into().expect("L lanes")
-}
-
-/// Channels per vector in the transforms of `channels` channels: 16 (one 512-bit vector) on
-/// the AVX-512 path when they divide, else [`LANES`]. Element by element the arithmetic is
-/// the same, so the width changes the speed, never the bits.
-#[inline(always)]
-fn wide(channels: usize) -> bool {
-    super::isa::current() == super::isa::Isa::Avx512 && channels.is_multiple_of(2 * LANES)
 }
 
 impl Plan {
@@ -160,15 +360,15 @@ impl Plan {
     }
 
     /// `Vᵀ[ξ][row0 + t][c] = (Bᵀ d B)[ξ]` for every tile `t` of one image (`xh` channels-last);
-    /// `vt` has `rows` rows per `ξ`.
-    // The 4x4 transforms index several small arrays by the same counter.
+    /// `vt` has `ld` rows per `ξ` ([`stride`]).
+    // The transforms index several small arrays by the same counter.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    fn input_transform<const L: usize>(
+    fn input_transform<T: Variant<N, M>, const N: usize, const M: usize, const L: usize>(
         &self,
         xh: &[f32],
         vt: &mut [f32],
-        rows: usize,
+        ld: usize,
         row0: usize,
     ) {
         let c_n = self.g.c;
@@ -178,15 +378,15 @@ impl Plan {
                 let t = row0 + a * self.tx + b;
                 for c0 in (0..c_n).step_by(L) {
                     // Bᵀ down each column of the patch, then Bᵀ along each row.
-                    let mut cols = [[[0.0f32; L]; 4]; 4]; // [j][ξr]
+                    let mut cols = [[[0.0f32; L]; N]; N]; // [j][ξr]
                     for (j, col) in cols.iter_mut().enumerate() {
-                        let p = |i: usize| load::<L>(xh, ((2 * a + i) * wp + 2 * b + j) * c_n + c0);
-                        *col = bt([p(0), p(1), p(2), p(3)]);
+                        let p = |i: usize| load::<L>(xh, ((M * a + i) * wp + M * b + j) * c_n + c0);
+                        *col = T::bt(std::array::from_fn(p));
                     }
-                    for xr in 0..4 {
-                        let row = bt([cols[0][xr], cols[1][xr], cols[2][xr], cols[3][xr]]);
+                    for xr in 0..N {
+                        let row = T::bt(std::array::from_fn(|j| cols[j][xr]));
                         for (xc, v) in row.iter().enumerate() {
-                            let at = ((xr * 4 + xc) * rows + t) * c_n + c0;
+                            let at = ((xr * N + xc) * ld + t) * c_n + c0;
                             vt[at..at + L].copy_from_slice(v);
                         }
                     }
@@ -196,14 +396,14 @@ impl Plan {
     }
 
     /// `y[o] = act(Aᵀ M A + bias)` (NCHW) for one image whose tiles are rows `row0..` of `mt`
-    /// (`[ξ][rows][op]`).
-    // The 4x4 transforms index several small arrays by the same counter.
-    #[allow(clippy::needless_range_loop)]
+    /// (`[ξ][ld][op]`).
+    // The transforms index several small arrays by the same counter.
+    #[allow(clippy::needless_range_loop, clippy::too_many_arguments)]
     #[inline(always)]
-    fn output_transform<const L: usize>(
+    fn output_transform<T: Variant<N, M>, const N: usize, const M: usize, const L: usize>(
         &self,
         mt: &[f32],
-        rows: usize,
+        ld: usize,
         row0: usize,
         bias: &[f32],
         relu: bool,
@@ -211,29 +411,29 @@ impl Plan {
     ) {
         let g = &self.g;
         let (op, ohw) = (self.op, g.oh * g.ow);
-        // One tile row's two output rows, channels-last (`[i][ox][lane]`), moved to NCHW
-        // eight pixels at a time.
-        let wr = 2 * self.tx;
-        let mut rowbuf = vec![0.0f32; 2 * wr * L];
+        // One tile row's M output rows, channels-last (`[i][ox][lane]`), moved to NCHW eight
+        // pixels at a time.
+        let wr = M * self.tx;
+        let mut rowbuf = vec![0.0f32; M * wr * L];
         for a in 0..self.ty {
             for o0 in (0..g.o).step_by(L) {
                 let bias = &bias[o0..o0 + L];
                 for b in 0..self.tx {
                     let t = row0 + a * self.tx + b;
-                    let m = |xi: usize| load::<L>(mt, (xi * rows + t) * op + o0);
-                    // Aᵀ along each row of M, then down the two resulting columns.
-                    let mut half = [[[0.0f32; L]; 2]; 4]; // [ξr][j]
+                    let m = |xi: usize| load::<L>(mt, (xi * ld + t) * op + o0);
+                    // Aᵀ along each row of M, then down the M resulting columns.
+                    let mut half = [[[0.0f32; L]; M]; N]; // [ξr][j]
                     for (xr, h) in half.iter_mut().enumerate() {
-                        *h = at([m(xr * 4), m(xr * 4 + 1), m(xr * 4 + 2), m(xr * 4 + 3)]);
+                        *h = T::at(std::array::from_fn(|xc| m(xr * N + xc)));
                     }
-                    for j in 0..2 {
-                        let ox = 2 * b + j;
+                    for j in 0..M {
+                        let ox = M * b + j;
                         if ox >= g.ow {
                             break;
                         }
-                        let col = at([half[0][j], half[1][j], half[2][j], half[3][j]]);
+                        let col = T::at(std::array::from_fn(|xr| half[xr][j]));
                         for (i, v) in col.iter().enumerate() {
-                            if 2 * a + i >= g.oh {
+                            if M * a + i >= g.oh {
                                 break;
                             }
                             let mut v = *v;
@@ -247,8 +447,8 @@ impl Plan {
                         }
                     }
                 }
-                for i in 0..2 {
-                    let oy = 2 * a + i;
+                for i in 0..M {
+                    let oy = M * a + i;
                     if oy >= g.oh {
                         break;
                     }
@@ -265,7 +465,7 @@ impl Plan {
 /// `y = act(conv(x, w) + b)` in NCHW (`b` may be absent), as `kernel::forward`.
 pub(crate) fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: bool) -> Vec<f32> {
     let g = &p.g;
-    let (chw, ohw, c_n, op) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op);
+    let (chw, ohw, c_n, op, xi_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.xi());
     // The output is written in full only when every image is there (see below).
     assert_eq!(x.len(), g.n * chw, "winograd::forward: input size");
     assert_eq!(w.len(), g.o * g.c * 9, "winograd::forward: kernel size");
@@ -273,13 +473,13 @@ pub(crate) fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: b
         b.is_none_or(|b| b.len() == g.o),
         "winograd::forward: bias size"
     );
-    let ut = filter_transform(g, w, op);
+    let ut = filter_transform(p, w);
     let zeros = vec![0.0f32; g.o];
     let b = b.unwrap_or(&zeros);
     let per = p.chunk(rayon::current_num_threads());
     let t_n = p.tiles();
     let rows_max = per * t_n;
-    let utrows: Vec<Vec<usize>> = (0..XI)
+    let utrows: Vec<Vec<usize>> = (0..xi_n)
         .map(|xi| (0..c_n).map(|c| (xi * c_n + c) * op).collect())
         .collect();
     // SAFETY: every output is written: `x` holds all `n` images (asserted above), so the
@@ -296,8 +496,8 @@ pub(crate) fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: b
                     || {
                         (
                             scratch::zeroed(p.hp * p.wp * c_n),
-                            scratch::take(XI * rows_max * c_n),
-                            scratch::take(XI * rows_max * op),
+                            scratch::take(xi_n * stride(rows_max) * c_n),
+                            scratch::take(xi_n * stride(rows_max) * op),
                         )
                     },
                     |(xh, vt, mt), (yc, xc)| {
@@ -310,8 +510,9 @@ pub(crate) fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: b
 }
 
 per_isa! {
-    /// [`forward`] for one chunk of images `xc` into `yc`: transforms, the 16 GEMMs, the output
-    /// transform. Compiled for each kernel path, so the transforms run on that path's vectors.
+    /// [`forward`] for one chunk of images `xc` into `yc`: transforms, the GEMMs (one per point
+    /// of the transform domain), the output transform. Compiled for each kernel path, so the
+    /// transforms run on that path's vectors.
     fn forward_chunk(
         p: &Plan,
         weights: (&[f32], &[Vec<usize>], &[f32]),
@@ -324,57 +525,54 @@ per_isa! {
         let g = &p.g;
         let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
         let rows = xc.len() / chw * t_n;
+        let ld = stride(rows);
         for (i, xb) in xc.chunks_exact(chw).enumerate() {
             p.transpose_in(xb, xh);
-            if wide(c_n) {
-                p.input_transform::<{ 2 * LANES }>(xh, vt, rows, i * t_n);
-            } else {
-                p.input_transform::<LANES>(xh, vt, rows, i * t_n);
-            }
+            by_variant!(p, c_n, input_transform(xh, vt, ld, i * t_n));
         }
         let mut arow = vec![0usize; rows];
         for (xi, urows) in utrows.iter().enumerate() {
             for (t, a) in arow.iter_mut().enumerate() {
-                *a = (xi * rows + t) * c_n;
+                *a = (xi * ld + t) * c_n;
             }
-            let out = &mut mt[xi * rows * op..(xi + 1) * rows * op];
+            let out = &mut mt[xi * ld * op..][..rows * op];
             simd::gemm(op, vt, &arow, ut, urows, out, op, false);
         }
         for (i, yb) in yc.chunks_exact_mut(g.o * ohw).enumerate() {
-            if wide(g.o) {
-                p.output_transform::<{ 2 * LANES }>(mt, rows, i * t_n, b, relu, yb);
-            } else {
-                p.output_transform::<LANES>(mt, rows, i * t_n, b, relu, yb);
-            }
+            by_variant!(p, g.o, output_transform(mt, ld, i * t_n, b, relu, yb));
         }
     }
 }
 
 /// The kernel gradient from `dUᵀ[ξ][c][o]` (rows `op` wide): `dg = Gᵀ dU G`, as `[o][c][3][3]`.
-#[allow(clippy::needless_range_loop)] // a 3x4 transpose: two arrays, one counter
-fn filter_gradient(g: &Geometry, dut: &[f32], op: usize) -> Vec<f32> {
-    // Gᵀ v for a 4-vector: [v0 + (v1 + v2)/2, (v1 - v2)/2, (v1 + v2)/2 + v3].
-    let gt = |v: [f32; 4]| {
-        [
-            v[0] + 0.5 * (v[1] + v[2]),
-            0.5 * (v[1] - v[2]),
-            0.5 * (v[1] + v[2]) + v[3],
-        ]
-    };
+fn filter_gradient(p: &Plan, dut: &[f32]) -> Vec<f32> {
+    match p.m {
+        2 => filter_gradient_by::<F2, 4, 2>(&p.g, dut, p.op),
+        _ => filter_gradient_by::<F4, 6, 4>(&p.g, dut, p.op),
+    }
+}
+
+// The transforms index several small arrays by the same counter.
+#[allow(clippy::needless_range_loop)]
+fn filter_gradient_by<T: Variant<N, M>, const N: usize, const M: usize>(
+    g: &Geometry,
+    dut: &[f32],
+    op: usize,
+) -> Vec<f32> {
     let mut dw = vec![0.0f32; g.o * g.c * 9];
-    for o in 0..g.o {
-        for c in 0..g.c {
-            let du = |xi: usize| dut[(xi * g.c + c) * op + o];
-            let mut t = [[0.0f32; 4]; 3]; // Gᵀ dU: 3x4
-            for s in 0..4 {
-                let col = gt([du(s), du(4 + s), du(8 + s), du(12 + s)]);
-                for (i, v) in col.into_iter().enumerate() {
-                    t[i][s] = v;
+    for c in 0..g.c {
+        for o0 in (0..g.o).step_by(LANES) {
+            let du = |xi: usize| load::<LANES>(dut, (xi * g.c + c) * op + o0);
+            // Gᵀ dU (3 x N, column by column), then that times G (3 x 3, row by row).
+            let cols: [[[f32; LANES]; 3]; N] =
+                std::array::from_fn(|s| T::gt(std::array::from_fn(|r| du(r * N + s))));
+            for i in 0..3 {
+                let row = T::gt(std::array::from_fn(|s| cols[s][i]));
+                for (j, v) in row.iter().enumerate() {
+                    for (l, x) in v.iter().enumerate() {
+                        dw[((o0 + l) * g.c + c) * 9 + i * 3 + j] = *x;
+                    }
                 }
-            }
-            let out = &mut dw[(o * g.c + c) * 9..][..9];
-            for (i, row) in t.into_iter().enumerate() {
-                out[i * 3..i * 3 + 3].copy_from_slice(&gt(row));
             }
         }
     }
@@ -382,7 +580,8 @@ fn filter_gradient(g: &Geometry, dut: &[f32], op: usize) -> Vec<f32> {
 }
 
 /// Images per group in [`kernel_gradient`]'s sum: the order is fixed, whatever the number of
-/// threads (as `kernel::GROUP` does for the other paths).
+/// threads (as `kernel::GROUP` does for the other paths). (Groups of 16 images on 14x14
+/// layers, for fewer per-group sums to write and add, measured no faster.)
 const GROUP: usize = 4;
 
 /// A thread's buffers for [`kernel_gradient`].
@@ -398,22 +597,23 @@ struct Scratch {
 /// `dM = A dy Aᵀ`, then `dg = Gᵀ dU G`.
 pub(crate) fn kernel_gradient(p: &Plan, x: &[f32], grad: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let g = &p.g;
-    let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
-    let rows = GROUP * t_n;
+    let (chw, ohw, c_n, op, t_n, xi_n) =
+        (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles(), p.xi());
+    let ld = stride(GROUP * t_n);
     // Zero where only an interior is ever written: the padded image's border, the gradient's
-    // positions past odd edges, and `dmt`'s columns past `o` when `o` is not a multiple of
-    // the GEMM tile (the GEMM reads them). The rest is written before it is read.
+    // positions past the edges of the last tiles, and `dmt`'s columns past `o` when `o` is not
+    // a multiple of the GEMM tile (the GEMM reads them). The rest is written before it is read.
     let scratch = || Scratch {
         xh: scratch::zeroed(p.hp * p.wp * c_n),
-        gh: scratch::zeroed(2 * p.ty * 2 * p.tx * g.o),
-        vt: scratch::take(XI * rows * c_n),
+        gh: scratch::zeroed(p.m * p.ty * p.m * p.tx * g.o),
+        vt: scratch::take(xi_n * ld * c_n),
         dmt: if op == g.o {
-            scratch::take(XI * rows * op)
+            scratch::take(xi_n * ld * op)
         } else {
-            scratch::zeroed(XI * rows * op)
+            scratch::zeroed(xi_n * ld * op)
         },
     };
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = x
+    let partials: Vec<(Buf, Vec<f32>)> = x
         .par_chunks(GROUP * chw)
         .zip(grad.par_chunks(GROUP * g.o * ohw))
         .map_init(scratch, |s, (xg, gg)| group_gradient(p, xg, gg, s))
@@ -421,22 +621,23 @@ pub(crate) fn kernel_gradient(p: &Plan, x: &[f32], grad: &[f32]) -> (Vec<f32>, V
     let mut parts = partials.into_iter();
     let (mut dut, mut db) = parts
         .next()
-        .unwrap_or_else(|| (vec![0.0; XI * c_n * op], vec![0.0; g.o]));
+        .unwrap_or_else(|| (scratch::zeroed(xi_n * c_n * op), vec![0.0; g.o]));
     for (d, b) in parts {
         super::sums::add_into(&mut dut, &d);
         super::sums::add_into(&mut db, &b);
     }
-    (filter_gradient(g, &dut, op), db)
+    (filter_gradient(p, &dut), db)
 }
 
 per_isa! {
     /// One group of [`kernel_gradient`]: `(dUᵀ [ξ][c][op], db)` of its images. Compiled for each
     /// kernel path.
-    fn group_gradient(p: &Plan, xg: &[f32], gg: &[f32], s: &mut Scratch) -> (Vec<f32>, Vec<f32>) {
+    fn group_gradient(p: &Plan, xg: &[f32], gg: &[f32], s: &mut Scratch) -> (Buf, Vec<f32>) {
         let g = &p.g;
-        let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
+        let (chw, ohw, c_n, op, t_n, xi_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles(), p.xi());
         let images = xg.len() / chw;
         let rows = images * t_n;
+        let ld = stride(rows);
         let mut db = vec![0.0f32; g.o];
         for (i, (xb, gb)) in xg
             .chunks_exact(chw)
@@ -444,27 +645,20 @@ per_isa! {
             .enumerate()
         {
             p.transpose_in(xb, &mut s.xh);
-            if wide(c_n) {
-                p.input_transform::<{ 2 * LANES }>(&s.xh, &mut s.vt, rows, i * t_n);
-            } else {
-                p.input_transform::<LANES>(&s.xh, &mut s.vt, rows, i * t_n);
-            }
+            by_variant!(p, c_n, input_transform(&s.xh, &mut s.vt, ld, i * t_n));
             for (d, plane) in db.iter_mut().zip(gb.chunks_exact(ohw)) {
                 *d += super::sums::sum(plane);
             }
-            if wide(g.o) {
-                p.grad_transform::<{ 2 * LANES }>(gb, &mut s.gh, &mut s.dmt, rows, i * t_n);
-            } else {
-                p.grad_transform::<LANES>(gb, &mut s.gh, &mut s.dmt, rows, i * t_n);
-            }
+            by_variant!(p, g.o, grad_transform(gb, &mut s.gh, &mut s.dmt, ld, i * t_n));
         }
-        let mut dut = vec![0.0f32; XI * c_n * op];
+        // Each point's GEMM writes its `c_n x op` block in full.
+        let mut dut = scratch::take(xi_n * c_n * op);
         let mut brow = vec![0usize; rows];
-        for xi in 0..XI {
+        for xi in 0..xi_n {
             // dUᵀ[ξ][c][o] = Σ_t Vᵀ[ξ][t][c] · dMᵀ[ξ][t][o]: A is Vᵀ read down its columns.
-            let arow: Vec<usize> = (0..c_n).map(|c| xi * rows * c_n + c).collect();
+            let arow: Vec<usize> = (0..c_n).map(|c| xi * ld * c_n + c).collect();
             for (t, b) in brow.iter_mut().enumerate() {
-                *b = (xi * rows + t) * op;
+                *b = (xi * ld + t) * op;
             }
             let out = &mut dut[xi * c_n * op..(xi + 1) * c_n * op];
             simd::gemm_strided(op, &s.vt, &arow, c_n, &s.dmt, &brow, out, op, false);
@@ -475,21 +669,21 @@ per_isa! {
 
 impl Plan {
     /// `dMᵀ[ξ][row0 + t][o] = (A dy Aᵀ)[ξ]` for every tile of one image's output gradient `gb`
-    /// (NCHW), via the channels-last copy `gh` (`[2·ty][2·tx][o]`; outputs past odd edges
+    /// (NCHW), via the channels-last copy `gh` (`[M·ty][M·tx][o]`; positions past the edges
     /// stay zero).
-    // The 4x4 transforms index several small arrays by the same counter.
+    // The transforms index several small arrays by the same counter.
     #[allow(clippy::needless_range_loop)]
     #[inline(always)]
-    fn grad_transform<const L: usize>(
+    fn grad_transform<T: Variant<N, M>, const N: usize, const M: usize, const L: usize>(
         &self,
         gb: &[f32],
         gh: &mut [f32],
         dmt: &mut [f32],
-        rows: usize,
+        ld: usize,
         row0: usize,
     ) {
         let g = &self.g;
-        let (o_n, op, wh) = (g.o, self.op, 2 * self.tx);
+        let (o_n, op, wh) = (g.o, self.op, M * self.tx);
         let ohw = g.oh * g.ow;
         for o0 in (0..o_n).step_by(LANES) {
             for oy in 0..g.oh {
@@ -502,30 +696,15 @@ impl Plan {
                 let t = row0 + a * self.tx + b;
                 for o0 in (0..o_n).step_by(L) {
                     let d = |i: usize, j: usize| {
-                        load::<L>(gh, ((2 * a + i) * wh + 2 * b + j) * o_n + o0)
+                        load::<L>(gh, ((M * a + i) * wh + M * b + j) * o_n + o0)
                     };
-                    let (d00, d01, d10, d11) = (d(0, 0), d(0, 1), d(1, 0), d(1, 1));
-                    // dy Aᵀ along each row, then A down the columns; A = [1 0; 1 1; 1 -1; 0 -1].
-                    let mut r = [[[0.0f32; L]; 4]; 2];
-                    for (ri, (x0, x1)) in r.iter_mut().zip([(d00, d01), (d10, d11)]) {
-                        for l in 0..L {
-                            ri[0][l] = x0[l];
-                            ri[1][l] = x0[l] + x1[l];
-                            ri[2][l] = x0[l] - x1[l];
-                            ri[3][l] = -x1[l];
-                        }
-                    }
-                    for xc in 0..4 {
-                        let (r0, r1) = (r[0][xc], r[1][xc]);
-                        let mut col = [[0.0f32; L]; 4];
-                        for l in 0..L {
-                            col[0][l] = r0[l];
-                            col[1][l] = r0[l] + r1[l];
-                            col[2][l] = r0[l] - r1[l];
-                            col[3][l] = -r1[l];
-                        }
+                    // A along each row of dy (dy Aᵀ), then A down the columns.
+                    let r: [[[f32; L]; N]; M] =
+                        std::array::from_fn(|i| T::a(std::array::from_fn(|j| d(i, j))));
+                    for xc in 0..N {
+                        let col = T::a(std::array::from_fn(|i| r[i][xc]));
                         for (xr, v) in col.iter().enumerate() {
-                            let at = ((xr * 4 + xc) * rows + t) * op + o0;
+                            let at = ((xr * N + xc) * ld + t) * op + o0;
                             dmt[at..at + L].copy_from_slice(v);
                         }
                     }
