@@ -23,7 +23,8 @@
 # .npz for sweep), MNIST for the others.
 # SPEED_CSV names another output file; NO_BURN_CONV=1 leaves out the sweep-burn-conv rows;
 # SWEEP_BIN times another sweep binary (an earlier build, for a before/after in one sitting);
-# ONLY_SWEEP=1 leaves out Keras and PyTorch.
+# ONLY_SWEEP=1 leaves out Keras and PyTorch; MODES="2x1" (say) measures only those modes (for
+# bench/sweep_projection.py, which projects a whole sweep's wall time from the 2x1 figures).
 # Usage: bench/train_speed.sh [BATCHES] [MODELS...]   (default 300 batches; the two CNNs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,7 +123,7 @@ print("%.0f,%.2f" % (sum(r["train_images_per_sec"] for r in runs), max(0.0, shar
 }
 
 for model in "${models[@]}"; do
-  for mode in 1x1 1x2 2x1; do
+  for mode in ${MODES:-1x1 1x2 2x1}; do
     runs=${mode%x*}
     threads=${mode#*x}
     for isa in "${isas[@]}"; do
