@@ -234,8 +234,13 @@ impl Plan {
         } else {
             2
         };
+        Some(Plan::with_tile(g, m))
+    }
+
+    /// The plan for `g` with output tiles `m x m` (4 or 2), `g` fitting Winograd.
+    fn with_tile(g: &Geometry, m: usize) -> Plan {
         let (ty, tx) = (g.oh.div_ceil(m), g.ow.div_ceil(m));
-        Some(Plan {
+        Plan {
             g: *g,
             m,
             ty,
@@ -243,7 +248,7 @@ impl Plan {
             hp: m * ty + 2,
             wp: m * tx + 2,
             op: g.o.div_ceil(simd::TILE) * simd::TILE,
-        })
+        }
     }
 
     /// The output tile size (4 or 2).
@@ -709,6 +714,73 @@ impl Plan {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The forward pass and the kernel gradient of both variants against the direct
+    /// convolution summed in f64: the largest error relative to the largest output, printed,
+    /// and held under a bound per variant (F(4x4)'s larger constants cost precision).
+    #[test]
+    fn both_variants_are_close_to_the_exact_convolution() {
+        let value = |i: usize, m: usize| ((i * m % 211) as f32 - 105.0) / 105.0;
+        for (shape, o, pads) in [
+            ([4, 32, 13, 13], 32, [0, 0, 0, 0]), // the Simple CNN's second layer
+            ([2, 32, 28, 28], 32, [1, 1, 1, 1]), // the Enhanced CNN's second
+            ([4, 64, 14, 14], 64, [1, 1, 1, 1]), // and its fourth
+        ] {
+            let g = Geometry::new(shape, o, 3, 1, pads);
+            let x: Vec<f32> = (0..g.n * g.c * g.h * g.w).map(|i| value(i, 7)).collect();
+            let w: Vec<f32> = (0..g.o * g.c * 9).map(|i| value(i, 13) * 0.1).collect();
+            let dy: Vec<f32> = (0..g.n * g.o * g.oh * g.ow).map(|i| value(i, 17)).collect();
+            let at = |n: usize, c: usize, iy: isize, ix: isize| -> f64 {
+                let (iy, ix) = (iy - g.pad_top as isize, ix - g.pad_left as isize);
+                if iy < 0 || ix < 0 || iy as usize >= g.h || ix as usize >= g.w {
+                    return 0.0;
+                }
+                f64::from(x[((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize])
+            };
+            let mut y = vec![0.0f64; dy.len()];
+            let mut dw = vec![0.0f64; w.len()];
+            for n in 0..g.n {
+                for oc in 0..g.o {
+                    for oy in 0..g.oh {
+                        for ox in 0..g.ow {
+                            let yi = ((n * g.o + oc) * g.oh + oy) * g.ow + ox;
+                            for c in 0..g.c {
+                                for t in 0..9 {
+                                    let v = at(n, c, (oy + t / 3) as isize, (ox + t % 3) as isize);
+                                    let wi = (oc * g.c + c) * 9 + t;
+                                    y[yi] += v * f64::from(w[wi]);
+                                    dw[wi] += v * f64::from(dy[yi]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let error = |ours: &[f32], exact: &[f64]| {
+                let scale = exact.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let worst = ours
+                    .iter()
+                    .zip(exact)
+                    .fold(0.0f64, |m, (a, e)| m.max((f64::from(*a) - e).abs()));
+                worst / scale
+            };
+            for (m, bound) in [(2, 5e-6), (4, 2e-5)] {
+                let p = Plan::with_tile(&g, m);
+                let ey = error(&forward(&p, &x, &w, None, false), &y);
+                let ew = error(&kernel_gradient(&p, &x, &dy).0, &dw);
+                eprintln!("F({m}x{m}, 3x3) {shape:?}: forward {ey:.1e}, kernel gradient {ew:.1e}");
+                assert!(
+                    ey < bound && ew < bound,
+                    "F({m}x{m}) {shape:?}: {ey:e}, {ew:e}"
+                );
             }
         }
     }
