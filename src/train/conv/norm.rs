@@ -7,11 +7,12 @@
 //! operations (a dozen passes each way, with transposed copies); on a network with batch norm
 //! after each convolution that cost more than the convolutions.
 //!
-//! Each channel's sums run on one thread in a fixed order, and the elementwise passes are split
-//! by image: the bits do not depend on the thread count. Nothing here is compiled per
-//! [`super::isa`] path, so the paths agree too.
+//! Each channel's sums run on one thread in a fixed order (32 lanes, then the lanes in order),
+//! and the elementwise passes are split by image: the bits do not depend on the thread count.
+//! The kernels are compiled for each [`super::isa`] path, with the same operations in the same
+//! order on each, so the paths agree too (the cross-path parity test runs batch norm).
 
-use super::sums::sum;
+use super::isa::per_isa;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -34,39 +35,73 @@ fn rows<'a>(d: Dims, v: &'a [f32], ch: usize) -> impl Iterator<Item = &'a [f32]>
     (0..d.n).map(move |i| &v[(i * d.c + ch) * d.s..][..d.s])
 }
 
+/// Lanes of the per-channel sums: independent accumulators, enough to keep the vector adders
+/// busy (two 512-bit vectors, four 256-bit ones), summed in this fixed order on every path.
+const LANES: usize = 32;
+
+/// `[Σ f(x, y, z) over lane l]` of three equally long rows, [`LANES`] at a time, plus the sum
+/// of the remainder: the rows' whole blocks as fixed-size arrays (no bounds checks, so the
+/// lanes stay in vector registers), and nothing called that is not inlined (a closure behind an
+/// iterator's `fold` is compiled without the caller's vector features).
+#[inline(always)]
+fn lane_sums<const K: usize>(rows: [&[f32]; 3], f: impl Fn(f32, f32, f32) -> [f32; K]) -> [f32; K] {
+    let [a, b, c] = rows;
+    let n = a.len().min(b.len()).min(c.len());
+    let whole = n - n % LANES;
+    let mut lanes = [[0.0f32; LANES]; K];
+    let mut i0 = 0;
+    while i0 < whole {
+        let a: &[f32; LANES] = a[i0..i0 + LANES].try_into().expect("lanes");
+        let b: &[f32; LANES] = b[i0..i0 + LANES].try_into().expect("lanes");
+        let c: &[f32; LANES] = c[i0..i0 + LANES].try_into().expect("lanes");
+        for l in 0..LANES {
+            let v = f(a[l], b[l], c[l]);
+            for k in 0..K {
+                lanes[k][l] += v[k];
+            }
+        }
+        i0 += LANES;
+    }
+    let mut out = [0.0f32; K];
+    for k in 0..K {
+        let mut rest = 0.0f32;
+        for i in whole..n {
+            rest += f(a[i], b[i], c[i])[k];
+        }
+        let mut total = 0.0f32;
+        for v in lanes[k] {
+            total += v;
+        }
+        out[k] = total + rest;
+    }
+    out
+}
+
 /// The batch's mean and biased variance per channel (two reads of each channel: the mean,
 /// then the squared deviations from it, which keeps the variance accurate).
 pub(crate) fn stats(d: Dims, x: &[f32]) -> (Vec<f32>, Vec<f32>) {
     debug_assert_eq!(x.len(), d.n * d.c * d.s);
-    let m = d.per_channel();
     (0..d.c)
         .into_par_iter()
-        .map(|ch| {
-            let mean = rows(d, x, ch).map(sum).sum::<f32>() / m;
-            let var = rows(d, x, ch)
-                .map(|r| squared_deviations(r, mean))
-                .sum::<f32>()
-                / m;
-            (mean, var)
-        })
+        .map(|ch| channel_stats(d, x, ch))
         .unzip()
 }
 
-/// `Σ (v - mean)²` in 8 lanes (vectorised, in a fixed order).
-fn squared_deviations(v: &[f32], mean: f32) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let chunks = v.chunks_exact(8);
-    let rest: f32 = chunks
-        .remainder()
-        .iter()
-        .map(|x| (x - mean) * (x - mean))
-        .sum();
-    for c in chunks {
-        for (l, x) in lanes.iter_mut().zip(c) {
-            *l += (x - mean) * (x - mean);
+per_isa! {
+    /// [`stats`] of channel `ch`. Compiled for each kernel path (the same sums on each).
+    fn channel_stats(d: Dims, x: &[f32], ch: usize) -> (f32, f32) {
+        let m = d.per_channel();
+        let mut total = 0.0f32;
+        for r in rows(d, x, ch) {
+            total += lane_sums([r, r, r], |v, _, _| [v])[0];
         }
+        let mean = total / m;
+        let mut squares = 0.0f32;
+        for r in rows(d, x, ch) {
+            squares += lane_sums([r, r, r], |v, _, _| [(v - mean) * (v - mean)])[0];
+        }
+        (mean, squares / m)
     }
-    lanes.iter().sum::<f32>() + rest
 }
 
 /// `1 / sqrt(var + epsilon)` per channel.
@@ -85,23 +120,35 @@ pub(crate) fn forward(
 ) -> Vec<f32> {
     let a: Vec<f32> = inv.iter().zip(gamma).map(|(i, g)| i * g).collect();
     let b: Vec<f32> = (0..d.c).map(|ch| beta[ch] - mean[ch] * a[ch]).collect();
-    // SAFETY: `y` and `x` are cut alike (images, then channel planes) and `scale_shift` writes
-    // every element of each plane of `y` from its plane of `x`, as long.
+    // SAFETY: `y` and `x` are cut alike (images, then channel planes) and `forward_image`
+    // writes every element of each plane of `y` from its plane of `x`, as long.
     #[allow(unsafe_code)]
     unsafe {
         super::scratch::written(x.len(), |y| {
             y.par_chunks_mut(d.c * d.s)
                 .zip(x.par_chunks(d.c * d.s))
-                .for_each(|(y, x)| {
-                    for (ch, (y, x)) in y.chunks_mut(d.s).zip(x.chunks(d.s)).enumerate() {
-                        if relu {
-                            scale_shift::<true>(y, x, a[ch], b[ch]);
-                        } else {
-                            scale_shift::<false>(y, x, a[ch], b[ch]);
-                        }
-                    }
-                });
+                .for_each(|(y, x)| forward_image(d, y, x, (&a, &b), relu));
         })
+    }
+}
+
+per_isa! {
+    /// [`forward`] of one image. Compiled for each kernel path.
+    fn forward_image(
+        d: Dims,
+        y: &mut [MaybeUninit<f32>],
+        x: &[f32],
+        scale_shift_by: (&[f32], &[f32]),
+        relu: bool,
+    ) {
+        let (a, b) = scale_shift_by;
+        for (ch, (y, x)) in y.chunks_mut(d.s).zip(x.chunks(d.s)).enumerate() {
+            if relu {
+                scale_shift::<true>(y, x, a[ch], b[ch]);
+            } else {
+                scale_shift::<false>(y, x, a[ch], b[ch]);
+            }
+        }
     }
 }
 
@@ -137,40 +184,17 @@ pub(crate) struct Saved<'a> {
 /// `dbeta = Σ g`, `dgamma = Σ g · xh` and
 /// `dx = gamma · inv · (g - dbeta / m - xh · dgamma / m)` over the `m = n · s` values of a channel.
 pub(crate) fn backward(d: Dims, s: &Saved, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    if s.relu {
-        backward_with::<true>(d, s, dy)
-    } else {
-        backward_with::<false>(d, s, dy)
-    }
-}
-
-fn backward_with<const RELU: bool>(
-    d: Dims,
-    s: &Saved,
-    dy: &[f32],
-) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = (0..d.c)
         .into_par_iter()
-        .map(|ch| {
-            let (mean, inv) = (s.mean[ch], s.inv[ch]);
-            let mut sum_g = 0.0f32;
-            let mut sum_gx = 0.0f32;
-            for ((x, y), dy) in rows(d, s.x, ch).zip(rows(d, s.y, ch)).zip(rows(d, dy, ch)) {
-                let (a, b) = masked_sums::<RELU>(x, y, dy, mean, inv);
-                sum_g += a;
-                sum_gx += b;
-            }
-            (sum_gx, sum_g)
-        })
+        .map(|ch| channel_grad_sums(d, s, dy, ch))
         .unzip();
-    let m = d.per_channel();
     assert_eq!(
         (s.y.len(), dy.len()),
         (s.x.len(), s.x.len()),
         "batch norm sizes"
     );
     // SAFETY: `dx`, `x`, `y` and `dy` are equally long and cut alike (images, then channel
-    // planes), and the innermost loop writes every element of each plane of `dx`.
+    // planes), and `backward_image` writes every element of each plane of `dx`.
     #[allow(unsafe_code)]
     let dx = unsafe {
         super::scratch::written(s.x.len(), |dx| {
@@ -178,24 +202,73 @@ fn backward_with<const RELU: bool>(
                 .zip(s.x.par_chunks(d.c * d.s))
                 .zip(s.y.par_chunks(d.c * d.s).zip(dy.par_chunks(d.c * d.s)))
                 .for_each(|((dx, x), (y, dy))| {
-                    let planes = dx.chunks_mut(d.s).zip(x.chunks(d.s));
-                    for (ch, (dx, x)) in planes.enumerate() {
-                        let (y, dy) = (&y[ch * d.s..][..d.s], &dy[ch * d.s..][..d.s]);
-                        let (mean, inv) = (s.mean[ch], s.inv[ch]);
-                        let scale = s.gamma[ch] * inv;
-                        let (mg, mgx) = (dbeta[ch] / m, dgamma[ch] / m);
-                        for (((dx, x), y), dy) in dx.iter_mut().zip(x).zip(y).zip(dy) {
-                            let xh = (x - mean) * inv;
-                            dx.write(scale * (masked::<RELU>(*dy, *y) - mg - xh * mgx));
-                        }
-                    }
+                    backward_image(d, s, (&dgamma, &dbeta), dx, (x, y, dy));
                 });
         })
     };
     (dx, dgamma, dbeta)
 }
 
-/// One image's row of a channel: `(Σ g, Σ g · xh)` in 8 lanes (vectorised, in a fixed order).
+per_isa! {
+    /// Channel `ch`'s `(Σ g · xh, Σ g)` over the batch. Compiled for each kernel path.
+    fn channel_grad_sums(d: Dims, s: &Saved, dy: &[f32], ch: usize) -> (f32, f32) {
+        let (mean, inv) = (s.mean[ch], s.inv[ch]);
+        let (mut sum_g, mut sum_gx) = (0.0f32, 0.0f32);
+        for ((x, y), dy) in rows(d, s.x, ch).zip(rows(d, s.y, ch)).zip(rows(d, dy, ch)) {
+            let (a, b) = if s.relu {
+                masked_sums::<true>(x, y, dy, mean, inv)
+            } else {
+                masked_sums::<false>(x, y, dy, mean, inv)
+            };
+            sum_g += a;
+            sum_gx += b;
+        }
+        (sum_gx, sum_g)
+    }
+}
+
+per_isa! {
+    /// One image's input gradient (`dx` from its `x`, `y` and `dy`), given the per-channel
+    /// sums. Compiled for each kernel path.
+    fn backward_image(
+        d: Dims,
+        s: &Saved,
+        sums: (&[f32], &[f32]),
+        dx: &mut [MaybeUninit<f32>],
+        image: (&[f32], &[f32], &[f32]),
+    ) {
+        let ((dgamma, dbeta), (x, y, dy)) = (sums, image);
+        let m = d.per_channel();
+        for (ch, (dx, x)) in dx.chunks_mut(d.s).zip(x.chunks(d.s)).enumerate() {
+            let (y, dy) = (&y[ch * d.s..][..d.s], &dy[ch * d.s..][..d.s]);
+            let (mean, inv) = (s.mean[ch], s.inv[ch]);
+            let scale = s.gamma[ch] * inv;
+            let (mg, mgx) = (dbeta[ch] / m, dgamma[ch] / m);
+            if s.relu {
+                input_gradient::<true>(dx, (x, y, dy), (mean, inv, scale, mg, mgx));
+            } else {
+                input_gradient::<false>(dx, (x, y, dy), (mean, inv, scale, mg, mgx));
+            }
+        }
+    }
+}
+
+/// `dx = scale · (g - mg - xh · mgx)` along one plane (one loop per case, so that it
+/// vectorises).
+#[inline(always)]
+fn input_gradient<const RELU: bool>(
+    dx: &mut [MaybeUninit<f32>],
+    (x, y, dy): (&[f32], &[f32], &[f32]),
+    (mean, inv, scale, mg, mgx): (f32, f32, f32, f32, f32),
+) {
+    for (((dx, x), y), dy) in dx.iter_mut().zip(x).zip(y).zip(dy) {
+        let xh = (x - mean) * inv;
+        dx.write(scale * (masked::<RELU>(*dy, *y) - mg - xh * mgx));
+    }
+}
+
+/// One image's row of a channel: `(Σ g, Σ g · xh)` in [`LANES`] lanes.
+#[inline(always)]
 fn masked_sums<const RELU: bool>(
     x: &[f32],
     y: &[f32],
@@ -203,33 +276,11 @@ fn masked_sums<const RELU: bool>(
     mean: f32,
     inv: f32,
 ) -> (f32, f32) {
-    let mut lg = [0.0f32; 8];
-    let mut lgx = [0.0f32; 8];
-    let (xc, yc, dc) = (x.chunks_exact(8), y.chunks_exact(8), dy.chunks_exact(8));
-    let (mut rg, mut rgx) = (0.0f32, 0.0f32);
-    for ((x, y), dy) in xc
-        .remainder()
-        .iter()
-        .zip(yc.remainder())
-        .zip(dc.remainder())
-    {
-        let g = masked::<RELU>(*dy, *y);
-        rg += g;
-        rgx += g * ((x - mean) * inv);
-    }
-    for ((x, y), dy) in xc.zip(yc).zip(dc) {
-        let (x, y, dy): (&[f32; 8], &[f32; 8], &[f32; 8]) = (
-            x.try_into().expect("8"),
-            y.try_into().expect("8"),
-            dy.try_into().expect("8"),
-        );
-        for l in 0..8 {
-            let g = masked::<RELU>(dy[l], y[l]);
-            lg[l] += g;
-            lgx[l] += g * ((x[l] - mean) * inv);
-        }
-    }
-    (lg.iter().sum::<f32>() + rg, lgx.iter().sum::<f32>() + rgx)
+    let [g, gx] = lane_sums([x, y, dy], |x, y, dy| {
+        let g = masked::<RELU>(dy, y);
+        [g, g * ((x - mean) * inv)]
+    });
+    (g, gx)
 }
 
 /// One training pass, forward and backward, with epsilon 1e-3: `(y, dx, dgamma, dbeta, mean,
