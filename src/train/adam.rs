@@ -136,7 +136,8 @@ mod tests {
     }
 
     /// Ten steps of burn's Adam and of ours from the same weights and batches: the same bits,
-    /// on the CPU (our kernel) and through the tensor operations (ours with the kernel off).
+    /// on the CPU (our kernel, on every kernel path the CPU has) and through the tensor
+    /// operations (ours with the kernel off).
     #[test]
     fn steps_are_burns_bit_for_bit() {
         let device = crate::train::backend::open(&crate::spec::device::DeviceName::Cpu)
@@ -164,10 +165,16 @@ mod tests {
                 .with_epsilon(eps as f32)
                 .init(),
         );
-        let ours = train(burn::optim::ModuleOptimizer::from(FusedAdam::new(
-            b1, b2, eps,
-        )));
-        assert!(burn == ours, "our Adam differs from burn's");
+        let ours = |isa| {
+            let _path = conv::isa::force(isa);
+            train(burn::optim::ModuleOptimizer::from(FusedAdam::new(
+                b1, b2, eps,
+            )))
+        };
+        for isa in conv::isa::Isa::supported() {
+            assert!(burn == ours(isa), "our Adam on {isa:?} differs from burn's");
+        }
+        let ours = ours(conv::isa::current());
         assert_ne!(
             bits(&start.clone().no_grad()),
             ours,

@@ -316,9 +316,24 @@ impl Network {
         for (i, op) in self.ops.iter().enumerate() {
             x = match (op, x) {
                 (Op::Dense(act), X::Flat(t)) => {
-                    let y = self.dense[d].forward(t); // [batch, units]
+                    let layer = &self.dense[d];
                     d += 1;
-                    X::Flat(if i == last { y } else { activate(y, *act) })
+                    // The last layer's activation (softmax) is fused into the loss.
+                    let act = if i == last { Activation::Linear } else { *act };
+                    // [batch, units]
+                    X::Flat(match (fast, &layer.bias) {
+                        (true, Some(bias)) => {
+                            let relu = act == Activation::Relu;
+                            let y = crate::train::conv::dense_layer(
+                                t,
+                                layer.weight.val(),
+                                bias.val(),
+                                relu,
+                            );
+                            if relu { y } else { activate(y, act) }
+                        }
+                        _ => activate(layer.forward(t), act),
+                    })
                 }
                 (Op::Conv(act), X::Img(t)) => {
                     let layer = &self.conv[c];

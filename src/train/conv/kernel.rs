@@ -174,20 +174,40 @@ fn col2im(g: &Geometry, cols: &[f32], dx: &mut [f32]) {
 
 /// A row-major-or-strided matrix view: element (i, j) at `data[i·rs + j·cs]`.
 #[derive(Clone, Copy)]
-struct View<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
+pub(super) struct View<'a> {
+    pub(super) data: &'a [f32],
+    pub(super) rs: usize,
+    pub(super) cs: usize,
 }
 
-/// `dst[m×n] (row-major) = (dst if accumulate, else 0) + lhs[m×k] × rhs[k×n]`.
+/// `dst[m×n] (row-major) = (dst if accumulate, else 0) + lhs[m×k] × rhs[k×n]`, on this thread.
 fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: View, rhs: View) {
+    // SAFETY: `[f32]` and `[MaybeUninit<f32>]` have the same layout, and `product` writes only
+    // initialised values (it reads `dst` only when `accumulate`, and it is initialised).
+    #[allow(unsafe_code)]
+    let dst = unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) };
+    product(m, n, k, dst, accumulate, lhs, rhs, gemm::Parallelism::None);
+}
+
+/// [`matmul`] by the `gemm` crate on `threads`, writing every element of `dst[m×n]` (read
+/// first only when `accumulate`, which needs it initialised).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [MaybeUninit<f32>],
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+    threads: gemm::Parallelism,
+) {
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            dst[..m * n].fill(0.0);
+            dst[..m * n].fill(MaybeUninit::new(0.0));
         }
         return;
     }
@@ -197,13 +217,14 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: 
     assert!(last(rhs, k, n) < rhs.data.len(), "matmul: rhs too small");
     // SAFETY: the asserts above bound every element the call reads (lhs, rhs) or writes (dst,
     // m×n row-major) inside the slices; `dst` is borrowed mutably, so it aliases neither input.
+    // With `accumulate` false `gemm` never reads `dst` (its `read_dst`).
     #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst.as_mut_ptr().cast::<f32>(),
             1,
             n as isize,
             accumulate,
@@ -218,7 +239,7 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: 
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            threads,
         );
     }
 }

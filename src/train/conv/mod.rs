@@ -9,6 +9,7 @@
 //!   input gradient, kernel gradient).
 //! - [`simd`]: the GEMM kernel over row-offset tables the first two build on, with an AVX-512,
 //!   an AVX2 + FMA and a portable register tile.
+//! - [`dense`]: dense layers with their bias and ReLU, by the `gemm` crate.
 //! - [`norm`]: batch normalization in training, fused (statistics, normalization with ReLU,
 //!   backward).
 //! - [`isa`]: which of those paths runs (the best the CPU has, or `SWEEP_ISA`), and
@@ -22,6 +23,7 @@
 //! device takes.
 
 pub(crate) mod adam;
+mod dense;
 pub(crate) mod geometry;
 pub(crate) mod isa;
 pub(crate) mod kernel;
@@ -57,6 +59,15 @@ pub(crate) trait FastConv: Backend {
         pad_left: usize,
         pad_bottom: usize,
         pad_right: usize,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// `act(x · weight + bias)` for `x` `[rows, in]` and `weight` `[in, out]`, with ReLU if
+    /// `relu` (else none).
+    fn fast_dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         relu: bool,
     ) -> FloatTensor<Self>;
 
@@ -150,6 +161,10 @@ impl FastConv for Flex {
         flex_forward(&x, &weight, &bias, stride, pads, relu)
     }
 
+    fn fast_dense(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, relu: bool) -> FlexTensor {
+        flex_dense(&x, &weight, &bias, relu)
+    }
+
     fn fast_max_pool2d(x: FlexTensor, size: usize, stride: usize) -> FlexTensor {
         flex_max_pool(&x, size, stride).0
     }
@@ -198,6 +213,67 @@ impl FastConv for Flex {
         let n = p.shape().num_elements();
         let out = adam::step(step, &values(&p), &values(&g), &values(&m), &values(&v));
         tensor(out, [3, n])
+    }
+}
+
+/// `[rows, in]` and `[in, out]` as [`dense::Dims`].
+fn dense_dims(x: &FlexTensor, weight: &FlexTensor) -> dense::Dims {
+    let (xs, ws) = (x.shape(), weight.shape());
+    assert_eq!(
+        xs[1], ws[0],
+        "fast_dense: input features differ from the kernel's"
+    );
+    dense::Dims {
+        rows: xs[0],
+        inp: ws[0],
+        out: ws[1],
+    }
+}
+
+fn flex_dense(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor, relu: bool) -> FlexTensor {
+    let d = dense_dims(x, weight);
+    let y = dense::forward(d, &values(x), &values(weight), &values(bias), relu);
+    tensor(y, [d.rows, d.out])
+}
+
+/// What a dense layer's backward pass needs: its input, kernel and output (the ReLU mask).
+#[derive(Debug, Clone)]
+struct DenseState {
+    x: FlexTensor,
+    weight: FlexTensor,
+    y: FlexTensor,
+    relu: bool,
+}
+
+#[derive(Debug)]
+struct DenseBackward;
+
+impl Backward<Flex, 3> for DenseBackward {
+    type State = DenseState;
+
+    fn backward(self, ops: Ops<DenseState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let s = ops.state;
+        let d = dense_dims(&s.x, &s.weight);
+        let (dx, dw, db) = dense::backward(
+            d,
+            &values(&s.x),
+            &values(&s.weight),
+            &values(&s.y),
+            &values(&dy),
+            s.relu,
+            node_x.is_some(),
+        );
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, tensor(dx, [d.rows, d.inp]));
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, tensor(dw, [d.inp, d.out]));
+        }
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, tensor(db, [d.out]));
+        }
     }
 }
 
@@ -445,6 +521,34 @@ impl<C: CheckpointStrategy> FastConv for Autodiff<Flex, C> {
         }
     }
 
+    fn fast_dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        let (x, nx) = x.into_parts();
+        let (weight, nw) = weight.into_parts();
+        let (bias, nb) = bias.into_parts();
+        match DenseBackward
+            .prepare::<C>([nx, nw, nb])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = flex_dense(&x, &weight, &bias, relu);
+                let state = DenseState {
+                    x,
+                    weight,
+                    y: y.clone(),
+                    relu,
+                };
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_dense(&x, &weight, &bias, relu)),
+        }
+    }
+
     fn fast_max_pool2d(x: FloatTensor<Self>, size: usize, stride: usize) -> FloatTensor<Self> {
         let (x, nx) = x.into_parts();
         match MaxPoolBackward
@@ -576,6 +680,21 @@ pub(crate) fn batch_norm<const D: usize>(
         beta.into_dispatch(),
         stats.into_dispatch(),
         epsilon,
+        relu,
+    ))
+}
+
+/// `act(x · weight + bias)` ([`dense`]), with ReLU if `relu` (else none).
+pub(crate) fn dense_layer(
+    x: Tensor<2>,
+    weight: Tensor<2>,
+    bias: Tensor<1>,
+    relu: bool,
+) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FastConv>::fast_dense(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
         relu,
     ))
 }
@@ -748,6 +867,67 @@ mod tests {
             let db1 = ours_in.2.grad(&g1).unwrap().reshape([1, 1, 1, o]);
             let db2 = burn_in.2.grad(&g2).unwrap().reshape([1, 1, 1, o]);
             assert_close(&format!("db {what}"), db1, db2, 1e-5);
+        }
+    }
+
+    /// Dense layers (+ ReLU), forward and all three gradients, bit for bit against burn's
+    /// `linear` and `relu`: the same products by the same `gemm` calls, and the bias gradient
+    /// summed in the same order. Shapes with more than 512 inputs take `gemm`'s K blocking.
+    #[test]
+    fn dense_layers_match_burns_linear_bit_for_bit() {
+        let device = Device::flex().autodiff();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let flat = |t: Tensor<2>| {
+            let n = t.dims().iter().product();
+            t.reshape([1, 1, 1, n])
+        };
+        for (rows, inp, out, act) in [
+            (32, 784, 1024, true),
+            (32, 3136, 128, true),
+            (7, 64, 10, false),
+            (3, 5, 17, true),
+        ] {
+            let what = format!("{rows}x{inp} -> {out} relu={act}");
+            let x = random(&mut rng, [1, 1, rows, inp], &device).reshape([rows, inp]);
+            let w = random(&mut rng, [1, 1, inp, out], &device).reshape([inp, out]);
+            let b = random(&mut rng, [1, 1, 1, out], &device).reshape([out]);
+            let ours = (
+                x.clone().require_grad(),
+                w.clone().require_grad(),
+                b.clone().require_grad(),
+            );
+            let theirs = (x.require_grad(), w.require_grad(), b.require_grad());
+            let y = dense_layer(ours.0.clone(), ours.1.clone(), ours.2.clone(), act);
+            let yb = burn::tensor::module::linear(
+                theirs.0.clone(),
+                theirs.1.clone(),
+                Some(theirs.2.clone()),
+            );
+            let yb = if act { relu(yb) } else { yb };
+            assert_close(
+                &format!("forward {what}"),
+                flat(y.clone()),
+                flat(yb.clone()),
+                0.0,
+            );
+            let r = random(&mut rng, [1, 1, rows, out], &device).reshape([rows, out]);
+            let g1 = (y * r.clone()).sum().backward();
+            let g2 = (yb * r).sum().backward();
+            assert_close(
+                &format!("dx {what}"),
+                flat(ours.0.grad(&g1).unwrap()),
+                flat(theirs.0.grad(&g2).unwrap()),
+                0.0,
+            );
+            assert_close(
+                &format!("dw {what}"),
+                flat(ours.1.grad(&g1).unwrap()),
+                flat(theirs.1.grad(&g2).unwrap()),
+                0.0,
+            );
+            let db1 = ours.2.grad(&g1).unwrap().reshape([1, 1, 1, out]);
+            let db2 = theirs.2.grad(&g2).unwrap().reshape([1, 1, 1, out]);
+            assert_close(&format!("db {what}"), db1, db2, 0.0);
         }
     }
 
