@@ -463,14 +463,16 @@ fn backward_im2col(
     struct Acc {
         dw: Vec<f32>,
         db: Vec<f32>,
-        cols: Vec<f32>,
-        grad: Vec<f32>,
+        cols: Buf,
+        grad: Buf,
     }
+    // `cols` and `grad` are written in full (im2col, the masked gradient, the GEMM) before
+    // they are read; `dw` and `db` are sums.
     let new_acc = || Acc {
         dw: vec![0.0; g.o * ckk],
         db: vec![0.0; g.o],
-        cols: vec![0.0; ckk * ohw],
-        grad: vec![0.0; g.o * ohw],
+        cols: scratch::take(ckk * ohw),
+        grad: scratch::take(g.o * ohw),
     };
     let step = |mut acc: Acc, (i, dxb): (usize, Option<&mut [f32]>)| {
         let yb = &y[i * g.o * ohw..(i + 1) * g.o * ohw];
@@ -499,10 +501,8 @@ fn backward_im2col(
                 rs: 1,
                 cs: ckk,
             };
-            let mut dcols = std::mem::take(&mut acc.cols);
-            matmul(ckk, ohw, g.o, &mut dcols, false, wt, gv);
-            col2im(g, &dcols, dxb);
-            acc.cols = dcols;
+            matmul(ckk, ohw, g.o, &mut acc.cols, false, wt, gv);
+            col2im(g, &acc.cols, dxb);
         }
         acc
     };

@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 
 /// Buffers a thread keeps between calls; more are freed when returned.
-const KEEP: usize = 8;
+const KEEP: usize = 32;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };

@@ -390,12 +390,14 @@ impl Plan {
     ) {
         let c_n = self.g.c;
         let wp = self.wp;
+        // [j][ξr], overwritten in full for each tile (zeroed once: zeroed per tile, it was a
+        // `memset` call each time).
+        let mut cols = [[[0.0f32; L]; N]; N];
         for a in 0..self.ty {
             for b in 0..self.tx {
                 let t = row0 + a * self.tx + b;
                 for c0 in (0..c_n).step_by(L) {
                     // Bᵀ down each column of the patch, then Bᵀ along each row.
-                    let mut cols = [[[0.0f32; L]; N]; N]; // [j][ξr]
                     for (j, col) in cols.iter_mut().enumerate() {
                         let p = |i: usize| load::<L>(xh, ((M * a + i) * wp + M * b + j) * c_n + c0);
                         *col = T::bt(gather(p));
@@ -432,6 +434,8 @@ impl Plan {
         // pixels at a time.
         let wr = M * self.tx;
         let mut rowbuf = vec![0.0f32; M * wr * L];
+        // [ξr][j], overwritten in full for each tile (zeroed once, as `cols` in `input_transform`).
+        let mut half = [[[0.0f32; L]; M]; N];
         for a in 0..self.ty {
             for o0 in (0..g.o).step_by(L) {
                 let bias = &bias[o0..o0 + L];
@@ -439,7 +443,6 @@ impl Plan {
                     let t = row0 + a * self.tx + b;
                     let m = |xi: usize| load::<L>(mt, (xi * ld + t) * op + o0);
                     // Aᵀ along each row of M, then down the M resulting columns.
-                    let mut half = [[[0.0f32; L]; M]; N]; // [ξr][j]
                     for (xr, h) in half.iter_mut().enumerate() {
                         *h = T::at(gather(|xc| m(xr * N + xc)));
                     }
