@@ -27,7 +27,7 @@
 pub(crate) use super::geometry::Geometry;
 use super::isa::per_isa;
 use super::scratch::{self, Scratch as Buf};
-use super::sums::{add_into, sum};
+use super::sums::{add_into, merge_into, sum};
 use super::{simd, winograd};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -531,8 +531,10 @@ fn backward_im2col(
     };
     let mut parts = partials.into_iter();
     let mut acc = parts.next().unwrap_or_else(new_acc);
-    for p in parts {
-        add_into(&mut acc.dw, &p.dw);
+    let rest: Vec<_> = parts.collect();
+    let sums: Vec<&[f32]> = rest.iter().map(|p| &p.dw[..]).collect();
+    merge_into(&mut acc.dw, &sums);
+    for p in &rest {
         add_into(&mut acc.db, &p.db);
     }
     (want_dx.then_some(dx), acc.dw, acc.db)
@@ -790,8 +792,10 @@ fn backward_implicit(
     };
     let mut parts = partials.into_iter();
     let mut acc = parts.next().unwrap_or_else(new_sums);
-    for p in parts {
-        add_into(&mut acc.dwt, &p.dwt);
+    let rest: Vec<_> = parts.collect();
+    let sums: Vec<&[f32]> = rest.iter().map(|p| &p.dwt[..]).collect();
+    merge_into(&mut acc.dwt, &sums);
+    for p in &rest {
         add_into(&mut acc.db, &p.db);
     }
     let mut dw = vec![0.0f32; g.o * ckk];
