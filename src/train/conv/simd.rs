@@ -97,6 +97,93 @@ pub(crate) fn gemm_strided(
     }
 }
 
+/// A matrix by strides: element `(i, p)` (row `i`, column `p`) at `at + i·rows + p·cols` of
+/// its slice.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Strides {
+    pub(crate) at: usize,
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+}
+
+/// [`gemm_strided`] where both offset tables are arithmetic progressions: `m` rows of `A`
+/// given by `sa`, and `B`'s `k` rows `b[bt + p·ldb ..][..n]`. Same result, bit for bit (each
+/// element is summed in the same order); on the AVX-512 path a taller register tile (12 x 32)
+/// that keeps its row pointers in registers, where the tables' 8 row offsets had spilled to
+/// the stack (the Winograd products are all of this kind). Other paths build the tables.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_uniform(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    sa: Strides,
+    b: &[f32],
+    (bt, ldb): (usize, usize),
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if isa::current() == Isa::Avx512 && m > 0 && n > 0 && k > 0 {
+        assert_eq!(
+            n % TILE,
+            0,
+            "simd::gemm: n not a multiple of the tile width"
+        );
+        assert!(
+            ldc >= n && (m - 1) * ldc + n <= c.len(),
+            "simd::gemm: c too small"
+        );
+        assert!(
+            bt + (k - 1) * ldb + n <= b.len(),
+            "simd::gemm: b row out of bounds"
+        );
+        let last = sa.at + (m - 1) * sa.rows + (k - 1) * sa.cols;
+        assert!(last < a.len(), "simd::gemm: a row out of bounds");
+        let args = Uniform {
+            m,
+            n,
+            k,
+            a,
+            sa,
+            b,
+            bt,
+            ldb,
+            c,
+            ldc,
+            accumulate,
+        };
+        // SAFETY: `current` returned AVX-512 only because this CPU has it, and the asserts
+        // above bound every element the tiles read or write (the offsets grow with `i`, `p`
+        // and `j`, so the last ones are the largest).
+        #[allow(unsafe_code)]
+        unsafe {
+            avx512::driver_uniform(args)
+        };
+        return;
+    }
+    let arow: Vec<usize> = (0..m).map(|i| sa.at + i * sa.rows).collect();
+    let brow: Vec<usize> = (0..k).map(|p| bt + p * ldb).collect();
+    gemm_strided(n, a, &arow, sa.cols, b, &brow, c, ldc, accumulate);
+}
+
+/// The operands of one [`gemm_uniform`] product, checked.
+#[cfg(target_arch = "x86_64")]
+struct Uniform<'a> {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &'a [f32],
+    sa: Strides,
+    b: &'a [f32],
+    bt: usize,
+    ldb: usize,
+    c: &'a mut [f32],
+    ldc: usize,
+    accumulate: bool,
+}
+
 /// The operands of one product, checked by [`gemm_strided`].
 struct Args<'a> {
     n: usize,
@@ -225,7 +312,7 @@ mod avx2 {
 /// column block of 16.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::Args;
+    use super::{Args, Uniform};
     use std::arch::x86_64::*;
 
     const LANES: usize = 16;
@@ -279,6 +366,105 @@ mod avx512 {
                     }
                 }
                 i += rows.len();
+            }
+            j += if wide { 2 * LANES } else { LANES };
+        }
+    }
+    /// Rows of the [`driver_uniform`] tile: 12 x 32 is 24 accumulators, 2 `B` vectors and a
+    /// broadcast, 27 of the 32 registers.
+    const MRU: usize = 12;
+
+    /// One `R x (NV·16)` tile of a [`super::gemm_uniform`] product: `A`'s row `r` at `a0 +
+    /// r·lda`, advancing `acs` per step of the sum, `B`'s rows `ldb` apart from `b0`. The row
+    /// pointers go in threes (`pa[r / 3] + (r % 3)·lda`, an addressing mode), so 12 rows need
+    /// 4 pointers and a stride, not 12 offsets. Per element: `s = 0; s = fma(a_p, b_p, s)` for
+    /// `p` in order, then `s + c` when accumulating, as [`tile`].
+    #[allow(unsafe_code, clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn utile<const R: usize, const NV: usize>(
+        k: usize,
+        a0: *const f32,
+        (lda, acs): (usize, usize),
+        b0: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        // SAFETY: the caller checked every index; the driver enables the target features.
+        unsafe {
+            let mut pa = [a0; MRU.div_ceil(3)];
+            for (g, p) in pa.iter_mut().enumerate() {
+                *p = a0.wrapping_add(3 * g * lda);
+            }
+            let mut bp = b0;
+            let mut s = [[_mm512_setzero_ps(); NV]; R];
+            for _ in 0..k {
+                let mut bv = [_mm512_setzero_ps(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = _mm512_loadu_ps(bp.add(v * LANES));
+                }
+                for (r, sr) in s.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*pa[r / 3].add((r % 3) * lda));
+                    for (x, b) in sr.iter_mut().zip(bv) {
+                        *x = _mm512_fmadd_ps(av, b, *x);
+                    }
+                }
+                for p in pa.iter_mut() {
+                    *p = p.wrapping_add(acs);
+                }
+                bp = bp.wrapping_add(ldb);
+            }
+            for (r, sr) in s.iter_mut().enumerate() {
+                let cr = c.add(r * ldc);
+                for (v, x) in sr.iter_mut().enumerate() {
+                    if accumulate {
+                        *x = _mm512_add_ps(*x, _mm512_loadu_ps(cr.add(v * LANES)));
+                    }
+                    _mm512_storeu_ps(cr.add(v * LANES), *x);
+                }
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F, and `x` was checked by `gemm_uniform`.
+    #[allow(unsafe_code)]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn driver_uniform(x: Uniform) {
+        let (ap, bp, cp) = (x.a.as_ptr(), x.b.as_ptr(), x.c.as_mut_ptr());
+        let (steps, ldb, ldc, acc) = ((x.sa.rows, x.sa.cols), x.ldb, x.ldc, x.accumulate);
+        let mut j = 0;
+        while j < x.n {
+            let wide = x.n - j >= 2 * LANES;
+            let mut i = 0;
+            while i < x.m {
+                let rows = (x.m - i).min(MRU);
+                let a0 = ap.wrapping_add(x.sa.at + i * x.sa.rows);
+                let b0 = bp.wrapping_add(x.bt + j);
+                let ct = cp.wrapping_add(i * ldc + j);
+                // SAFETY: `gemm_uniform` checked every index the tile touches (`n` is a
+                // multiple of 16, so a narrow block is exactly one vector wide).
+                unsafe {
+                    if wide {
+                        by_rows!(
+                            rows,
+                            utile,
+                            2,
+                            (x.k, a0, steps, b0, ldb, ct, ldc, acc),
+                            [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+                        );
+                    } else {
+                        by_rows!(
+                            rows,
+                            utile,
+                            1,
+                            (x.k, a0, steps, b0, ldb, ct, ldc, acc),
+                            [12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+                        );
+                    }
+                }
+                i += rows;
             }
             j += if wide { 2 * LANES } else { LANES };
         }
@@ -431,6 +617,46 @@ mod tests {
                 run(isa) == reference,
                 "{isa} differs from the portable path"
             );
+        }
+    }
+
+    /// The strided entry point against the table one, bit for bit, on every path: row
+    /// counts covering every remainder of the 12-row tile, `A` by rows (`cols` 1, as the
+    /// Winograd forward) and by columns (`rows` 1, as its kernel gradient), with and without
+    /// accumulation, one and several column blocks.
+    #[test]
+    fn strided_operands_give_the_tables_bits_on_every_path() {
+        note_skipped("simd::strided_operands_give_the_tables_bits");
+        let a: Vec<f32> = (0..9000).map(|i| value(i * 5 + 2) * 3.0).collect();
+        let b: Vec<f32> = (0..9000).map(|i| value(i * 3 + 1)).collect();
+        // Every product, by the strided entry point or by the tables.
+        let run = |isa: Isa, strided: bool| {
+            let _path = isa::force(isa);
+            let mut out = Vec::new();
+            for m in (1..=26).chain([49, 64]) {
+                for (n, k) in [(16, 7), (32, 32), (48, 19), (64, 64)] {
+                    for (rows, cols) in [(k + 3, 1), (1, m + 2)] {
+                        let sa = Strides { at: 5, rows, cols };
+                        let (bt, ldb) = (9, n + 4);
+                        for acc in [false, true] {
+                            let mut c: Vec<f32> = (0..m * n).map(|i| value(i + 11)).collect();
+                            if strided {
+                                gemm_uniform(m, n, k, &a, sa, &b, (bt, ldb), &mut c, n, acc);
+                            } else {
+                                let arow: Vec<usize> = (0..m).map(|i| 5 + i * rows).collect();
+                                let brow: Vec<usize> = (0..k).map(|p| bt + p * ldb).collect();
+                                gemm_strided(n, &a, &arow, cols, &b, &brow, &mut c, n, acc);
+                            }
+                            out.extend(c.iter().map(|v| v.to_bits()));
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let reference = run(Isa::Portable, false);
+        for isa in Isa::supported() {
+            assert!(run(isa, true) == reference, "{isa} differs from the tables");
         }
     }
 

@@ -499,9 +499,6 @@ pub(crate) fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: b
     let per = p.chunk(rayon::current_num_threads());
     let t_n = p.tiles();
     let rows_max = per * t_n;
-    let utrows: Vec<Vec<usize>> = (0..xi_n)
-        .map(|xi| (0..c_n).map(|c| (xi * c_n + c) * op).collect())
-        .collect();
     // SAFETY: every output is written: `x` holds all `n` images (asserted above), so the
     // chunks of `y` pair one to one with chunks of `x`, and each image's output transform
     // writes all channels (a multiple of `LANES`) at every position (the tiles cover it).
@@ -521,7 +518,7 @@ pub(crate) fn forward(p: &Plan, x: &[f32], w: &[f32], b: Option<&[f32]>, relu: b
                         )
                     },
                     |(xh, vt, mt), (yc, xc)| {
-                        let weights = (&ut[..], &utrows[..], b);
+                        let weights = (&ut[..], b);
                         forward_chunk(p, weights, relu, (xh, vt, mt), yc, xc);
                     },
                 );
@@ -535,13 +532,13 @@ per_isa! {
     /// transforms run on that path's vectors.
     fn forward_chunk(
         p: &Plan,
-        weights: (&[f32], &[Vec<usize>], &[f32]),
+        weights: (&[f32], &[f32]),
         relu: bool,
         scratch: (&mut [f32], &mut [f32], &mut [f32]),
         yc: &mut [MaybeUninit<f32>],
         xc: &[f32],
     ) {
-        let ((ut, utrows, b), (xh, vt, mt)) = (weights, scratch);
+        let ((ut, b), (xh, vt, mt)) = (weights, scratch);
         let g = &p.g;
         let (chw, ohw, c_n, op, t_n) = (g.c * g.h * g.w, g.oh * g.ow, g.c, p.op, p.tiles());
         let rows = xc.len() / chw * t_n;
@@ -550,13 +547,11 @@ per_isa! {
             p.transpose_in(xb, xh);
             by_variant!(p, c_n, input_transform(xh, vt, ld, i * t_n));
         }
-        let mut arow = vec![0usize; rows];
-        for (xi, urows) in utrows.iter().enumerate() {
-            for (t, a) in arow.iter_mut().enumerate() {
-                *a = (xi * ld + t) * c_n;
-            }
+        for xi in 0..p.xi() {
+            // M[ξ] (tiles x op) = Vᵀ[ξ] (tiles x c) · Uᵀ[ξ] (c x op).
+            let sa = simd::Strides { at: xi * ld * c_n, rows: c_n, cols: 1 };
             let out = &mut mt[xi * ld * op..][..rows * op];
-            simd::gemm(op, vt, &arow, ut, urows, out, op, false);
+            simd::gemm_uniform(rows, op, c_n, vt, sa, ut, (xi * c_n * op, op), out, op, false);
         }
         for (i, yb) in yc.chunks_exact_mut(g.o * ohw).enumerate() {
             by_variant!(p, g.o, output_transform(mt, ld, i * t_n, b, relu, yb));
@@ -674,15 +669,11 @@ per_isa! {
         }
         // Each point's GEMM writes its `c_n x op` block in full.
         let mut dut = scratch::take(xi_n * c_n * op);
-        let mut brow = vec![0usize; rows];
         for xi in 0..xi_n {
             // dUᵀ[ξ][c][o] = Σ_t Vᵀ[ξ][t][c] · dMᵀ[ξ][t][o]: A is Vᵀ read down its columns.
-            let arow: Vec<usize> = (0..c_n).map(|c| xi * ld * c_n + c).collect();
-            for (t, b) in brow.iter_mut().enumerate() {
-                *b = (xi * ld + t) * op;
-            }
+            let sa = simd::Strides { at: xi * ld * c_n, rows: 1, cols: c_n };
             let out = &mut dut[xi * c_n * op..(xi + 1) * c_n * op];
-            simd::gemm_strided(op, &s.vt, &arow, c_n, &s.dmt, &brow, out, op, false);
+            simd::gemm_uniform(c_n, op, rows, &s.vt, sa, &s.dmt, (xi * ld * op, op), out, op, false);
         }
         (dut, db)
     }
