@@ -310,35 +310,42 @@ pub(crate) fn forward_with(
 /// [`forward`] by im2col + the `gemm` crate: any stride and padding, any CPU.
 fn forward_im2col(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
     let (ckk, ohw) = (g.ckk(), g.ohw());
-    let mut y = vec![0.0f32; g.n * g.o * ohw];
-    y.par_chunks_mut(g.o * ohw)
-        .zip(x.par_chunks(g.chw()))
-        .for_each_init(
-            || vec![0.0f32; ckk * ohw],
-            |cols, (yb, xb)| {
-                im2col(g, xb, cols);
-                for (row, bias) in yb.chunks_mut(ohw).zip(b) {
-                    row.fill(*bias);
-                }
-                let wv = View {
-                    data: w,
-                    rs: ckk,
-                    cs: 1,
-                };
-                let cv = View {
-                    data: cols,
-                    rs: ohw,
-                    cs: 1,
-                };
-                matmul(g.o, ohw, ckk, yb, true, wv, cv);
-                if relu {
-                    for v in yb.iter_mut() {
-                        *v = v.max(0.0);
-                    }
-                }
-            },
-        );
-    y
+    assert_eq!(x.len(), g.n * g.chw(), "forward: input size");
+    // SAFETY: `x` holds `n` images (asserted), so every image's chunk of `y` is reached, and
+    // each is set in full by `init` before the product adds to it.
+    #[allow(unsafe_code)]
+    unsafe {
+        scratch::written(g.n * g.o * ohw, |y| {
+            y.par_chunks_mut(g.o * ohw)
+                .zip(x.par_chunks(g.chw()))
+                .for_each_init(
+                    || vec![0.0f32; ckk * ohw],
+                    |cols, (yb, xb)| {
+                        let yb = scratch::init(yb, 0.0);
+                        im2col(g, xb, cols);
+                        for (row, bias) in yb.chunks_mut(ohw).zip(b) {
+                            row.fill(*bias);
+                        }
+                        let wv = View {
+                            data: w,
+                            rs: ckk,
+                            cs: 1,
+                        };
+                        let cv = View {
+                            data: cols,
+                            rs: ohw,
+                            cs: 1,
+                        };
+                        matmul(g.o, ohw, ckk, yb, true, wv, cv);
+                        if relu {
+                            for v in yb.iter_mut() {
+                                *v = v.max(0.0);
+                            }
+                        }
+                    },
+                );
+        })
+    }
 }
 
 /// [`forward`] on the implicit-GEMM path.
@@ -352,15 +359,24 @@ fn forward_implicit(
 ) -> Vec<f32> {
     let (ckk, ohw) = (g.ckk(), g.ohw());
     let wrows: Vec<usize> = (0..g.o).map(|o| o * ckk).collect();
-    let mut y = vec![0.0f32; g.n * g.o * ohw];
-    y.par_chunks_mut(g.o * ohw)
-        .zip(x.par_chunks(g.chw()))
-        .for_each_init(
-            // `out` is the GEMM's output, written before it is read.
-            || (im.buffer(), scratch::take(g.o * im.cols)),
-            |(xp, out), (yb, xb)| forward_image(g, im, (w, &wrows, b), relu, xp, out, yb, xb),
-        );
-    y
+    assert_eq!(x.len(), g.n * g.chw(), "forward: input size");
+    // SAFETY: `x` holds `n` images (asserted), so every image's chunk of `y` is reached and
+    // set in full by `init`.
+    #[allow(unsafe_code)]
+    unsafe {
+        scratch::written(g.n * g.o * ohw, |y| {
+            y.par_chunks_mut(g.o * ohw)
+                .zip(x.par_chunks(g.chw()))
+                .for_each_init(
+                    // `out` is the GEMM's output, written before it is read.
+                    || (im.buffer(), scratch::take(g.o * im.cols)),
+                    |(xp, out), (yb, xb)| {
+                        let yb = scratch::init(yb, 0.0);
+                        forward_image(g, im, (w, &wrows, b), relu, xp, out, yb, xb);
+                    },
+                );
+        })
+    }
 }
 
 per_isa! {
@@ -819,12 +835,21 @@ pub(crate) fn max_pool_forward(
     let oh = (h - size) / stride + 1;
     let ow = (w - size) / stride + 1;
     assert_eq!(x.len(), n * c * h * w, "pool input size");
-    let mut y = vec![0.0f32; n * c * oh * ow];
-    let mut idx = vec![0u32; y.len()];
-    y.par_chunks_mut(oh * ow)
-        .zip(idx.par_chunks_mut(oh * ow))
-        .zip(x.par_chunks(h * w))
-        .for_each(|((yp, ip), xp)| max_pool_plane([w, oh, ow], size, stride, xp, yp, ip));
+    let mut idx = vec![0u32; n * c * oh * ow];
+    // SAFETY: `x` holds `n·c` planes (asserted), as many as `y` and `idx`, so every plane of
+    // `y` is reached and set in full by `init`.
+    #[allow(unsafe_code)]
+    let y = unsafe {
+        scratch::written(idx.len(), |y| {
+            y.par_chunks_mut(oh * ow)
+                .zip(idx.par_chunks_mut(oh * ow))
+                .zip(x.par_chunks(h * w))
+                .for_each(|((yp, ip), xp)| {
+                    let yp = scratch::init(yp, 0.0);
+                    max_pool_plane([w, oh, ow], size, stride, xp, yp, ip);
+                });
+        })
+    };
     (y, idx, [oh, ow])
 }
 
@@ -898,15 +923,25 @@ fn max_pool_plane_2x2([w, ow]: [usize; 2], xp: &[f32], yp: &mut [f32], ip: &mut 
 pub(crate) fn max_pool_backward(planes: usize, plane: usize, idx: &[u32], dy: &[f32]) -> Vec<f32> {
     assert_eq!(idx.len(), dy.len(), "pool gradient size");
     let per = idx.len() / planes.max(1);
-    let mut dx = vec![0.0f32; planes * plane];
-    dx.par_chunks_mut(plane)
-        .zip(idx.par_chunks(per.max(1)).zip(dy.par_chunks(per.max(1))))
-        .for_each(|(dp, (ip, gp))| {
-            for (&i, &g) in ip.iter().zip(gp) {
-                dp[i as usize] += g;
-            }
-        });
-    dx
+    if per == 0 {
+        return vec![0.0f32; planes * plane];
+    }
+    assert_eq!(idx.len(), planes * per, "pool gradient size");
+    // SAFETY: `idx` and `dy` hold `planes` chunks of `per >= 1` (asserted), as many as `dx`
+    // has planes, so every plane is reached and set in full by `init`.
+    #[allow(unsafe_code)]
+    unsafe {
+        scratch::written(planes * plane, |dx| {
+            dx.par_chunks_mut(plane.max(1))
+                .zip(idx.par_chunks(per).zip(dy.par_chunks(per)))
+                .for_each(|(dp, (ip, gp))| {
+                    let dp = scratch::init(dp, 0.0);
+                    for (&i, &g) in ip.iter().zip(gp) {
+                        dp[i as usize] += g;
+                    }
+                });
+        })
+    }
 }
 
 /// Average pooling without padding, NCHW: `y[.., oy, ox]` = mean of the `size x size` window at
@@ -921,22 +956,29 @@ pub(crate) fn avg_pool_forward(
     let ow = (w - size) / stride + 1;
     assert_eq!(x.len(), n * c * h * w, "pool input size");
     let scale = 1.0 / (size * size) as f32;
-    let mut y = vec![0.0f32; n * c * oh * ow];
-    y.par_chunks_mut(oh * ow)
-        .zip(x.par_chunks(h * w))
-        .for_each(|(yp, xp)| {
-            for (oy, out) in yp.chunks_exact_mut(ow).enumerate() {
-                for dy in 0..size {
-                    let row = &xp[(oy * stride + dy) * w..][..w];
-                    for (ox, o) in out.iter_mut().enumerate() {
-                        *o += row[ox * stride..ox * stride + size].iter().sum::<f32>();
+    // SAFETY: `x` holds `n·c` planes (asserted), so every plane of `y` is reached and set in
+    // full by `init`.
+    #[allow(unsafe_code)]
+    let y = unsafe {
+        scratch::written(n * c * oh * ow, |y| {
+            y.par_chunks_mut((oh * ow).max(1))
+                .zip(x.par_chunks((h * w).max(1)))
+                .for_each(|(yp, xp)| {
+                    let yp = scratch::init(yp, 0.0);
+                    for (oy, out) in yp.chunks_exact_mut(ow).enumerate() {
+                        for dy in 0..size {
+                            let row = &xp[(oy * stride + dy) * w..][..w];
+                            for (ox, o) in out.iter_mut().enumerate() {
+                                *o += row[ox * stride..ox * stride + size].iter().sum::<f32>();
+                            }
+                        }
+                        for o in out.iter_mut() {
+                            *o *= scale;
+                        }
                     }
-                }
-                for o in out.iter_mut() {
-                    *o *= scale;
-                }
-            }
-        });
+                });
+        })
+    };
     (y, [oh, ow])
 }
 
@@ -950,22 +992,28 @@ pub(crate) fn avg_pool_backward(
 ) -> Vec<f32> {
     assert_eq!(dy.len(), n * c * oh * ow, "pool gradient size");
     let scale = 1.0 / (size * size) as f32;
-    let mut dx = vec![0.0f32; n * c * h * w];
-    dx.par_chunks_mut(h * w)
-        .zip(dy.par_chunks(oh * ow))
-        .for_each(|(dp, gp)| {
-            for (oy, grads) in gp.chunks_exact(ow).enumerate() {
-                for ky in 0..size {
-                    let row = &mut dp[(oy * stride + ky) * w..][..w];
-                    for (ox, &g) in grads.iter().enumerate() {
-                        for d in &mut row[ox * stride..ox * stride + size] {
-                            *d += g * scale;
+    // SAFETY: `dy` holds `n·c` planes (asserted), so every plane of `dx` is reached and set in
+    // full by `init`.
+    #[allow(unsafe_code)]
+    unsafe {
+        scratch::written(n * c * h * w, |dx| {
+            dx.par_chunks_mut((h * w).max(1))
+                .zip(dy.par_chunks((oh * ow).max(1)))
+                .for_each(|(dp, gp)| {
+                    let dp = scratch::init(dp, 0.0);
+                    for (oy, grads) in gp.chunks_exact(ow).enumerate() {
+                        for ky in 0..size {
+                            let row = &mut dp[(oy * stride + ky) * w..][..w];
+                            for (ox, &g) in grads.iter().enumerate() {
+                                for d in &mut row[ox * stride..ox * stride + size] {
+                                    *d += g * scale;
+                                }
+                            }
                         }
                     }
-                }
-            }
-        });
-    dx
+                });
+        })
+    }
 }
 
 #[cfg(test)]

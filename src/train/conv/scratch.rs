@@ -92,6 +92,18 @@ pub(super) unsafe fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32
     v
 }
 
+/// `part` with every element set to `value`: a chunk of [`written`]'s vector, initialised by
+/// the thread that then works on it (the whole vector zeroed up front was a serial `memset`
+/// of megabytes before each pooling and first-layer pass, then read back from memory).
+pub(super) fn init(part: &mut [MaybeUninit<f32>], value: f32) -> &mut [f32] {
+    part.fill(MaybeUninit::new(value));
+    // SAFETY: every element was just initialised, and `MaybeUninit<f32>` has `f32`'s layout.
+    #[allow(unsafe_code)]
+    unsafe {
+        &mut *(std::ptr::from_mut(part) as *mut [f32])
+    }
+}
+
 impl Deref for Scratch {
     type Target = [f32];
     fn deref(&self) -> &[f32] {
