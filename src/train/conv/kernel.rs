@@ -625,12 +625,19 @@ fn backward_winograd(
     want_dx: bool,
 ) -> (Option<Vec<f32>>, Vec<f32>, Vec<f32>) {
     let grad = masked_all(g, relu, y, dy);
-    let (dw, db) = winograd::kernel_gradient(plan, x, &grad);
-    let dx = want_dx.then(|| {
-        let gd = g.input_gradient();
-        let pd = winograd::Plan::new(&gd).expect("swapped channel counts fit Winograd too");
-        winograd::forward(&pd, &grad, &flipped(g, w), None, false)
-    });
+    // The two gradients are independent: joined, both threads take work from both, and the
+    // serial parts of one (the flipped kernel's transform, the groups' merge) overlap the
+    // other's parallel work, where one after the other each began with a thread waking up.
+    let ((dw, db), dx) = rayon::join(
+        || winograd::kernel_gradient(plan, x, &grad),
+        || {
+            want_dx.then(|| {
+                let gd = g.input_gradient();
+                let pd = winograd::Plan::new(&gd).expect("swapped channel counts fit Winograd too");
+                winograd::forward(&pd, &grad, &flipped(g, w), None, false)
+            })
+        },
+    );
     (dx, dw, db)
 }
 
