@@ -363,15 +363,48 @@ fn load<const L: usize>(src: &[f32], at: usize) -> [f32; L] {
 }
 
 impl Plan {
-    /// Image `x` (`[c][h][w]`) into the interior of `xh` (`[hp][wp][c]`, zero outside).
+    /// Image `x` (`[c][h][w]`) into the interior of `xh` (`[hp][wp][c]`, zero outside),
+    /// 16 channels at a time where they come in sixteens.
     #[inline(always)]
     fn transpose_in(&self, x: &[f32], xh: &mut [f32]) {
+        if self.g.c.is_multiple_of(2 * LANES) {
+            self.transpose_in_by::<{ 2 * LANES }>(x, xh);
+        } else {
+            self.transpose_in_by::<LANES>(x, xh);
+        }
+    }
+
+    #[inline(always)]
+    fn transpose_in_by<const W: usize>(&self, x: &[f32], xh: &mut [f32]) {
         let g = &self.g;
         let (c_n, hw) = (g.c, g.h * g.w);
-        for c0 in (0..c_n).step_by(LANES) {
+        for c0 in (0..c_n).step_by(W) {
             for iy in 0..g.h {
                 let base = ((iy + g.pad_top) * self.wp + g.pad_left) * c_n + c0;
-                transpose::planes_to_lanes(x, c0 * hw + iy * g.w, hw, xh, base, c_n, g.w);
+                transpose::planes_to_lanes::<W>(x, c0 * hw + iy * g.w, hw, xh, base, c_n, g.w);
+            }
+        }
+    }
+
+    /// One image's output gradient `gb` (NCHW) into `gh` (`[M·ty][M·tx][o]`), as
+    /// [`Plan::transpose_in`].
+    #[inline(always)]
+    fn gradient_in<const M: usize>(&self, gb: &[f32], gh: &mut [f32]) {
+        if self.g.o.is_multiple_of(2 * LANES) {
+            self.gradient_in_by::<M, { 2 * LANES }>(gb, gh);
+        } else {
+            self.gradient_in_by::<M, LANES>(gb, gh);
+        }
+    }
+
+    #[inline(always)]
+    fn gradient_in_by<const M: usize, const W: usize>(&self, gb: &[f32], gh: &mut [f32]) {
+        let g = &self.g;
+        let (o_n, wh, ohw) = (g.o, M * self.tx, g.oh * g.ow);
+        for o0 in (0..o_n).step_by(W) {
+            for oy in 0..g.oh {
+                let (s0, d0) = (o0 * ohw + oy * g.ow, oy * wh * o_n + o0);
+                transpose::planes_to_lanes::<W>(gb, s0, ohw, gh, d0, o_n, g.ow);
             }
         }
     }
@@ -472,10 +505,8 @@ impl Plan {
                     if oy >= g.oh {
                         break;
                     }
-                    for h in (0..L).step_by(LANES) {
-                        let (s0, d0) = (i * wr * L + h, (o0 + h) * ohw + oy * g.ow);
-                        transpose::lanes_to_planes(&rowbuf, s0, L, y, d0, ohw, g.ow);
-                    }
+                    let (s0, d0) = (i * wr * L, o0 * ohw + oy * g.ow);
+                    transpose::lanes_to_planes::<L>(&rowbuf, s0, L, y, d0, ohw, g.ow);
                 }
             }
         }
@@ -696,13 +727,7 @@ impl Plan {
     ) {
         let g = &self.g;
         let (o_n, op, wh) = (g.o, self.op, M * self.tx);
-        let ohw = g.oh * g.ow;
-        for o0 in (0..o_n).step_by(LANES) {
-            for oy in 0..g.oh {
-                let (s0, d0) = (o0 * ohw + oy * g.ow, oy * wh * o_n + o0);
-                transpose::planes_to_lanes(gb, s0, ohw, gh, d0, o_n, g.ow);
-            }
-        }
+        self.gradient_in::<M>(gb, gh);
         // [i][xc], overwritten in full for each tile (zeroed once: built by a nested `gather`
         // per tile, its closure was not inlined and zeroed a copy each call, 5% of the
         // Enhanced CNN's training in `memset`).
