@@ -125,12 +125,20 @@ shortest = min(w[1] - w[0] for w in windows)
 print("%.0f,%.2f" % (sum(r["train_images_per_sec"] for r in runs), max(0.0, shared) / shortest))'
 }
 
-# best FRAMEWORK,MODEL,MODE,ISA VALUE: keeps the fastest of the rounds ("images/s" or
-# "images/s,overlap"): the machine's neighbours only ever slow a measurement down.
+# keep KEY VALUE: keeps the fastest of the rounds ("images/s," or "images/s,overlap"): the
+# machine's neighbours only ever slow a measurement down. A Python 2x1 round whose processes
+# overlapped less than 0.9 of the time (one had the machine to itself for a while) counts only
+# when no round overlapped more.
 declare -A best
+overlapped() { local o=${1#*,}; [ -z "$o" ] || awk -v o="$o" 'BEGIN {exit !(o >= 0.9)}'; }
 keep() {
-  local key=$1 value=$2
-  if [ -z "${best[$key]:-}" ] || [ "${value%%,*}" -gt "${best[$key]%%,*}" ]; then best[$key]=$value; fi
+  local key=$1 value=$2 old=${best[$1]:-} a=0 b=0
+  if [ -z "$old" ]; then best[$key]=$value; return; fi
+  if overlapped "$value"; then a=1; fi
+  if overlapped "$old"; then b=1; fi
+  if [ "$a" -gt "$b" ] || { [ "$a" = "$b" ] && [ "${value%%,*}" -gt "${old%%,*}" ]; }; then
+    best[$key]=$value
+  fi
 }
 
 rounds="${ROUNDS:-1}"
