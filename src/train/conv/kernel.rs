@@ -307,45 +307,58 @@ pub(crate) fn forward_with(
     }
 }
 
+/// The output of a per-image forward pass: `fill(state, y_image, x_image)` for each of the `n`
+/// images, on the rayon pool, each thread with its own `state`; `y_image` reaches `fill`
+/// zeroed by the thread that fills it (zeroing all of `y` first was a serial memset).
+fn per_image<S>(
+    g: &Geometry,
+    x: &[f32],
+    state: impl Fn() -> S + Sync + Send,
+    fill: impl Fn(&mut S, &mut [f32], &[f32]) + Sync + Send,
+) -> Vec<f32> {
+    assert_eq!(x.len(), g.n * g.chw(), "forward: input size");
+    // SAFETY: `x` holds `n` images (asserted), so every image's chunk of `y` is reached, and
+    // `init` sets each in full before `fill` sees it.
+    #[allow(unsafe_code)]
+    unsafe {
+        scratch::written(g.n * g.o * g.ohw(), |y| {
+            y.par_chunks_mut(g.o * g.ohw())
+                .zip(x.par_chunks(g.chw()))
+                .for_each_init(state, |s, (yb, xb)| fill(s, scratch::init(yb, 0.0), xb));
+        })
+    }
+}
+
 /// [`forward`] by im2col + the `gemm` crate: any stride and padding, any CPU.
 fn forward_im2col(g: &Geometry, x: &[f32], w: &[f32], b: &[f32], relu: bool) -> Vec<f32> {
     let (ckk, ohw) = (g.ckk(), g.ohw());
-    assert_eq!(x.len(), g.n * g.chw(), "forward: input size");
-    // SAFETY: `x` holds `n` images (asserted), so every image's chunk of `y` is reached, and
-    // each is set in full by `init` before the product adds to it.
-    #[allow(unsafe_code)]
-    unsafe {
-        scratch::written(g.n * g.o * ohw, |y| {
-            y.par_chunks_mut(g.o * ohw)
-                .zip(x.par_chunks(g.chw()))
-                .for_each_init(
-                    || vec![0.0f32; ckk * ohw],
-                    |cols, (yb, xb)| {
-                        let yb = scratch::init(yb, 0.0);
-                        im2col(g, xb, cols);
-                        for (row, bias) in yb.chunks_mut(ohw).zip(b) {
-                            row.fill(*bias);
-                        }
-                        let wv = View {
-                            data: w,
-                            rs: ckk,
-                            cs: 1,
-                        };
-                        let cv = View {
-                            data: cols,
-                            rs: ohw,
-                            cs: 1,
-                        };
-                        matmul(g.o, ohw, ckk, yb, true, wv, cv);
-                        if relu {
-                            for v in yb.iter_mut() {
-                                *v = v.max(0.0);
-                            }
-                        }
-                    },
-                );
-        })
-    }
+    per_image(
+        g,
+        x,
+        || vec![0.0f32; ckk * ohw],
+        |cols, yb, xb| {
+            im2col(g, xb, cols);
+            for (row, bias) in yb.chunks_mut(ohw).zip(b) {
+                row.fill(*bias);
+            }
+            let wv = View {
+                data: w,
+                rs: ckk,
+                cs: 1,
+            };
+            let cv = View {
+                data: cols,
+                rs: ohw,
+                cs: 1,
+            };
+            matmul(g.o, ohw, ckk, yb, true, wv, cv);
+            if relu {
+                for v in yb.iter_mut() {
+                    *v = v.max(0.0);
+                }
+            }
+        },
+    )
 }
 
 /// [`forward`] on the implicit-GEMM path.
@@ -357,26 +370,14 @@ fn forward_implicit(
     b: &[f32],
     relu: bool,
 ) -> Vec<f32> {
-    let (ckk, ohw) = (g.ckk(), g.ohw());
-    let wrows: Vec<usize> = (0..g.o).map(|o| o * ckk).collect();
-    assert_eq!(x.len(), g.n * g.chw(), "forward: input size");
-    // SAFETY: `x` holds `n` images (asserted), so every image's chunk of `y` is reached and
-    // set in full by `init`.
-    #[allow(unsafe_code)]
-    unsafe {
-        scratch::written(g.n * g.o * ohw, |y| {
-            y.par_chunks_mut(g.o * ohw)
-                .zip(x.par_chunks(g.chw()))
-                .for_each_init(
-                    // `out` is the GEMM's output, written before it is read.
-                    || (im.buffer(), scratch::take(g.o * im.cols)),
-                    |(xp, out), (yb, xb)| {
-                        let yb = scratch::init(yb, 0.0);
-                        forward_image(g, im, (w, &wrows, b), relu, xp, out, yb, xb);
-                    },
-                );
-        })
-    }
+    let wrows: Vec<usize> = (0..g.o).map(|o| o * g.ckk()).collect();
+    per_image(
+        g,
+        x,
+        // `out` is the GEMM's output, written before it is read.
+        || (im.buffer(), scratch::take(g.o * im.cols)),
+        |(xp, out), yb, xb| forward_image(g, im, (w, &wrows, b), relu, xp, out, yb, xb),
+    )
 }
 
 per_isa! {
